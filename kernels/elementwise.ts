@@ -1,0 +1,141 @@
+// Element-wise kernels: one table of formulas, one generated kernel per
+// (formula, broadcast pattern). Operand values are named a, b, c in order and
+// an optional scalar argument is s. A kernel reads each operand through its
+// own box; an operand that is broadcast along an axis reads coordinate 0
+// there, so broadcasting never materialises the smaller operand.
+
+import type { TypedData } from '../lib/tensor/dtype.ts';
+import { type Box, MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** Each formula is the body of a kernel; `return` the output value. */
+export const ELEMENTWISE_FORMULAS = {
+  // arithmetic (numpy broadcasting)
+  add: 'return a + b;',
+  sub: 'return a - b;',
+  mul: 'return a * b;',
+  div: 'return a / b;',
+  pow: 'return Math.pow(a, b);',
+  // scalar variants: s is a kernel argument, so no recompilation per value
+  addScalar: 'return a + s;',
+  mulScalar: 'return a * s;',
+  powScalar: 'return Math.pow(a, s);',
+  rsubScalar: 'return s - a;',
+  rdivScalar: 'return s / a;',
+  // unary
+  neg: 'return -a;',
+  sqrt: 'return Math.sqrt(a);',
+  rsqrt: 'return 1 / Math.sqrt(a);',
+  exp: 'return Math.exp(a);',
+  log: 'return Math.log(a);',
+  tanh: 'return Math.tanh(a);',
+  // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  geluTanh: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a)); return 0.5 * a * (1 + t);`,
+  // its derivative: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+  geluTanhGrad: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a)); return 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * ${SQRT_2_OVER_PI} * (1 + 0.134145 * a * a);`,
+  // softmax from a log-sum-exp b: exp(a - b), and log-softmax a - b
+  expSub: 'return Math.exp(a - b);',
+  // selection: a is the condition (non-zero = true)
+  where: 'if (a !== 0) { return b; } return c;',
+  whereScalar: 'if (a !== 0) { return s; } return b;',
+  selectIf: 'if (a !== 0) { return b; } return 0;',
+  selectUnless: 'if (a !== 0) { return 0; } return b;',
+  // Gemma's RMSNorm scaling: x * invRms * (1 + w)
+  rmsScale: 'return a * b * (1 + c);',
+  // comparisons produce 1 or 0
+  equalTo: 'if (a === b) { return 1; } return 0;',
+  greaterThan: 'if (a > b) { return 1; } return 0;',
+} as const;
+
+export type ElementwiseOp = keyof typeof ELEMENTWISE_FORMULAS;
+
+const OPERAND_NAMES = ['a', 'b', 'c'];
+
+/**
+ * How an element-wise launch reads its operands: the output box and, per
+ * operand, which of x, y, z it follows (true) or pins to 0 (broadcast).
+ */
+export interface BroadcastLayout {
+  output: Box;
+  follows: [boolean, boolean, boolean][];
+}
+
+/**
+ * Coalesces output axes whose operands are all either present or broadcast
+ * together, so up to three boxed axes describe the whole launch. Returns null
+ * when more than three groups remain or a group exceeds the kernel axis limit;
+ * the caller then materialises the operands and launches flat.
+ */
+export function planBroadcast(outShape: readonly number[], operandShapes: readonly (readonly number[])[]): BroadcastLayout | null {
+  const rank = outShape.length;
+  const padded = operandShapes.map((s) => [...new Array<number>(rank - s.length).fill(1), ...s]);
+  const groups: { size: number; present: boolean[] }[] = [];
+  for (let axis = 0; axis < rank; axis++) {
+    const size = outShape[axis];
+    if (size === 1) continue;
+    const present = padded.map((s) => s[axis] !== 1);
+    const last = groups[groups.length - 1];
+    if (last && last.present.every((p, i) => p === present[i])) last.size *= size;
+    else groups.push({ size, present });
+  }
+  if (groups.length > 3 || groups.some((g) => g.size > MAX_KERNEL_AXIS)) return null;
+  while (groups.length < 3) groups.unshift({ size: 1, present: operandShapes.map(() => false) });
+  const [zGroup, yGroup, xGroup] = groups;
+  return {
+    output: [xGroup.size, yGroup.size, zGroup.size],
+    follows: operandShapes.map((_, i) => [xGroup.present[i], yGroup.present[i], zGroup.present[i]]),
+  };
+}
+
+function operandBox(layout: BroadcastLayout, i: number): Box {
+  const [fx, fy, fz] = layout.follows[i];
+  return [fx ? layout.output[0] : 1, fy ? layout.output[1] : 1, fz ? layout.output[2] : 1];
+}
+
+/** Kernel source for `op` when operand i follows the axes in follows[i]. */
+function kernelSource(op: ElementwiseOp, follows: [boolean, boolean, boolean][], hasScalar: boolean): string {
+  const params = follows.map((_, i) => OPERAND_NAMES[i].toUpperCase());
+  if (hasScalar) params.push('s');
+  const reads = follows.map(([fx, fy, fz], i) => {
+    const z = fz ? 'this.thread.z' : '0';
+    const y = fy ? 'this.thread.y' : '0';
+    const x = fx ? 'this.thread.x' : '0';
+    return `const ${OPERAND_NAMES[i]} = ${params[i]}[${z}][${y}][${x}];`;
+  });
+  return `function(${params.join(', ')}) { ${reads.join(' ')} ${ELEMENTWISE_FORMULAS[op]} }`;
+}
+
+const sources = new Map<string, string>();
+
+/**
+ * Runs `op` over contiguous operands laid out by `layout` (from planBroadcast).
+ * Returns the output values in row-major order of the output box.
+ */
+export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+  const pattern = layout.follows.map((f) => f.map((p) => (p ? '1' : '0')).join('')).join('.');
+  const name = `elementwise.${op}.${pattern}${scalar === undefined ? '' : '.s'}`;
+  let source = sources.get(name);
+  if (source === undefined) {
+    source = kernelSource(op, layout.follows, scalar !== undefined);
+    sources.set(name, source);
+  }
+  const args = operands.map((data, i) => boxed(data, operandBox(layout, i)));
+  return launch({ name, source, output: layout.output, args: scalar === undefined ? args : [...args, scalar] });
+}
+
+/**
+ * Runs `op` over operands that all have the same number of elements, in
+ * chunks of at most 2^24 so that no launch indexes past float32's exact range.
+ */
+export function runElementwiseFlat(op: ElementwiseOp, operands: TypedData[], scalar?: number): Float32Array {
+  const total = operands[0].length;
+  const out = new Float32Array(total);
+  for (let start = 0; start < total; start += MAX_KERNEL_AXIS) {
+    const length = Math.min(MAX_KERNEL_AXIS, total - start);
+    const layout: BroadcastLayout = { output: [length, 1, 1], follows: operands.map(() => [true, false, false]) };
+    const chunk = operands.map((data) => data.subarray(start, start + length) as TypedData);
+    out.set(runElementwise(op, layout, chunk, scalar), start);
+  }
+  return out;
+}

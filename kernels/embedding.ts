@@ -1,0 +1,79 @@
+// Embedding lookup and its backward.
+//   gather:  out[t][h] = table[ids[t]][h]            table box [H, V], out box [H, T]
+//   scatter: rows[u][h] = sum over the positions t with ids[t] = unique[u] of g[t][h]
+// The table is read with (row, column) coordinates, so a vocabulary of any
+// size (gemma-2-2b: 256000 x 2304 = 590M elements) is indexed exactly. The
+// backward is written gather-style: the host groups positions by id (CSR:
+// rowStart, positions) and each thread sums its row's positions, so the work
+// is proportional to the tokens, not to the vocabulary.
+
+import { boxed, launch } from './launch.ts';
+import type { TypedData } from '../lib/tensor/dtype.ts';
+
+function embeddingGather(this: any, table: number[][], ids: number[]): number {
+  return table[ids[this.thread.y]][this.thread.x];
+}
+
+function embeddingScatterRows(this: any, g: number[][], positions: number[], rowStart: number[]): number {
+  const start = rowStart[this.thread.y];
+  const count = rowStart[this.thread.y + 1] - start;
+  let total = 0;
+  for (let j = 0; j < this.constants.maxCount; j++) {
+    if (j < count) {
+      total += g[positions[start + j]][this.thread.x];
+    }
+  }
+  return total;
+}
+
+/** Rows `ids` of `table` ([V, H] row-major): [ids.length, H]. */
+export function runEmbeddingGather(table: TypedData, vocab: number, hidden: number, ids: TypedData): Float32Array {
+  return launch({
+    name: 'embedding.gather',
+    source: embeddingGather,
+    output: [hidden, ids.length, 1],
+    args: [boxed(table, [hidden, vocab, 1]), boxed(ids, [ids.length, 1, 1])],
+  });
+}
+
+/**
+ * Sums gradient rows g ([T, H]) into one row per distinct id: returns the
+ * distinct ids (ascending) and their summed rows [distinct, H].
+ */
+export function runEmbeddingScatter(
+  g: TypedData,
+  hidden: number,
+  ids: ArrayLike<number>,
+  skipId: number | null,
+): { rows: Float32Array; distinctIds: number[] } {
+  const byId = new Map<number, number[]>();
+  for (let t = 0; t < ids.length; t++) {
+    if (ids[t] === skipId) continue;
+    let list = byId.get(ids[t]);
+    if (list === undefined) byId.set(ids[t], (list = []));
+    list.push(t);
+  }
+  const distinctIds = [...byId.keys()].sort((a, b) => a - b);
+  if (distinctIds.length === 0) return { rows: new Float32Array(0), distinctIds };
+  const rowStart = new Float32Array(distinctIds.length + 1);
+  const positions = new Float32Array(ids.length);
+  let maxCount = 0;
+  let filled = 0;
+  distinctIds.forEach((id, u) => {
+    const list = byId.get(id)!;
+    rowStart[u] = filled;
+    positions.set(list, filled);
+    filled += list.length;
+    maxCount = Math.max(maxCount, list.length);
+  });
+  rowStart[distinctIds.length] = filled;
+  const tokens = g.length / hidden;
+  const rows = launch({
+    name: 'embedding.scatterRows',
+    source: embeddingScatterRows,
+    output: [hidden, distinctIds.length, 1],
+    args: [boxed(g, [hidden, tokens, 1]), boxed(positions.subarray(0, filled), [filled, 1, 1]), boxed(rowStart, [rowStart.length, 1, 1])],
+    constants: { maxCount },
+  });
+  return { rows, distinctIds };
+}

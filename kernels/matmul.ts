@@ -1,0 +1,69 @@
+// Batched matrix products C[b] = A[b] B[b] in the three layouts a forward and
+// backward pass need, so no operand is ever transposed in memory:
+//   NN: C = A B      A stored [M, K], B stored [K, N]   (forward)
+//   NT: C = A B^T    B stored [N, K]                    (x W^T; dA = dC B^T)
+//   TN: C = A^T B    A stored [K, M]                    (dB = A^T dC)
+// Output box [N, M, batch]: thread (x, y, z) computes C[z][y][x]. An operand
+// with one matrix for the whole batch reads batch 0 (its `batched` flag is 0).
+
+import type { TypedData } from '../lib/tensor/dtype.ts';
+import { type Box, boxed, launch } from './launch.ts';
+
+function matmulNN(this: any, A: number[][][], B: number[][][]): number {
+  const za = this.thread.z * this.constants.aBatched;
+  const zb = this.thread.z * this.constants.bBatched;
+  let total = 0;
+  for (let k = 0; k < this.constants.K; k++) {
+    total += A[za][this.thread.y][k] * B[zb][k][this.thread.x];
+  }
+  return total;
+}
+
+function matmulNT(this: any, A: number[][][], B: number[][][]): number {
+  const za = this.thread.z * this.constants.aBatched;
+  const zb = this.thread.z * this.constants.bBatched;
+  let total = 0;
+  for (let k = 0; k < this.constants.K; k++) {
+    total += A[za][this.thread.y][k] * B[zb][this.thread.x][k];
+  }
+  return total;
+}
+
+function matmulTN(this: any, A: number[][][], B: number[][][]): number {
+  const za = this.thread.z * this.constants.aBatched;
+  const zb = this.thread.z * this.constants.bBatched;
+  let total = 0;
+  for (let k = 0; k < this.constants.K; k++) {
+    total += A[za][k][this.thread.y] * B[zb][k][this.thread.x];
+  }
+  return total;
+}
+
+export const MATMUL_LAYOUTS = { NN: matmulNN, NT: matmulNT, TN: matmulTN };
+export type MatmulLayout = keyof typeof MATMUL_LAYOUTS;
+
+export interface MatmulDims {
+  batch: number;
+  M: number;
+  K: number;
+  N: number;
+  /** 1 when the operand holds `batch` matrices, 0 when one matrix serves every batch entry. */
+  aBatched: 0 | 1;
+  bBatched: 0 | 1;
+}
+
+/** C [batch, M, N] row-major. K must be at least 1. */
+export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+  const { batch, M, K, N, aBatched, bBatched } = dims;
+  const aBatches = aBatched ? batch : 1;
+  const bBatches = bBatched ? batch : 1;
+  const aBox: Box = layout === 'TN' ? [M, K, aBatches] : [K, M, aBatches];
+  const bBox: Box = layout === 'NT' ? [K, N, bBatches] : [N, K, bBatches];
+  return launch({
+    name: `matmul.${layout}`,
+    source: MATMUL_LAYOUTS[layout],
+    output: [N, M, batch],
+    args: [boxed(a, aBox), boxed(b, bBox)],
+    constants: { K, aBatched, bBatched },
+  });
+}

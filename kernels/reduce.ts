@@ -1,0 +1,92 @@
+// Reductions along one axis. The input is contiguous and viewed as
+// [outer, length, inner] (the reduced axis in the middle); one thread per
+// (outer, inner) output cell loops over the axis:
+//   input box  [inner, length, outer]   read as A[outer][i][inner]
+//   output box [inner, outer, 1]
+// Outer blocks larger than 2^24 rows are launched in chunks.
+
+import type { TypedData } from '../lib/tensor/dtype.ts';
+import { MAX_KERNEL_AXIS, boxed, launch, type KernelSource } from './launch.ts';
+
+function sumAlongAxis(this: any, A: number[][][]): number {
+  let total = 0;
+  for (let i = 0; i < this.constants.length; i++) {
+    total += A[this.thread.y][i][this.thread.x];
+  }
+  return total;
+}
+
+// NaN wins, as in PyTorch: once m is NaN no comparison replaces it.
+function maxAlongAxis(this: any, A: number[][][]): number {
+  let m = A[this.thread.y][0][this.thread.x];
+  for (let i = 1; i < this.constants.length; i++) {
+    const v = A[this.thread.y][i][this.thread.x];
+    if (v > m || v !== v) {
+      m = v;
+    }
+  }
+  return m;
+}
+
+// Index of the first maximum (the first NaN if there is one), as a float:
+// exact because the axis length is at most 2^24.
+function argmaxAlongAxis(this: any, A: number[][][]): number {
+  let m = A[this.thread.y][0][this.thread.x];
+  let index = 0;
+  for (let i = 1; i < this.constants.length; i++) {
+    const v = A[this.thread.y][i][this.thread.x];
+    if ((v > m || v !== v) && m === m) {
+      m = v;
+      index = i;
+    }
+  }
+  return index;
+}
+
+// log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))), m = max(x).
+// A row that is all -inf (fully masked) gives -inf instead of NaN.
+function logSumExpAlongAxis(this: any, A: number[][][]): number {
+  let m = A[this.thread.y][0][this.thread.x];
+  for (let i = 1; i < this.constants.length; i++) {
+    m = Math.max(m, A[this.thread.y][i][this.thread.x]);
+  }
+  if (m === -Infinity) {
+    return -Infinity;
+  }
+  let total = 0;
+  for (let i = 0; i < this.constants.length; i++) {
+    total += Math.exp(A[this.thread.y][i][this.thread.x] - m);
+  }
+  return m + Math.log(total);
+}
+
+export const REDUCTIONS = {
+  sum: sumAlongAxis,
+  max: maxAlongAxis,
+  argmax: argmaxAlongAxis,
+  logSumExp: logSumExpAlongAxis,
+} satisfies Record<string, KernelSource>;
+
+export type Reduction = keyof typeof REDUCTIONS;
+
+/**
+ * Reduces `data` (contiguous [outer, length, inner]) along the middle axis.
+ * Returns outer*inner values, row-major [outer, inner].
+ */
+export function runReduction(kind: Reduction, data: TypedData, outer: number, length: number, inner: number): Float32Array {
+  const out = new Float32Array(outer * inner);
+  const rowsPerLaunch = MAX_KERNEL_AXIS;
+  for (let start = 0; start < outer; start += rowsPerLaunch) {
+    const rows = Math.min(rowsPerLaunch, outer - start);
+    const chunk = data.subarray(start * length * inner, (start + rows) * length * inner) as TypedData;
+    const result = launch({
+      name: `reduce.${kind}`,
+      source: REDUCTIONS[kind],
+      output: [inner, rows, 1],
+      args: [boxed(chunk, [inner, length, rows])],
+      constants: { length },
+    });
+    out.set(result, start * inner);
+  }
+  return out;
+}

@@ -1,0 +1,36 @@
+// Embedding lookup: ids (int32, any shape) -> rows of weight [V, H].
+// The gradient of weight is the scatter-add of the output gradient into the
+// looked-up rows; with paddingIdx set, lookups of that id add nothing (as
+// torch.nn.Embedding(padding_idx=...) does).
+
+import { Tensor } from '../tensor/tensor.ts';
+import { ShapeError, formatShape } from '../tensor/shape.ts';
+import { record } from '../autograd/tape.ts';
+import { runEmbeddingGather, runEmbeddingScatter } from '../../kernels/embedding.ts';
+import { expectFloat, expectInt, expectRank } from './check.ts';
+
+export function embedding(ids: Tensor, weight: Tensor, paddingIdx?: number): Tensor {
+  expectInt('embedding', 'ids', ids);
+  expectFloat('embedding', weight);
+  expectRank('embedding', 'weight', weight, 2);
+  const [vocab, hidden] = weight.shape;
+  const idData = ids.contiguousData();
+  for (let i = 0; i < idData.length; i++) {
+    if (idData[i] < 0 || idData[i] >= vocab) {
+      throw new ShapeError(`embedding: id ${idData[i]} at flat position ${i} of ids ${formatShape(ids.shape)} is outside the vocabulary [0, ${vocab})`);
+    }
+  }
+  const outShape = [...ids.shape, hidden];
+  const out =
+    idData.length * hidden === 0
+      ? Tensor.fromData(new Float32Array(0), outShape)
+      : Tensor.fromData(runEmbeddingGather(weight.contiguousData(), vocab, hidden, idData), outShape);
+  return record(out, 'embedding', [ids, weight], (g) => {
+    const grad = new Float32Array(vocab * hidden);
+    if (idData.length > 0 && hidden > 0) {
+      const { rows, distinctIds } = runEmbeddingScatter(g.contiguousData(), hidden, idData, paddingIdx ?? null);
+      distinctIds.forEach((id, u) => grad.set(rows.subarray(u * hidden, (u + 1) * hidden), id * hidden));
+    }
+    return [null, Tensor.fromData(grad, [vocab, hidden])];
+  });
+}

@@ -1,0 +1,94 @@
+// matmul (NumPy/PyTorch semantics: 1-D operands are promoted and the added
+// axis removed; leading batch axes broadcast) and linear (y = x W^T + b, the
+// layout of every Hugging Face Linear weight: [out_features, in_features]).
+// Backward products run the NT and TN kernels directly: nothing is transposed
+// in memory.
+
+import { Tensor } from '../tensor/tensor.ts';
+import { ShapeError, broadcastShapes, formatShape, numel, sameShape } from '../tensor/shape.ts';
+import { record } from '../autograd/tape.ts';
+import { type MatmulLayout, runMatmul } from '../../kernels/matmul.ts';
+import { expectFloat, expectRank } from './check.ts';
+import { add } from './arithmetic.ts';
+import { sumToShape } from './reduce.ts';
+
+/**
+ * One kernel launch over batched matrices. `a` is [...aBatch, rowsA, colsA]
+ * and `b` [...bBatch, rowsB, colsB] as stored; `layout` says which are
+ * transposed. Batch axes broadcast; an operand whose batch is neither full nor
+ * a single matrix is expanded in memory first.
+ */
+function batchedProduct(layout: MatmulLayout, a: Tensor, b: Tensor, M: number, K: number, N: number): Tensor {
+  const aBatchShape = a.shape.slice(0, -2);
+  const bBatchShape = b.shape.slice(0, -2);
+  const batchShape = broadcastShapes('matmul', aBatchShape, bBatchShape);
+  const batch = numel(batchShape);
+  const outShape = [...batchShape, M, N];
+  if (batch * M * N === 0) return Tensor.fromData(new Float32Array(0), outShape);
+  if (K === 0) return Tensor.fromData(new Float32Array(batch * M * N), outShape);
+  const operand = (t: Tensor, own: number[]): { data: Tensor; batched: 0 | 1 } => {
+    if (numel(own) === 1) return { data: t, batched: 0 };
+    if (numel(own) === batch && sameShape([...new Array(batchShape.length - own.length).fill(1), ...own], batchShape)) {
+      return { data: t, batched: 1 };
+    }
+    return { data: t.detach().expand([...batchShape, ...t.shape.slice(-2)]), batched: 1 };
+  };
+  const A = operand(a, aBatchShape);
+  const B = operand(b, bBatchShape);
+  const data = runMatmul(layout, A.data.contiguousData(), B.data.contiguousData(), {
+    batch,
+    M,
+    K,
+    N,
+    aBatched: A.batched,
+    bBatched: B.batched,
+  });
+  return Tensor.fromData(data, outShape);
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  expectFloat('matmul', a, b);
+  if (a.rank === 0 || b.rank === 0) {
+    throw new ShapeError(`matmul: operands must have at least one axis, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  }
+  // 1-D operands: a vector on the left is a row, on the right a column; the
+  // added axis is removed from the result.
+  if (a.rank === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (b.rank === 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+  const [M, K] = a.shape.slice(-2);
+  const [K2, N] = b.shape.slice(-2);
+  if (K !== K2) {
+    throw new ShapeError(`matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${K} != ${K2})`);
+  }
+  const out = batchedProduct('NN', a, b, M, K, N);
+  // dA = dC B^T  (NT) ; dB = A^T dC  (TN), each summed over broadcast batch axes
+  return record(out, 'matmul', [a, b], (g) => [
+    a.requiresGrad ? sumToShape(batchedProduct('NT', g, b, M, N, K), a.shape) : null,
+    b.requiresGrad ? sumToShape(batchedProduct('TN', a, g, K, M, N), b.shape) : null,
+  ]);
+}
+
+/** y = x W^T (+ bias): x [..., in], weight [out, in], bias [out]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  expectFloat('linear', x, weight);
+  expectRank('linear', 'weight', weight, 2);
+  if (x.rank === 0) throw new ShapeError(`linear: input must have at least one axis, got shape ${formatShape(x.shape)}`);
+  const [outFeatures, inFeatures] = weight.shape;
+  const features = x.shape[x.rank - 1];
+  if (features !== inFeatures) {
+    throw new ShapeError(`linear: input ${formatShape(x.shape)} has ${features} features but weight ${formatShape(weight.shape)} expects ${inFeatures}`);
+  }
+  if (bias !== undefined && !sameShape(bias.shape, [outFeatures])) {
+    throw new ShapeError(`linear: bias shape ${formatShape(bias.shape)} does not match weight ${formatShape(weight.shape)} (expected [${outFeatures}])`);
+  }
+  const rows = numel(x.shape.slice(0, -1));
+  const outShape = [...x.shape.slice(0, -1), outFeatures];
+  const x2 = x.reshape([rows, inFeatures]);
+  const y2 = batchedProduct('NT', x2, weight, rows, inFeatures, outFeatures);
+  // dx = dy W (NN) ; dW = dy^T x (TN)
+  const y = record(y2, 'linear', [x2, weight], (g) => [
+    x2.requiresGrad ? batchedProduct('NN', g, weight, rows, outFeatures, inFeatures) : null,
+    weight.requiresGrad ? batchedProduct('TN', g, x2, outFeatures, rows, inFeatures) : null,
+  ]).reshape(outShape);
+  return bias === undefined ? y : add(y, bias);
+}

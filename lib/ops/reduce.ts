@@ -1,0 +1,110 @@
+// sum, mean, max, argmax and logSumExp over one axis (or all axes), with
+// keepDim; sumToShape, which undoes broadcasting for gradients.
+
+import { Tensor } from '../tensor/tensor.ts';
+import { ShapeError, formatShape, normalizeAxis, reducedShape, splitAroundAxis } from '../tensor/shape.ts';
+import { record } from '../autograd/tape.ts';
+import { type Reduction, runReduction } from '../../kernels/reduce.ts';
+import { elementwise } from './elementwise.ts';
+import { expectFloat } from './check.ts';
+import { exp } from './unary.ts';
+import { mul, mulScalar, sub } from './arithmetic.ts';
+
+/** Runs a reduction kernel along `axis` (already normalised), without recording. */
+export function reduceAxis(kind: Reduction, x: Tensor, axis: number, keepDim: boolean): Tensor {
+  const [outer, length, inner] = splitAroundAxis(x.shape, axis);
+  if (length === 0) throw new ShapeError(`${kind}: cannot reduce over axis ${axis} of size 0 in ${formatShape(x.shape)}`);
+  const shape = reducedShape(x.shape, axis, keepDim);
+  if (outer * inner === 0) return Tensor.fromData(new Float32Array(0), shape);
+  return Tensor.fromData(runReduction(kind, x.contiguousData(), outer, length, inner), shape);
+}
+
+/** The gradient of a reduced tensor, broadcast back over the reduced axis. */
+function expandBack(g: Tensor, inputShape: number[], axis: number, keepDim: boolean): Tensor {
+  const kept = keepDim ? g : g.unsqueeze(axis);
+  return kept.expand(inputShape);
+}
+
+export function sum(x: Tensor, axis?: number, keepDim = false): Tensor {
+  expectFloat('sum', x);
+  if (axis === undefined) return sumAll(x);
+  const a = normalizeAxis('sum', axis, x.rank);
+  const out = reduceAxis('sum', x, a, keepDim);
+  const inputShape = x.shape;
+  return record(out, 'sum', [x], (g) => [expandBack(g, inputShape, a, keepDim)]);
+}
+
+/** Sum of every element, as a rank-0 tensor: the axes are reduced last to first. */
+function sumAll(x: Tensor): Tensor {
+  let out = x.rank === 0 ? x.reshape([1]) : x;
+  while (out.rank > 0) out = sum(out, out.rank - 1);
+  return out;
+}
+
+export function mean(x: Tensor, axis?: number, keepDim = false): Tensor {
+  expectFloat('mean', x);
+  const count = axis === undefined ? x.size : x.shape[normalizeAxis('mean', axis, x.rank)];
+  return mulScalar(sum(x, axis, keepDim), 1 / count);
+}
+
+/**
+ * Largest value along `axis`. The gradient goes to the first maximum, the
+ * element argmax picks (PyTorch's max(dim) does the same).
+ */
+export function max(x: Tensor, axis?: number, keepDim = false): Tensor {
+  expectFloat('max', x);
+  if (axis === undefined) return max(x.reshape([-1]), 0, false);
+  const a = normalizeAxis('max', axis, x.rank);
+  const out = reduceAxis('max', x, a, keepDim);
+  const inputShape = x.shape;
+  return record(out, 'max', [x], (g) => {
+    const winner = argmax(x, a, true);
+    const positions = axisPositions(inputShape, a);
+    const isWinner = elementwise('equalTo', [positions, winner]);
+    return [mul(isWinner, expandBack(g, inputShape, a, keepDim))];
+  });
+}
+
+/** Index of the first maximum along `axis`, as int32 (not differentiable). */
+export function argmax(x: Tensor, axis: number, keepDim = false): Tensor {
+  expectFloat('argmax', x);
+  const a = normalizeAxis('argmax', axis, x.rank);
+  const indices = reduceAxis('argmax', x, a, keepDim);
+  return Tensor.fromData(Int32Array.from(indices.contiguousData()), indices.shape);
+}
+
+/** log(sum(exp(x))) along `axis`, computed without overflow. */
+export function logSumExp(x: Tensor, axis: number, keepDim = false): Tensor {
+  expectFloat('logSumExp', x);
+  const a = normalizeAxis('logSumExp', axis, x.rank);
+  const out = reduceAxis('logSumExp', x, a, keepDim);
+  const inputShape = x.shape;
+  // d lse / dx = softmax(x) = exp(x - lse)
+  return record(out, 'logSumExp', [x], (g) => {
+    const lse = keepDim ? out : out.unsqueeze(a);
+    return [mul(exp(sub(x, lse)), expandBack(g, inputShape, a, keepDim))];
+  });
+}
+
+/** 0, 1, ..., n-1 along `axis`, size 1 elsewhere: broadcasts against a tensor of `shape`. */
+function axisPositions(shape: number[], axis: number): Tensor {
+  const n = shape[axis];
+  const positionShape = shape.map((d, i) => (i === axis ? n : 1));
+  return Tensor.fromData(Float32Array.from({ length: n }, (_, i) => i), positionShape);
+}
+
+/**
+ * Sums `g` over the axes that broadcasting expanded, so the result has
+ * `shape`: the gradient rule of every broadcasting op.
+ */
+export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  let out = g;
+  while (out.rank > shape.length) out = sum(out, 0);
+  for (let axis = 0; axis < shape.length; axis++) {
+    if (shape[axis] === 1 && out.shape[axis] !== 1) out = sum(out, axis, true);
+  }
+  if (out.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`sumToShape: cannot reduce a gradient of shape ${formatShape(g.shape)} to ${formatShape(shape)}`);
+  }
+  return out;
+}

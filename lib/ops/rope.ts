@@ -1,0 +1,33 @@
+// Rotary position embedding (rotate-half): y = x cos + rotate_half(x) sin.
+//   x:        [B, heads, T, D]  (D even)
+//   cos, sin: [B, T, D] or [1, T, D]  (built from positions by the model;
+//             [p * inv_freq, p * inv_freq] halves, GEMMA2.md)
+// Only x is differentiable: cos and sin are tables of positions.
+
+import { Tensor } from '../tensor/tensor.ts';
+import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
+import { record } from '../autograd/tape.ts';
+import { runRope, type RopeDims } from '../../kernels/rope.ts';
+import { expectFloat, expectRank } from './check.ts';
+
+export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  expectFloat('rope', x, cos, sin);
+  expectRank('rope', 'x', x, 4);
+  const [B, heads, T, D] = x.shape;
+  if (D % 2 !== 0) throw new ShapeError(`rope: head dimension must be even, got x ${formatShape(x.shape)}`);
+  const perSequence = cos.shape[0] === B && B !== 1;
+  for (const [name, table] of [['cos', cos], ['sin', sin]] as const) {
+    if (!sameShape(table.shape, [perSequence ? B : 1, T, D]) && !sameShape(table.shape, [B, T, D])) {
+      throw new ShapeError(`rope: ${name} ${formatShape(table.shape)} must be [${B}, ${T}, ${D}] or [1, ${T}, ${D}] for x ${formatShape(x.shape)}`);
+    }
+  }
+  if (!sameShape(cos.shape, sin.shape)) {
+    throw new ShapeError(`rope: cos ${formatShape(cos.shape)} and sin ${formatShape(sin.shape)} differ`);
+  }
+  const dims: RopeDims = { matrices: B * heads, heads, T, D, perSequence };
+  if (x.size === 0) return x.contiguous().detach();
+  const cosData = cos.contiguousData();
+  const sinData = sin.contiguousData();
+  const out = Tensor.fromData(runRope('forward', x.contiguousData(), cosData, sinData, dims), x.shape);
+  return record(out, 'rope', [x, cos, sin], (g) => [Tensor.fromData(runRope('backward', g.contiguousData(), cosData, sinData, dims), x.shape), null, null]);
+}

@@ -51,15 +51,31 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.rank === 0 || b.rank === 0) {
     throw new ShapeError(`matmul: operands must have at least one axis, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
   }
-  // 1-D operands: a vector on the left is a row, on the right a column; the
-  // added axis is removed from the result.
-  if (a.rank === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
-  if (b.rank === 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
-  const [M, K] = a.shape.slice(-2);
-  const [K2, N] = b.shape.slice(-2);
+  // Checked on the shapes as given, so the message names what the caller passed.
+  const K = a.shape[a.rank - 1];
+  const K2 = b.shape[b.rank === 1 ? 0 : b.rank - 2];
   if (K !== K2) {
     throw new ShapeError(`matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${K} != ${K2})`);
   }
+  // 1-D operands: a vector on the left is a row, on the right a column; the
+  // added axes are removed from the result ([..., M, N] loses N, then M).
+  if (a.rank === 1 || b.rank === 1) {
+    let out = matmul(a.rank === 1 ? a.unsqueeze(0) : a, b.rank === 1 ? b.unsqueeze(1) : b);
+    if (b.rank === 1) out = out.squeeze(-1);
+    if (a.rank === 1) out = out.squeeze(b.rank === 1 ? -1 : -2);
+    return out;
+  }
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  try {
+    broadcastShapes('matmul', aBatch, bBatch);
+  } catch {
+    throw new ShapeError(
+      `matmul: batch dimensions of ${formatShape(a.shape)} and ${formatShape(b.shape)} cannot be broadcast together (${formatShape(aBatch)} vs ${formatShape(bBatch)})`,
+    );
+  }
+  const M = a.shape[a.rank - 2];
+  const N = b.shape[b.rank - 1];
   const out = batchedProduct('NN', a, b, M, K, N);
   // dA = dC B^T  (NT) ; dB = A^T dC  (TN), each summed over broadcast batch axes
   return record(out, 'matmul', [a, b], (g) => [
@@ -70,7 +86,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /** y = x W^T (+ bias): x [..., in], weight [out, in], bias [out]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  expectFloat('linear', x, weight);
+  expectFloat('linear', x, weight, ...(bias === undefined ? [] : [bias]));
   expectRank('linear', 'weight', weight, 2);
   if (x.rank === 0) throw new ShapeError(`linear: input must have at least one axis, got shape ${formatShape(x.shape)}`);
   const [outFeatures, inFeatures] = weight.shape;

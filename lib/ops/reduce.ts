@@ -13,10 +13,20 @@ import { mul, mulScalar, sub } from './arithmetic.ts';
 /** Runs a reduction kernel along `axis` (already normalised), without recording. */
 export function reduceAxis(kind: Reduction, x: Tensor, axis: number, keepDim: boolean): Tensor {
   const [outer, length, inner] = splitAroundAxis(x.shape, axis);
-  if (length === 0) throw new ShapeError(`${kind}: cannot reduce over axis ${axis} of size 0 in ${formatShape(x.shape)}`);
   const shape = reducedShape(x.shape, axis, keepDim);
+  if (length === 0) {
+    // An empty sum is 0 and an empty log-sum-exp -inf (as in PyTorch); an empty max has no value.
+    if (kind === 'sum') return Tensor.fromData(new Float32Array(outer * inner), shape);
+    if (kind === 'logSumExp') return Tensor.fromData(new Float32Array(outer * inner).fill(-Infinity), shape);
+    throw new ShapeError(`${kind}: cannot reduce over axis ${axis} of size 0 in ${formatShape(x.shape)}`);
+  }
   if (outer * inner === 0) return Tensor.fromData(new Float32Array(0), shape);
   return Tensor.fromData(runReduction(kind, x.contiguousData(), outer, length, inner), shape);
+}
+
+/** A reduction over every axis: rank 0, or with keepDim every axis kept as size 1 (NumPy's keepdims). */
+function keepAllDims(out: Tensor, rank: number, keepDim: boolean): Tensor {
+  return keepDim ? out.reshape(new Array<number>(rank).fill(1)) : out;
 }
 
 /** The gradient of a reduced tensor, broadcast back over the reduced axis. */
@@ -27,7 +37,7 @@ function expandBack(g: Tensor, inputShape: number[], axis: number, keepDim: bool
 
 export function sum(x: Tensor, axis?: number, keepDim = false): Tensor {
   expectFloat('sum', x);
-  if (axis === undefined) return sumAll(x);
+  if (axis === undefined) return keepAllDims(sumAll(x), x.rank, keepDim);
   const a = normalizeAxis('sum', axis, x.rank);
   const out = reduceAxis('sum', x, a, keepDim);
   const inputShape = x.shape;
@@ -53,7 +63,7 @@ export function mean(x: Tensor, axis?: number, keepDim = false): Tensor {
  */
 export function max(x: Tensor, axis?: number, keepDim = false): Tensor {
   expectFloat('max', x);
-  if (axis === undefined) return max(x.reshape([-1]), 0, false);
+  if (axis === undefined) return keepAllDims(max(x.reshape([-1]), 0, false), x.rank, keepDim);
   const a = normalizeAxis('max', axis, x.rank);
   const out = reduceAxis('max', x, a, keepDim);
   const inputShape = x.shape;

@@ -4,6 +4,7 @@
 // masks may be int32 or float32 and broadcast like every element-wise op.
 
 import type { Tensor } from '../tensor/tensor.ts';
+import { broadcastShapes } from '../tensor/shape.ts';
 import { record } from '../autograd/tape.ts';
 import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
@@ -22,6 +23,8 @@ export function where(condition: Tensor, a: Tensor, b: Tensor): Tensor {
 
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   expectFloat('maskedFill', x);
+  // checked here so that a bad mask is reported as maskedFill's, not as the kernel formula's ('whereScalar')
+  broadcastShapes('maskedFill', x.shape, mask.shape);
   const out = elementwise('whereScalar', [mask, x], value);
   return record(out, 'maskedFill', [x, mask], (g) => [sumToShape(elementwise('selectUnless', [mask, g]), x.shape), null]);
 }

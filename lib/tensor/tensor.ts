@@ -6,8 +6,8 @@
 
 import ndarray, { type NdArray } from 'ndarray';
 import { type DType, type TypedData, allocate, dtypeOf } from './dtype.ts';
-import { type Shape, ShapeError, contiguousStrides, formatShape, numel } from './shape.ts';
-import { backward, type BackwardOptions, type GradNode } from '../autograd/tape.ts';
+import { type Shape, ShapeError, contiguousStrides, formatShape, numel, sameShape } from './shape.ts';
+import { backward, isGradEnabled, type BackwardOptions, type GradNode } from '../autograd/tape.ts';
 import { formatTensor } from './format.ts';
 import * as views from './views.ts';
 import * as ops from '../ops/index.ts';
@@ -103,6 +103,22 @@ export class Tensor {
 
   zeroGrad(): void {
     this.grad = null;
+  }
+
+  /**
+   * Overwrites this tensor's elements with `source`'s (same shape), in place:
+   * for optimizer updates and caches. Not recorded on the tape, so a tensor
+   * that requires a gradient may only be written inside noGrad().
+   */
+  copyFrom(source: Tensor): this {
+    if (!sameShape(source.shape, this.shape)) {
+      throw new ShapeError(`copyFrom: source shape ${formatShape(source.shape)} does not match ${formatShape(this.shape)}`);
+    }
+    if (this.requiresGrad && isGradEnabled()) {
+      throw new ShapeError('copyFrom: writing in place to a tensor that requires a gradient must happen inside noGrad()');
+    }
+    views.writeStrided(this.nd, source.contiguousData());
+    return this;
   }
 
   // ---- reading ----------------------------------------------------------------

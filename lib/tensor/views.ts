@@ -38,7 +38,7 @@ export function copyStrided(nd: NdArray<TypedData>): TypedData {
 }
 
 /** Writes row-major `values` into the positions of the strided view `target`. */
-function writeStrided(target: NdArray<TypedData>, values: TypedData): void {
+export function writeStrided(target: NdArray<TypedData>, values: TypedData): void {
   const rank = target.shape.length;
   const index = new Array<number>(rank).fill(0);
   for (let n = 0; n < values.length; n++) {

@@ -1,0 +1,144 @@
+// `npm run bench:ops`: matmul GFLOP/s for the shapes a Gemma2 forward and
+// backward needs, on every available backend, next to PyTorch on the same
+// machine when Debian's torch is installed. A benchmark, not a test.
+//
+//   npm run bench:ops -- [--backend webasm|cpu] [--reps 5] [--shapes file.json] [--threads 1] [--json out.json]
+//
+// For each (M, K, N) it times the three products of matmul's forward and
+// backward, each as one kernel launch (copying the operands in included):
+//   forward C = A B (NN)     gradA = dC B^T (NT)     gradB = A^T dC (TN)
+// and reports median GFLOP/s (2 M K N / seconds) over --reps runs after one
+// warm-up. The torch column is measured in the same run, with --threads
+// BLAS threads (default 1: our kernels run on one core).
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { runMatmul, type MatmulLayout } from '../../kernels/matmul.ts';
+import { availableBackends, setBackend, type BackendName } from '../../kernels/backend.ts';
+import { randn } from '../tensor/creation.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SHARED_SHAPES = join(here, '../../../shared/bench/matmul-shapes.json');
+// The same list as ../shared/bench/matmul-shapes.json, for checkouts without it.
+const BUILT_IN_SHAPES: [number, number, number][] = [
+  [128, 256, 256], [128, 256, 1024], [128, 1024, 256], [512, 256, 8192],
+  [1, 2304, 9216], [1, 9216, 2304], [128, 2304, 2304], [128, 2304, 9216],
+];
+
+const PRODUCTS: { name: 'forward' | 'gradA' | 'gradB'; layout: MatmulLayout }[] = [
+  { name: 'forward', layout: 'NN' },
+  { name: 'gradA', layout: 'NT' },
+  { name: 'gradB', layout: 'TN' },
+];
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function loadShapes(): { shapes: [number, number, number][]; source: string } {
+  const file = option('shapes') ?? (existsSync(SHARED_SHAPES) ? SHARED_SHAPES : undefined);
+  if (file === undefined) return { shapes: BUILT_IN_SHAPES, source: 'built-in list' };
+  return { shapes: JSON.parse(readFileSync(file, 'utf8')).shapes, source: file };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Median seconds of one product, operands laid out as the kernel reads them. */
+function timeProduct(layout: MatmulLayout, [M, K, N]: [number, number, number], reps: number): number {
+  // forward: A [M,K], B [K,N]; gradA = dC [M,N] x B^T (B stored [K,N] read as [N,K]^T):
+  // computed as a product with inner size N; gradB = A^T [K,M] x dC [M,N]: inner size M.
+  const dims = {
+    NN: { m: M, k: K, n: N },
+    NT: { m: M, k: N, n: K },
+    TN: { m: K, k: M, n: N },
+  }[layout];
+  const a = randn([layout === 'TN' ? dims.k * dims.m : dims.m * dims.k], { seed: 1 }).contiguousData();
+  const b = randn([dims.k * dims.n], { seed: 2 }).contiguousData();
+  const run = () => runMatmul(layout, a, b, { batch: 1, M: dims.m, K: dims.k, N: dims.n, aBatched: 0, bBatched: 0 });
+  run();
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const start = performance.now();
+    run();
+    times.push((performance.now() - start) / 1000);
+  }
+  return median(times);
+}
+
+interface TorchResult {
+  torch: string;
+  threads: number;
+  rows: { shape: number[]; forward: number; gradA: number; gradB: number }[];
+}
+
+function runTorch(shapes: [number, number, number][], reps: number, threads: number): TorchResult | string {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) return 'no /usr/bin/python3';
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return 'torch is not installed (apt-get install python3-torch libopenblas0-pthread)';
+  const result = spawnSync(python, [join(here, 'torch-matmul.py'), '--shapes', JSON.stringify(shapes), '--reps', String(reps), '--threads', String(threads)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (result.status !== 0) return `torch baseline failed: ${result.stderr.trim().split('\n').pop()}`;
+  return JSON.parse(result.stdout) as TorchResult;
+}
+
+function main(): void {
+  const reps = Number(option('reps') ?? 5);
+  const threads = Number(option('threads') ?? 1);
+  const requested = option('backend');
+  const backends: BackendName[] = requested ? [requested as BackendName] : availableBackends();
+  const { shapes, source } = loadShapes();
+  console.log(`matmul GFLOP/s, median of ${reps} runs; shapes (M, K, N) from ${source}`);
+
+  const gflops = (shape: number[], seconds: number) => (2 * shape[0] * shape[1] * shape[2]) / seconds / 1e9;
+  const ours = new Map<string, number>();
+  for (const backend of backends) {
+    setBackend(backend);
+    for (const shape of shapes) {
+      for (const product of PRODUCTS) {
+        const seconds = timeProduct(product.layout, shape, reps);
+        ours.set(`${backend}|${shape}|${product.name}`, gflops(shape, seconds));
+        process.stderr.write(`  ${backend} ${shape.join('x')} ${product.name}: ${(seconds * 1000).toFixed(1)} ms\n`);
+      }
+    }
+  }
+  const torch = runTorch(shapes, reps, threads);
+  const torchNote = typeof torch === 'string' ? `torch column skipped: ${torch}` : `torch ${torch.torch}, ${torch.threads} BLAS thread(s)`;
+
+  const header = ['M x K x N', 'product', ...backends.map((b) => `${b} GFLOP/s`)];
+  if (typeof torch !== 'string') header.push('torch GFLOP/s', ...backends.map((b) => `${b}/torch`));
+  const rows: string[][] = [];
+  const json: Record<string, unknown>[] = [];
+  shapes.forEach((shape, s) => {
+    for (const product of PRODUCTS) {
+      const values = backends.map((b) => ours.get(`${b}|${shape}|${product.name}`)!);
+      const row = [shape.join(' x '), product.name, ...values.map((v) => v.toFixed(2))];
+      const entry: Record<string, unknown> = { shape, product: product.name, gflops: Object.fromEntries(backends.map((b, i) => [b, values[i]])) };
+      if (typeof torch !== 'string') {
+        const t = gflops(shape, torch.rows[s][product.name]);
+        row.push(t.toFixed(2), ...values.map((v) => (v / t).toFixed(3)));
+        entry.torchGflops = t;
+      }
+      rows.push(row);
+      json.push(entry);
+    }
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+  console.log(torchNote);
+  const jsonPath = option('json');
+  if (jsonPath) writeFileSync(jsonPath, JSON.stringify({ reps, torch: torchNote, rows: json }, null, 1));
+}
+
+main();

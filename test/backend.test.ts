@@ -1,0 +1,87 @@
+// The backend rule (setBackend > GEMMA2_BACKEND > automatic), its errors, the
+// kernel cache, and the record of which backend actually ran each kernel.
+
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import {
+  BackendError,
+  availableBackends,
+  currentBackend,
+  describeBackend,
+  resetBackend,
+  setBackend,
+  withBackend,
+} from '../kernels/backend.ts';
+import { kernelStats, resetKernelStats } from '../kernels/launch.ts';
+import * as ops from '../lib/ops/index.ts';
+import { randomTensor } from './helpers.ts';
+
+// The suite must not depend on how it was started (GEMMA2_BACKEND=cpu npm test).
+const startingEnv = process.env.GEMMA2_BACKEND;
+beforeEach(() => {
+  delete process.env.GEMMA2_BACKEND;
+});
+afterEach(() => {
+  resetBackend();
+  if (startingEnv === undefined) delete process.env.GEMMA2_BACKEND;
+  else process.env.GEMMA2_BACKEND = startingEnv;
+});
+
+describe('choosing a backend', () => {
+  test('Node picks webasm automatically, with cpu as the fallback', () => {
+    expect(availableBackends().slice(0, 2)).toEqual(['webasm', 'cpu']);
+    expect(currentBackend()).toBe('webasm');
+    expect(describeBackend()).toMatch(/^webasm \(automatic/);
+  });
+
+  test('GEMMA2_BACKEND overrides the automatic choice, setBackend overrides both', () => {
+    process.env.GEMMA2_BACKEND = 'cpu';
+    expect(currentBackend()).toBe('cpu');
+    expect(describeBackend()).toBe('cpu (chosen by GEMMA2_BACKEND)');
+    setBackend('webasm');
+    expect(currentBackend()).toBe('webasm');
+    resetBackend();
+    expect(currentBackend()).toBe('cpu');
+  });
+
+  test('withBackend restores the previous choice', () => {
+    setBackend('webasm');
+    const inside = withBackend('cpu', () => currentBackend());
+    expect(inside).toBe('cpu');
+    expect(currentBackend()).toBe('webasm');
+  });
+
+  test('unknown or unavailable backends are errors that list the choices', () => {
+    expect(() => setBackend('tpu')).toThrow(/setBackend: unknown backend "tpu"; expected one of: webasm, cpu, headlessgl, webgl2, webgl/);
+    expect(() => setBackend('webgpu')).toThrow(/webgpu needs GPU.js's asynchronous kernel contract/);
+    expect(() => setBackend('webgl2')).toThrow(/backend "webgl2" is not available here; available: webasm, cpu/);
+    process.env.GEMMA2_BACKEND = 'bogus';
+    expect(() => currentBackend()).toThrow(BackendError);
+    expect(() => currentBackend()).toThrow(/GEMMA2_BACKEND: unknown backend "bogus"/);
+  });
+});
+
+describe('kernel cache and stats', () => {
+  for (const backend of availableBackends()) {
+    test(`kernels compile once per shape and run on ${backend}, with no silent fallback`, () => {
+      setBackend(backend);
+      resetKernelStats();
+      const a = randomTensor([3, 5], 1);
+      const b = randomTensor([5, 2], 2);
+      for (let i = 0; i < 3; i++) ops.matmul(a, b);
+      ops.matmul(randomTensor([4, 5], 3), b);
+      const stat = kernelStats().get('matmul.NN')!;
+      expect(stat.launches).toBe(4);
+      expect(stat.compiles).toBeLessThanOrEqual(2);
+      expect([...stat.ranOn]).toEqual([backend]);
+    });
+  }
+
+  test('the same values come out of every backend', () => {
+    const x = randomTensor([6, 7], 5);
+    const w = randomTensor([3, 7], 6);
+    const results = availableBackends().map((backend) => withBackend(backend, () => Array.from(ops.linear(x, w).contiguousData())));
+    for (const r of results.slice(1)) {
+      r.forEach((v, i) => expect(Math.abs(v - results[0][i])).toBeLessThan(1e-5));
+    }
+  });
+});

@@ -44,14 +44,15 @@ function argmaxAlongAxis(this: any, A: number[][][]): number {
 }
 
 // log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))), m = max(x).
-// A row that is all -inf (fully masked) gives -inf instead of NaN.
+// As in PyTorch, a row that is all -inf (fully masked) gives -inf and a row
+// holding +inf gives +inf, instead of the NaN of inf - inf; NaN still wins.
 function logSumExpAlongAxis(this: any, A: number[][][]): number {
   let m = A[this.thread.y][0][this.thread.x];
   for (let i = 1; i < this.constants.length; i++) {
     m = Math.max(m, A[this.thread.y][i][this.thread.x]);
   }
-  if (m === -Infinity) {
-    return -Infinity;
+  if (m === -Infinity || m === Infinity) {
+    return m;
   }
   let total = 0;
   for (let i = 0; i < this.constants.length; i++) {

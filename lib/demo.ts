@@ -53,7 +53,9 @@ const model = (points: Tensor) => ops.linear(ops.geluTanh(ops.linear(points, w1,
 const accuracy = (points: Tensor, labels: Tensor): number => {
   const predicted = ops.argmax(noGrad(() => model(points)), -1).contiguousData();
   const truth = labels.contiguousData();
-  return predicted.reduce((n, p, i) => n + (p === truth[i] ? 1 : 0), 0) / truth.length;
+  let correct = 0;
+  for (let i = 0; i < truth.length; i++) if (predicted[i] === truth[i]) correct++;
+  return correct / truth.length;
 };
 
 const train = spiralPoints(256);

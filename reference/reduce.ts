@@ -38,11 +38,11 @@ export const argmax = (x: RefTensor, axis: number, keepDim = false) =>
     return nan >= 0 ? nan : v.indexOf(Math.max(...v));
   });
 
-/** log(sum(exp(v))), shifted by the maximum so nothing overflows. */
+/** log(sum(exp(v))), shifted by the maximum so nothing overflows; -inf for all -inf, +inf if any +inf, NaN if any NaN. */
 export const logSumExp = (x: RefTensor, axis: number, keepDim = false) =>
   reduce(x, axis, keepDim, (v) => {
     const m = Math.max(...v);
-    if (m === -Infinity) return -Infinity;
+    if (m === -Infinity || m === Infinity) return m;
     return m + Math.log(v.reduce((s, e) => s + Math.exp(e - m), 0));
   });
 

@@ -42,8 +42,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   }
   const logits2 = logits.reshape([rows, classes]);
   const logitData = logits2.contiguousData();
-  const lse = rows === 0 ? new Float32Array(0) : reduceAxis('logSumExp', logits2, 1, false).contiguousData();
-  const perRow = rows === 0 ? new Float32Array(0) : runCrossEntropyRows(logitData, rows, classes, targetData, lse, ignoreIndex);
+  // With no classes every row is ignored (any counted target failed the check above): its loss is 0.
+  const empty = rows * classes === 0;
+  const lse = empty ? new Float32Array(0) : reduceAxis('logSumExp', logits2, 1, false).contiguousData();
+  const perRow = empty ? new Float32Array(rows) : runCrossEntropyRows(logitData, rows, classes, targetData, lse, ignoreIndex);
   const losses = record(Tensor.fromData(perRow, targets.shape), 'crossEntropy', [logits], (g) => {
     const grad = rows * classes === 0 ? new Float32Array(0) : runCrossEntropyGrad(logitData, rows, classes, targetData, lse, g.contiguousData(), ignoreIndex);
     return [Tensor.fromData(grad, logits.shape)];

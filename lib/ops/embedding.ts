@@ -1,7 +1,8 @@
 // Embedding lookup: ids (int32, any shape) -> rows of weight [V, H].
 // The gradient of weight is the scatter-add of the output gradient into the
 // looked-up rows; with paddingIdx set, lookups of that id add nothing (as
-// torch.nn.Embedding(padding_idx=...) does).
+// torch.nn.Embedding(padding_idx=...) does; a negative paddingIdx counts from
+// the end of the vocabulary, and one outside [-V, V) is an error).
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape } from '../tensor/shape.ts';
@@ -14,6 +15,10 @@ export function embedding(ids: Tensor, weight: Tensor, paddingIdx?: number): Ten
   expectFloat('embedding', weight);
   expectRank('embedding', 'weight', weight, 2);
   const [vocab, hidden] = weight.shape;
+  if (paddingIdx !== undefined && (!Number.isInteger(paddingIdx) || paddingIdx < -vocab || paddingIdx >= vocab)) {
+    throw new ShapeError(`embedding: paddingIdx ${paddingIdx} is not a row of weight ${formatShape(weight.shape)} (expected an integer in [${-vocab}, ${vocab}))`);
+  }
+  const padRow = paddingIdx === undefined ? null : paddingIdx < 0 ? paddingIdx + vocab : paddingIdx;
   const idData = ids.contiguousData();
   for (let i = 0; i < idData.length; i++) {
     if (idData[i] < 0 || idData[i] >= vocab) {
@@ -28,7 +33,7 @@ export function embedding(ids: Tensor, weight: Tensor, paddingIdx?: number): Ten
   return record(out, 'embedding', [ids, weight], (g) => {
     const grad = new Float32Array(vocab * hidden);
     if (idData.length > 0 && hidden > 0) {
-      const { rows, distinctIds } = runEmbeddingScatter(g.contiguousData(), hidden, idData, paddingIdx ?? null);
+      const { rows, distinctIds } = runEmbeddingScatter(g.contiguousData(), hidden, idData, padRow);
       distinctIds.forEach((id, u) => grad.set(rows.subarray(u * hidden, (u + 1) * hidden), id * hidden));
     }
     return [null, Tensor.fromData(grad, [vocab, hidden])];

@@ -2,13 +2,12 @@
 // keepDim; sumToShape, which undoes broadcasting for gradients.
 
 import { Tensor } from '../tensor/tensor.ts';
-import { ShapeError, formatShape, normalizeAxis, reducedShape, splitAroundAxis } from '../tensor/shape.ts';
+import { ShapeError, formatShape, normalizeAxis, reducedShape, sameShape, splitAroundAxis } from '../tensor/shape.ts';
 import { record } from '../autograd/tape.ts';
 import { type Reduction, runReduction } from '../../kernels/reduce.ts';
 import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
-import { exp } from './unary.ts';
-import { mul, mulScalar, sub } from './arithmetic.ts';
+import { mul, mulScalar } from './arithmetic.ts';
 
 /** Runs a reduction kernel along `axis` (already normalised), without recording. */
 export function reduceAxis(kind: Reduction, x: Tensor, axis: number, keepDim: boolean): Tensor {
@@ -89,11 +88,20 @@ export function logSumExp(x: Tensor, axis: number, keepDim = false): Tensor {
   const a = normalizeAxis('logSumExp', axis, x.rank);
   const out = reduceAxis('logSumExp', x, a, keepDim);
   const inputShape = x.shape;
-  // d lse / dx = softmax(x) = exp(x - lse)
-  return record(out, 'logSumExp', [x], (g) => {
-    const lse = keepDim ? out : out.unsqueeze(a);
-    return [mul(exp(sub(x, lse)), expandBack(g, inputShape, a, keepDim))];
-  });
+  // d lse / dx = softmax(x) = exp((x - m) - log(sum(exp(x - m)))); not exp(x - lse),
+  // whose float32 rounding of lse costs |lse| * 2^-24 relative (6e-5 at |x| = 1000)
+  return record(out, 'logSumExp', [x], (g) => [mul(elementwise('expSub', shiftedLogSumExp(x, a)), expandBack(g, inputShape, a, keepDim))]);
+}
+
+/**
+ * [x - m, log(sum(exp(x - m)))] along `axis` (kept as size 1), m = max(x),
+ * without recording: the two terms of log_softmax(x), each rounded on its own
+ * scale. Forming lse(x) = m + log(...) first and then x - lse(x) would lose
+ * |x| * 2^-24 (6e-5 at |x| = 1000) to float32 rounding.
+ */
+export function shiftedLogSumExp(x: Tensor, axis: number): [Tensor, Tensor] {
+  const shifted = elementwise('sub', [x, reduceAxis('max', x, axis, true)]);
+  return [shifted, reduceAxis('logSumExp', shifted, axis, true)];
 }
 
 /** 0, 1, ..., n-1 along `axis`, size 1 elsewhere: broadcasts against a tensor of `shape`. */
@@ -113,7 +121,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   for (let axis = 0; axis < shape.length; axis++) {
     if (shape[axis] === 1 && out.shape[axis] !== 1) out = sum(out, axis, true);
   }
-  if (out.shape.some((d, i) => d !== shape[i])) {
+  if (!sameShape(out.shape, shape)) {
     throw new ShapeError(`sumToShape: cannot reduce a gradient of shape ${formatShape(g.shape)} to ${formatShape(shape)}`);
   }
   return out;

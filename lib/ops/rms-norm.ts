@@ -6,7 +6,7 @@
 //   dx = r u - x r^3 mean(u x)        dw = sum over rows of g x r
 
 import { Tensor } from '../tensor/tensor.ts';
-import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
+import { ShapeError, formatShape, numel, sameShape } from '../tensor/shape.ts';
 import { record } from '../autograd/tape.ts';
 import { runInverseRms } from '../../kernels/rms-norm.ts';
 import { elementwise } from './elementwise.ts';
@@ -20,8 +20,9 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   if (x.rank === 0 || !sameShape(weight.shape, [hidden])) {
     throw new ShapeError(`rmsNorm: weight ${formatShape(weight.shape)} must match the last axis of x ${formatShape(x.shape)}`);
   }
-  const rows = x.size / hidden;
-  const invRms = Tensor.fromData(rows === 0 ? new Float32Array(0) : runInverseRms(x.contiguousData(), rows, hidden, eps), [...x.shape.slice(0, -1), 1]);
+  // rows from the leading axes (x.size / hidden is 0/0 for an empty last axis)
+  const rows = numel(x.shape.slice(0, -1));
+  const invRms = Tensor.fromData(rows * hidden === 0 ? new Float32Array(rows) : runInverseRms(x.contiguousData(), rows, hidden, eps), [...x.shape.slice(0, -1), 1]);
   const y = elementwise('rmsScale', [x, invRms, weight]);
   return record(y, 'rmsNorm', [x, weight], (g) => {
     const u = mul(g, addScalar(weight, 1));

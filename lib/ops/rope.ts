@@ -15,15 +15,17 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   expectRank('rope', 'x', x, 4);
   const [B, heads, T, D] = x.shape;
   if (D % 2 !== 0) throw new ShapeError(`rope: head dimension must be even, got x ${formatShape(x.shape)}`);
-  const perSequence = cos.shape[0] === B && B !== 1;
+  // Each table on its own must be [B, T, D] or [1, T, D]; that they agree is checked after, so
+  // cos [B, T, D] with sin [1, T, D] is reported as a disagreement, not as a bad sin shape.
   for (const [name, table] of [['cos', cos], ['sin', sin]] as const) {
-    if (!sameShape(table.shape, [perSequence ? B : 1, T, D]) && !sameShape(table.shape, [B, T, D])) {
+    if (!sameShape(table.shape, [1, T, D]) && !sameShape(table.shape, [B, T, D])) {
       throw new ShapeError(`rope: ${name} ${formatShape(table.shape)} must be [${B}, ${T}, ${D}] or [1, ${T}, ${D}] for x ${formatShape(x.shape)}`);
     }
   }
   if (!sameShape(cos.shape, sin.shape)) {
     throw new ShapeError(`rope: cos ${formatShape(cos.shape)} and sin ${formatShape(sin.shape)} differ`);
   }
+  const perSequence = cos.shape[0] === B && B !== 1;
   const dims: RopeDims = { matrices: B * heads, heads, T, D, perSequence };
   if (x.size === 0) return x.contiguous().detach();
   const cosData = cos.contiguousData();

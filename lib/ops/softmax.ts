@@ -1,10 +1,9 @@
-// softmax and log_softmax along an axis, both from the shifted log-sum-exp:
+// softmax and log_softmax along an axis, both from the shifted log-sum-exp
+// (shiftedLogSumExp in reduce.ts):
 //   log_softmax(x) = (x - m) - log(sum(exp(x - m))),   softmax(x) = exp(log_softmax(x)),
 // with m = max(x). The two terms are rounded separately, so the error scales
-// with the result, not with |x|: forming lse(x) = m + log(...) first and then
-// x - lse(x) would lose |x| * 2^-24 (6e-5 at |x| = 1000) to float32 rounding.
-// A fully masked row (all -inf) has m = -inf and x - m = NaN, so its softmax
-// is NaN, exactly as in PyTorch.
+// with the result, not with |x|. A fully masked row (all -inf) has m = -inf
+// and x - m = NaN, so its softmax is NaN, exactly as in PyTorch.
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { normalizeAxis } from '../tensor/shape.ts';
@@ -13,13 +12,7 @@ import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
 import { mul, sub } from './arithmetic.ts';
 import { exp } from './unary.ts';
-import { reduceAxis, sum } from './reduce.ts';
-
-/** [x - max(x), log(sum(exp(x - max(x))))] along `axis`, without recording. */
-function shiftedLogSumExp(x: Tensor, axis: number): [Tensor, Tensor] {
-  const shifted = elementwise('sub', [x, reduceAxis('max', x, axis, true)]);
-  return [shifted, reduceAxis('logSumExp', shifted, axis, true)];
-}
+import { shiftedLogSumExp, sum } from './reduce.ts';
 
 export function softmax(x: Tensor, axis = -1): Tensor {
   expectFloat('softmax', x);

@@ -172,6 +172,24 @@ describeEachBackend('selection ops', () => {
     expect(Array.from(weight.grad!.contiguousData())).toEqual(new Array(12).fill(0));
   });
 
+  test('embedding: a negative paddingIdx counts from the end of the vocabulary, as in torch', () => {
+    const weight = tensor([[1, 2], [3, 4], [5, 6]]).requireGrad();
+    // sum() hands back a broadcast (stride-0) gradient: each lookup adds ones to its row
+    ops.sum(ops.embedding(tensor([[2, 0], [2, 1]], { dtype: 'int32' }), weight, -1)).backward();
+    expect(weight.grad!.toArray()).toEqual([[1, 1], [1, 1], [0, 0]]);
+    weight.zeroGrad();
+    ops.sum(ops.embedding(tensor([[2, 0], [2, 1]], { dtype: 'int32' }), weight)).backward();
+    expect(weight.grad!.toArray()).toEqual([[1, 1], [1, 1], [2, 2]]);
+  });
+
+  test('embedding: empty ids give an empty output and a zero gradient', () => {
+    const weight = randomTensor([4, 3], 9).requireGrad();
+    const out = ops.embedding(tensor([], { dtype: 'int32', shape: [2, 0] }), weight);
+    expect(out.shape).toEqual([2, 0, 3]);
+    ops.sum(out).backward();
+    expect(Array.from(weight.grad!.contiguousData())).toEqual(new Array(12).fill(0));
+  });
+
   // ---- concat -----------------------------------------------------------------
 
   test('concat: 2..4 float tensors along any axis (negative too) are exact vs the reference', () => {
@@ -278,12 +296,13 @@ describeEachBackend('selection ops', () => {
         fc.property(
           broadcastPairArb(4, 5),
           seedArb,
-          fc.oneof(fc.constantFrom(-Infinity, Infinity, 0, -1e9), fc.float()),
+          fc.oneof(fc.constantFrom(-Infinity, Infinity, 0, -1e9, 0.1), fc.float(), fc.double()),
           ([shapeX, shapeM], seed, value) => {
             const x = randomTensor(shapeX, seed);
             const mask = randomMask(shapeM, seed + 1, maskType);
             const out = ops.maskedFill(x, mask, value);
-            expectClose(out, R.maskedFill(toRef(x), toRef(mask), value), TOLERANCES.exact, `maskedFill ${value}`);
+            // a float32 tensor holds the fill rounded to float32 (0.1 -> 0.100000001..., 1e300 -> Infinity)
+            expectClose(out, R.maskedFill(toRef(x), toRef(mask), Math.fround(value)), TOLERANCES.exact, `maskedFill ${value}`);
           },
         ),
         { numRuns: 40 },
@@ -339,6 +358,14 @@ test('embedding: out-of-range ids are an error naming embedding, the id and the 
   const weight = randomTensor([5, 3], 1);
   expect(() => ops.embedding(tensor([0, 5], { dtype: 'int32' }), weight)).toThrow(/embedding: id 5 at flat position 1 of ids \[2\] is outside the vocabulary \[0, 5\)/);
   expect(() => ops.embedding(tensor([[1, -1]], { dtype: 'int32' }), weight)).toThrow(/embedding: id -1 .* of ids \[1, 2\]/);
+});
+
+test('embedding: a paddingIdx that is not a row of the weight is an error naming embedding', () => {
+  const weight = randomTensor([5, 3], 1);
+  const ids = tensor([0, 1], { dtype: 'int32' });
+  expect(() => ops.embedding(ids, weight, 5)).toThrow(/embedding: paddingIdx 5 is not a row of weight \[5, 3\] \(expected an integer in \[-5, 5\)\)/);
+  expect(() => ops.embedding(ids, weight, -6)).toThrow(/embedding: paddingIdx -6 is not a row of weight \[5, 3\]/);
+  expect(() => ops.embedding(ids, weight, 1.5)).toThrow(/embedding: paddingIdx 1.5 is not a row/);
 });
 
 test('embedding: float ids and a weight that is not [V, H] float32 are errors naming embedding', () => {

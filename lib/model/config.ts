@@ -169,7 +169,12 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
     layerTypes = Array.from({ length: numHiddenLayers }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention'));
   }
 
-  const id2label = (c.id2label as Record<string, string> | undefined) ?? { 0: 'LABEL_0', 1: 'LABEL_1' };
+  if (c.num_labels !== undefined && (typeof c.num_labels !== 'number' || !Number.isInteger(c.num_labels) || c.num_labels < 1)) {
+    throw new ConfigError(`config: num_labels must be a positive integer, got ${JSON.stringify(c.num_labels)}`);
+  }
+  const defaultLabels = typeof c.num_labels === 'number' ? c.num_labels : 2;
+  const id2label =
+    (c.id2label as Record<string, string> | undefined) ?? Object.fromEntries(Array.from({ length: defaultLabels }, (_, i) => [String(i), `LABEL_${i}`]));
   const numLabels = typeof c.num_labels === 'number' ? c.num_labels : Object.keys(id2label).length;
   if (c.num_labels !== undefined && c.id2label !== undefined && Object.keys(id2label).length !== numLabels) {
     throw new ConfigError(`config: num_labels (${numLabels}) disagrees with id2label (${Object.keys(id2label).length} entries)`);

@@ -1,0 +1,106 @@
+// Gemma2 self-attention (GEMMA2.md, "Forward pass", step 2), eager form:
+//   q, k, v = a Wq^T, a Wk^T, a Wv^T, split into heads of head_dim
+//   q, k    = RoPE(q), RoPE(k)
+//   s       = (q k^T) * query_pre_attn_scalar^-0.5
+//   s       = c tanh(s / c)                      if attn_logit_softcapping = c
+//   s       = masked_fill(s, blocked, finfo.min) causal, sliding window, padding
+//   o       = softmax(s) v                      over keys, in float32
+//   out     = o Wo^T
+// Grouped-query attention: each group of heads / kv_heads query heads shares
+// one key/value head, expressed as a broadcast over the group axis.
+
+import type { Tensor } from '../tensor/tensor.ts';
+import { div, mul } from '../ops/arithmetic.ts';
+import { tanh } from '../ops/unary.ts';
+import { matmul } from '../ops/matmul.ts';
+import { softmax } from '../ops/softmax.ts';
+import { maskedFill } from '../ops/where.ts';
+import { rope } from '../ops/rope.ts';
+import type { Gemma2Config } from './config.ts';
+import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
+import { MASKED_SCORE } from './masks.ts';
+
+/** Keys (RoPE applied) and values of S positions: [B, kv_heads, S, hd] each. */
+export interface KeyValues {
+  keys: Tensor;
+  values: Tensor;
+}
+
+/** A layer's key/value cache: stores this call's keys and values and returns every slot to attend over. */
+export interface LayerCache {
+  update(current: KeyValues): KeyValues;
+}
+
+export class Gemma2Attention implements Module {
+  readonly qProj: Linear;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  readonly oProj: Linear;
+  private readonly heads: number;
+  private readonly kvHeads: number;
+  private readonly headDim: number;
+  private readonly scaling: number;
+  private readonly softcap: number | null;
+
+  constructor(config: Gemma2Config, init: InitOptions) {
+    const { hiddenSize, numAttentionHeads, numKeyValueHeads, headDim, attentionBias } = config;
+    this.heads = numAttentionHeads;
+    this.kvHeads = numKeyValueHeads;
+    this.headDim = headDim;
+    this.scaling = config.queryPreAttnScalar ** -0.5;
+    this.softcap = config.attnLogitSoftcapping;
+    this.qProj = new Linear(hiddenSize, numAttentionHeads * headDim, attentionBias, init);
+    this.kProj = new Linear(hiddenSize, numKeyValueHeads * headDim, attentionBias, init);
+    this.vProj = new Linear(hiddenSize, numKeyValueHeads * headDim, attentionBias, init);
+    this.oProj = new Linear(numAttentionHeads * headDim, hiddenSize, attentionBias, init);
+  }
+
+  /** Projects `x` [B, T, H] to [B, heads, T, hd]. */
+  private splitHeads(projection: Linear, x: Tensor, heads: number): Tensor {
+    const [B, T] = x.shape;
+    return projection.forward(x).reshape([B, T, heads, this.headDim]).permute([0, 2, 1, 3]);
+  }
+
+  /** This call's keys and values, RoPE applied to the keys: [B, kv_heads, T, hd] each. */
+  private keyValues(x: Tensor, cos: Tensor, sin: Tensor): KeyValues {
+    return {
+      keys: rope(this.splitHeads(this.kProj, x, this.kvHeads), cos, sin),
+      values: this.splitHeads(this.vProj, x, this.kvHeads).contiguous(),
+    };
+  }
+
+  /**
+   * x [B, T, H]; cos, sin [B or 1, T, hd] for this call's positions;
+   * blocked [B or 1, 1, T, S] (1 = masked) over the S key slots: this call's
+   * T tokens, or with a cache every slot it returns. Returns [B, T, H].
+   */
+  forward(x: Tensor, cos: Tensor, sin: Tensor, blocked: Tensor, cache?: LayerCache): Tensor {
+    const [B, T] = x.shape;
+    const groups = this.heads / this.kvHeads;
+    const current = this.keyValues(x, cos, sin);
+    const { keys, values } = cache ? cache.update(current) : current;
+    const q = rope(this.splitHeads(this.qProj, x, this.heads), cos, sin) // [B, heads, T, hd]
+      .reshape([B, this.kvHeads, groups, T, this.headDim]); // query heads grouped by their kv head
+    const k = keys.unsqueeze(2); // [B, kv, 1, S, hd]: shared by the group
+    const v = values.unsqueeze(2); // [B, kv, 1, S, hd]
+
+    let scores = mul(matmul(q, k.transpose(-1, -2)), this.scaling); // [B, kv, groups, T, S]
+    if (this.softcap !== null) scores = mul(tanh(div(scores, this.softcap)), this.softcap);
+    scores = maskedFill(scores, blocked.unsqueeze(1), MASKED_SCORE); // blocked: [B|1, 1, 1, T, S]
+    const probabilities = softmax(scores, -1);
+    const o = matmul(probabilities, v) // [B, kv, groups, T, hd]
+      .reshape([B, this.heads, T, this.headDim])
+      .permute([0, 2, 1, 3]) // [B, T, heads, hd]
+      .reshape([B, T, this.heads * this.headDim]);
+    return this.oProj.forward(o);
+  }
+
+  namedParameters(): NamedParameters {
+    return [
+      ...withPrefix('q_proj', this.qProj),
+      ...withPrefix('k_proj', this.kProj),
+      ...withPrefix('v_proj', this.vProj),
+      ...withPrefix('o_proj', this.oProj),
+    ];
+  }
+}

@@ -1,0 +1,79 @@
+// Gemma2ForCausalLM: the decoder stack and the language-model head
+// (GEMMA2.md, "Forward pass" step 4 and "Heads and loss"):
+//   logits = h E^T                   E the embedding (tied) or lm_head.weight
+//   logits = c tanh(logits / c)      if final_logit_softcapping = c
+//   loss   = cross-entropy of logits[:, :-1] against labels[:, 1:],
+//            labels equal to -100 ignored, mean over the counted tokens
+
+import type { Tensor } from '../tensor/tensor.ts';
+import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
+import { div, mul } from '../ops/arithmetic.ts';
+import { tanh } from '../ops/unary.ts';
+import { linear } from '../ops/matmul.ts';
+import { crossEntropy } from '../ops/cross-entropy.ts';
+import { expectInt } from '../ops/check.ts';
+import type { Gemma2Config } from './config.ts';
+import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
+import { type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
+
+export interface CausalLMInput extends ModelInput {
+  /** int32 [B, T]: the tokens to predict, usually inputIds, -100 where no loss is wanted. */
+  labels?: Tensor;
+}
+
+export interface CausalLMOutput {
+  /** [B, T, vocab] */
+  logits: Tensor;
+  /** Scalar, when labels are given. */
+  loss?: Tensor;
+  hiddenStates?: Tensor[];
+}
+
+/** c tanh(x / c): squashes x smoothly into (-c, c). */
+export function softcap(x: Tensor, cap: number | null): Tensor {
+  return cap === null ? x : mul(tanh(div(x, cap)), cap);
+}
+
+/** Mean cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 ignored). */
+export function causalLMLoss(logits: Tensor, labels: Tensor): Tensor {
+  const [B, T, V] = logits.shape;
+  expectInt('causalLMLoss', 'labels', labels);
+  if (!sameShape(labels.shape, [B, T])) {
+    throw new ShapeError(`causalLMLoss: labels ${formatShape(labels.shape)} must be [${B}, ${T}] like the logits ${formatShape(logits.shape)}`);
+  }
+  const predicting = logits.narrow(1, 0, T - 1).reshape([B * (T - 1), V]);
+  const targets = labels.narrow(1, 1, T - 1).reshape([B * (T - 1)]);
+  return crossEntropy(predicting, targets, { ignoreIndex: -100 });
+}
+
+export class Gemma2ForCausalLM implements Module {
+  readonly model: Gemma2Model;
+  /** Only when the embedding is not tied to the head. */
+  readonly lmHead: Tensor | null;
+
+  constructor(
+    readonly config: Gemma2Config,
+    options: ModelOptions = {},
+  ) {
+    const init = initOptions(config, options);
+    this.model = new Gemma2Model(config, init);
+    this.lmHead = config.tieWordEmbeddings ? null : initWeight([config.vocabSize, config.hiddenSize], init);
+  }
+
+  /** The [vocab, H] matrix the head multiplies by. */
+  get headWeight(): Tensor {
+    return this.lmHead ?? this.model.embedTokens;
+  }
+
+  forward(input: CausalLMInput): CausalLMOutput {
+    const { lastHiddenState, hiddenStates } = this.model.forward(input);
+    const logits = softcap(linear(lastHiddenState, this.headWeight), this.config.finalLogitSoftcapping); // [B, T, V]
+    const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
+    return { logits, loss, hiddenStates };
+  }
+
+  namedParameters(): NamedParameters {
+    const parameters = withPrefix('model', this.model);
+    return this.lmHead === null ? parameters : [...parameters, ['lm_head.weight', this.lmHead]];
+  }
+}

@@ -1,0 +1,46 @@
+// Which keys each query may attend to (GEMMA2.md, "Masks and positions"):
+//   causal:   key position k <= query position q
+//   sliding:  additionally k > q - sliding_window (on sliding layers)
+//   padding:  a key whose attention_mask entry is 0 is never seen
+// Positions here are places in the sequence (cache positions), not the
+// position ids fed to RoPE. The result marks blocked pairs with 1; attention
+// fills those scores with the most negative float32 (as Transformers adds
+// finfo.min), so a query that sees nothing averages uniformly instead of
+// producing NaN.
+
+import { Tensor } from '../tensor/tensor.ts';
+
+/** The most negative float32: what Transformers adds to masked attention scores. */
+export const MASKED_SCORE = -3.4028234663852886e38;
+
+export interface MaskSpec {
+  /** Sequence position of each query, length T. */
+  queryPositions: ArrayLike<number>;
+  /** Sequence position held by each key slot, length S; -1 for an empty slot. */
+  keyPositions: ArrayLike<number>;
+  /** Per batch row and key slot: 1 = a real token, 0 = padding. Omit when nothing is padded. */
+  keyPadding?: ArrayLike<number>[];
+  /** Set on sliding layers. */
+  slidingWindow?: number;
+}
+
+/** 1 where query t must not see key slot s: [B or 1, 1, T, S] (float32, broadcast over heads). */
+export function blockedKeys(spec: MaskSpec): Tensor {
+  const { queryPositions, keyPositions, keyPadding, slidingWindow } = spec;
+  const T = queryPositions.length;
+  const S = keyPositions.length;
+  const rows = keyPadding ?? [null];
+  const blocked = new Float32Array(rows.length * T * S);
+  rows.forEach((padding, b) => {
+    for (let t = 0; t < T; t++) {
+      const q = queryPositions[t];
+      for (let s = 0; s < S; s++) {
+        const k = keyPositions[s];
+        const visible =
+          k >= 0 && k <= q && (slidingWindow === undefined || k > q - slidingWindow) && (padding === null || padding[s] !== 0);
+        blocked[(b * T + t) * S + s] = visible ? 0 : 1;
+      }
+    }
+  });
+  return Tensor.fromData(blocked, [rows.length, 1, T, S]);
+}

@@ -1,0 +1,28 @@
+// Gemma2's gated MLP (GeGLU): down( gelu_tanh(gate(a)) * up(a) ).
+
+import type { Tensor } from '../tensor/tensor.ts';
+import { geluTanh } from '../ops/unary.ts';
+import { mul } from '../ops/arithmetic.ts';
+import type { Gemma2Config } from './config.ts';
+import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
+
+export class Gemma2MLP implements Module {
+  readonly gateProj: Linear;
+  readonly upProj: Linear;
+  readonly downProj: Linear;
+
+  constructor(config: Gemma2Config, init: InitOptions) {
+    this.gateProj = new Linear(config.hiddenSize, config.intermediateSize, false, init);
+    this.upProj = new Linear(config.hiddenSize, config.intermediateSize, false, init);
+    this.downProj = new Linear(config.intermediateSize, config.hiddenSize, false, init);
+  }
+
+  /** a [..., H] -> [..., H] through [..., intermediate_size]. */
+  forward(a: Tensor): Tensor {
+    return this.downProj.forward(mul(geluTanh(this.gateProj.forward(a)), this.upProj.forward(a)));
+  }
+
+  namedParameters(): NamedParameters {
+    return [...withPrefix('gate_proj', this.gateProj), ...withPrefix('up_proj', this.upProj), ...withPrefix('down_proj', this.downProj)];
+  }
+}

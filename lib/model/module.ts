@@ -1,0 +1,50 @@
+// The smallest module system that loading, saving and optimizers need: every
+// module lists its parameters under their Hugging Face names.
+
+import { Tensor } from '../tensor/tensor.ts';
+import { Generator } from '../tensor/random.ts';
+import { linear } from '../ops/matmul.ts';
+
+export type NamedParameters = [name: string, parameter: Tensor][];
+
+export interface Module {
+  /** Parameters under their checkpoint names, relative to this module. */
+  namedParameters(): NamedParameters;
+}
+
+/** The parameters of `child`, with `prefix.` in front of each name. */
+export function withPrefix(prefix: string, child: Module): NamedParameters {
+  return child.namedParameters().map(([name, p]) => [`${prefix}.${name}`, p]);
+}
+
+/** How new parameters are filled: Transformers' init (normal(0, std) weights, zero biases and norms) or all zeros (before loading a checkpoint). */
+export interface InitOptions {
+  generator: Generator | null;
+  std: number;
+}
+
+/** A [rows, cols] weight: normal(0, std) from the generator, or zeros when there is none. */
+export function initWeight(shape: number[], init: InitOptions): Tensor {
+  const data = new Float32Array(shape.reduce((n, d) => n * d, 1));
+  if (init.generator !== null) for (let i = 0; i < data.length; i++) data[i] = init.std * init.generator.nextNormal();
+  return Tensor.fromData(data, shape);
+}
+
+/** nn.Linear: y = x W^T (+ b), W stored [out_features, in_features]. */
+export class Linear implements Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(inFeatures: number, outFeatures: number, bias: boolean, init: InitOptions) {
+    this.weight = initWeight([outFeatures, inFeatures], init);
+    this.bias = bias ? Tensor.fromData(new Float32Array(outFeatures), [outFeatures]) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias ?? undefined);
+  }
+
+  namedParameters(): NamedParameters {
+    return this.bias === null ? [['weight', this.weight]] : [['weight', this.weight], ['bias', this.bias]];
+  }
+}

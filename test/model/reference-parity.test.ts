@@ -1,0 +1,129 @@
+// The tensor-library Gemma2 against the float64 reference forward
+// (reference/gemma2.ts) on random small configurations: head_dim * heads
+// different from hidden, a single kv head, full multi-head, no softcaps,
+// windows shorter and longer than the sequence, random layer types, right or
+// left padding, explicit position ids. Logits and every hidden state, on every
+// backend.
+
+import { expect, test } from 'vitest';
+import fc from 'fast-check';
+import { parseGemma2Config, type Gemma2Config } from '../../lib/model/config.ts';
+import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
+import { Tensor } from '../../lib/tensor/tensor.ts';
+import { Generator } from '../../lib/tensor/random.ts';
+import { noGrad } from '../../lib/autograd/tape.ts';
+import { referenceCausalLMLoss, referenceGemma2, type RefWeights } from '../../reference/gemma2.ts';
+import { compareTensor } from '../../lib/golden/compare.ts';
+import { describeEachBackend } from '../helpers.ts';
+
+const configArb = fc
+  .record({
+    kvHeads: fc.integer({ min: 1, max: 3 }),
+    groups: fc.integer({ min: 1, max: 3 }),
+    headDim: fc.constantFrom(2, 4, 6, 8),
+    hidden: fc.constantFrom(6, 8, 12, 16),
+    intermediate: fc.integer({ min: 3, max: 20 }),
+    layers: fc.integer({ min: 1, max: 3 }),
+    vocab: fc.integer({ min: 3, max: 40 }),
+    window: fc.integer({ min: 1, max: 12 }),
+    attnCap: fc.option(fc.double({ min: 0.5, max: 20, noNaN: true }), { nil: null }),
+    finalCap: fc.option(fc.double({ min: 0.5, max: 20, noNaN: true }), { nil: null }),
+    scalar: fc.constantFrom(1, 4, 16, 24),
+    layerTypes: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+    explicitTypes: fc.boolean(),
+  })
+  .map(
+    (r): Gemma2Config =>
+      parseGemma2Config({
+        model_type: 'gemma2',
+        vocab_size: r.vocab,
+        hidden_size: r.hidden,
+        intermediate_size: r.intermediate,
+        num_hidden_layers: r.layers,
+        num_attention_heads: r.kvHeads * r.groups,
+        num_key_value_heads: r.kvHeads,
+        head_dim: r.headDim,
+        query_pre_attn_scalar: r.scalar,
+        sliding_window: r.window,
+        attn_logit_softcapping: r.attnCap,
+        final_logit_softcapping: r.finalCap,
+        pad_token_id: 0,
+        bos_token_id: Math.min(2, r.vocab - 1),
+        layer_types: r.explicitTypes ? r.layerTypes.slice(0, r.layers).map((s) => (s ? 'sliding_attention' : 'full_attention')) : undefined,
+      }),
+  );
+
+const inputArb = fc.record({
+  batch: fc.integer({ min: 1, max: 3 }),
+  length: fc.integer({ min: 1, max: 12 }),
+  padding: fc.constantFrom('none', 'left', 'right'),
+  shiftedPositions: fc.boolean(),
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+});
+
+/** A model with every weight (norms included) drawn at a scale that makes attention, softcaps and norms all matter. */
+function randomModel(config: Gemma2Config, seed: number): Gemma2ForCausalLM {
+  const model = new Gemma2ForCausalLM(config);
+  const generator = new Generator(seed);
+  for (const [name, p] of model.namedParameters()) {
+    const data = p.contiguousData();
+    const std = name.endsWith('norm.weight') ? 0.3 : 0.5;
+    for (let i = 0; i < data.length; i++) data[i] = std * generator.nextNormal();
+  }
+  return model;
+}
+
+function referenceWeights(model: Gemma2ForCausalLM): RefWeights {
+  return new Map(model.namedParameters().map(([name, p]) => [name, { shape: p.shape, data: Float64Array.from(p.contiguousData()) }]));
+}
+
+const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
+
+describeEachBackend('Gemma2 (tensor library) vs the float64 reference forward', () => {
+  test('logits, every hidden state and the loss agree on random configurations and inputs', () => {
+    fc.assert(
+      fc.property(configArb, inputArb, (config, input) => {
+        const model = randomModel(config, input.seed);
+        const generator = new Generator(input.seed + 1);
+        const { batch: B, length: T } = input;
+        const ids = Array.from({ length: B }, () => Array.from({ length: T }, () => 1 + generator.nextInt(config.vocabSize - 1)));
+        const mask = Array.from({ length: B }, (_, b) => {
+          const pads = input.padding === 'none' || b === 0 ? 0 : generator.nextInt(T);
+          return Array.from({ length: T }, (_, t) => (input.padding === 'left' ? (t < pads ? 0 : 1) : t >= T - pads ? 0 : 1));
+        });
+        mask.forEach((row, b) => row.forEach((m, t) => m === 0 && (ids[b][t] = 0)));
+        const positions = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (input.shiftedPositions ? t + 3 * b : t)));
+        const labels = ids.map((row, b) => row.map((id, t) => (mask[b][t] === 0 ? -100 : id)));
+        const int = (rows: number[][]) => Tensor.fromData(Int32Array.from(rows.flat()), [B, T]);
+
+        const ours = noGrad(() =>
+          model.forward({
+            inputIds: int(ids),
+            attentionMask: input.padding === 'none' ? undefined : int(mask),
+            positionIds: input.shiftedPositions ? int(positions) : undefined,
+            labels: int(labels),
+            outputHiddenStates: true,
+          }),
+        );
+        const reference = referenceGemma2(
+          config,
+          referenceWeights(model),
+          { inputIds: ids, attentionMask: input.padding === 'none' ? undefined : mask, positionIds: positions },
+          { precision: 'float64' },
+        );
+        const positionMask = { shape: [B, T], data: mask.flat() };
+        const check = (name: string, actual: Tensor, expected: Float64Array) => {
+          const c = compareTensor(name, { shape: actual.shape, data: actual.contiguousData() }, { shape: actual.shape, data: expected }, TOLERANCE, positionMask);
+          expect(c.pass, `${name}: max error ${c.maxError} > bound ${c.bound} (${JSON.stringify(config)})`).toBe(true);
+        };
+        check('logits', ours.logits, reference.logits);
+        reference.hiddenStates.forEach((h, i) => check(`hidden_states.${i}`, ours.hiddenStates![i], h));
+        if (T > 1 && labels.some((row) => row.slice(1).some((l) => l !== -100))) {
+          const expectedLoss = referenceCausalLMLoss(reference.logits, config.vocabSize, labels, { precision: 'float64' });
+          expect(Math.abs(ours.loss!.item() - expectedLoss)).toBeLessThanOrEqual(1e-4 + 1e-4 * Math.abs(expectedLoss));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -1,5 +1,5 @@
 // The float64 Gemma2 reference (reference/gemma2.ts) against the golden cases
-// Transformers computed (/work/shared/golden, FORMAT.md): every expected tensor
+// Transformers computed (golden/, FORMAT.md): every expected tensor
 // of the causal_lm, base_model, seq_cls and token_cls cases, with FORMAT.md's
 // rule  max |actual - expected| <= atol + rtol * max |expected|,  only at
 // positions whose attention_mask is 1.
@@ -48,6 +48,8 @@
 // Normaliser: sqrt(64) = 8, exact in float64 and float32.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SafetensorsFile } from '../lib/io/safetensors.ts';
 import { describe, expect, it } from 'vitest';
 import { parseGemma2Config, type Gemma2Config } from '../lib/model/config.ts';
 import {
@@ -60,41 +62,27 @@ import {
   type RefWeights,
 } from '../reference/gemma2.ts';
 
-const GOLDEN = new URL('../../shared/golden/', import.meta.url);
-
-// ---------------------------------------------------------------------------
-// A throwaway safetensors reader (the project's own lives in lib/io/): 8-byte
-// little-endian header length, JSON header, raw little-endian data.
-// ---------------------------------------------------------------------------
+const GOLDEN = new URL('../golden/', import.meta.url);
 
 interface LoadedTensor {
   shape: number[];
   data: Float64Array;
 }
 
+/** Every tensor of a safetensors file as float64 (integers included), and its metadata. */
 function readSafetensors(url: URL): { tensors: Map<string, LoadedTensor>; metadata: Record<string, string> } {
-  const bytes = readFileSync(url);
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
-  const body = new DataView(bytes.buffer, bytes.byteOffset + 8 + headerLength);
-  const tensors = new Map<string, LoadedTensor>();
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const { dtype, shape, data_offsets: [begin] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const data = new Float64Array(shape.reduce((n, d) => n * d, 1));
-    for (let i = 0; i < data.length; i++) {
-      switch (dtype) {
-        case 'F64': data[i] = body.getFloat64(begin + 8 * i, true); break;
-        case 'F32': data[i] = body.getFloat32(begin + 4 * i, true); break;
-        case 'I64': data[i] = Number(body.getBigInt64(begin + 8 * i, true)); break;
-        // bfloat16 is the top half of a float32: widen the bits and read them back.
-        case 'BF16': data[i] = new Float32Array(Uint32Array.of(body.getUint16(begin + 2 * i, true) << 16).buffer)[0]; break;
-        default: throw new Error(`${url.pathname}: ${name} has dtype ${dtype}, not read here`);
-      }
+  const file = SafetensorsFile.open(fileURLToPath(url));
+  try {
+    const tensors = new Map<string, LoadedTensor>();
+    for (const name of file.names()) {
+      const { dtype, shape } = file.info(name);
+      const data = dtype === 'I64' || dtype === 'I32' ? Float64Array.from(file.readInt32(name)) : file.readFloat64(name);
+      tensors.set(name, { shape: [...shape], data });
     }
-    tensors.set(name, { shape, data });
+    return { tensors, metadata: { ...file.metadata } };
+  } finally {
+    file.close();
   }
-  return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
 }
 
 /** A golden model's config and weights (one file, or shards listed in model.safetensors.index.json). */
@@ -171,9 +159,7 @@ function expectWithin(what: string, c: Comparison): void {
   expect(c.error, `${what}: ${c.error.toExponential(2)}, above the measured float32 noise (bound ${c.bound.toExponential(2)})`).toBeLessThanOrEqual(c.bound / 4);
 }
 
-const haveGoldens = existsSync(new URL('MANIFEST.json', GOLDEN));
-
-describe.skipIf(!haveGoldens)('reference Gemma2 vs the golden cases', () => {
+describe('reference Gemma2 vs the golden cases', () => {
   const models = new Map<string, ReturnType<typeof loadModel>>();
   const model = (name: string) => {
     if (!models.has(name)) models.set(name, loadModel(name));

@@ -15,6 +15,7 @@ import { expectInt } from '../ops/check.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
 import { type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
+import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
 
 export interface CausalLMInput extends ModelInput {
   /** int32 [B, T]: the tokens to predict, usually inputIds, -100 where no loss is wanted. */
@@ -70,6 +71,16 @@ export class Gemma2ForCausalLM implements Module {
     const logits = softcap(linear(lastHiddenState, this.headWeight), this.config.finalLogitSoftcapping); // [B, T, V]
     const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
     return { logits, loss, hiddenStates };
+  }
+
+  /** Loads a Hugging Face folder (config.json + safetensors, one file or shards). */
+  static fromPretrained(dir: string, options?: LoadOptions): Gemma2ForCausalLM {
+    return loadPretrained(dir, (config) => new Gemma2ForCausalLM(config), options).model;
+  }
+
+  /** Writes a folder Transformers' Gemma2ForCausalLM.from_pretrained can load. */
+  savePretrained(dir: string, options?: SaveOptions): void {
+    savePretrained(this, dir, 'Gemma2ForCausalLM', options);
   }
 
   namedParameters(): NamedParameters {

@@ -17,6 +17,7 @@ import { mul, sub } from '../ops/arithmetic.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
 import { Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
+import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
 
 export interface ClassificationInput extends ModelInput {
   /**
@@ -87,6 +88,16 @@ export class Gemma2ForSequenceClassification implements Module {
     return { logits, loss, hiddenStates };
   }
 
+  /** Loads a Hugging Face folder (config.json + safetensors, one file or shards). */
+  static fromPretrained(dir: string, options?: LoadOptions): Gemma2ForSequenceClassification {
+    return loadPretrained(dir, (config) => new Gemma2ForSequenceClassification(config), options).model;
+  }
+
+  /** Writes a folder Transformers' Gemma2ForSequenceClassification.from_pretrained can load. */
+  savePretrained(dir: string, options?: SaveOptions): void {
+    savePretrained(this, dir, 'Gemma2ForSequenceClassification', options);
+  }
+
   namedParameters(): NamedParameters {
     return [...withPrefix('model', this.model), ...withPrefix('score', this.score)];
   }
@@ -110,6 +121,16 @@ export class Gemma2ForTokenClassification implements Module {
     const logits = this.score.forward(lastHiddenState); // [B, T, labels]
     const loss = input.labels === undefined ? undefined : classificationLoss('Gemma2ForTokenClassification', logits, input.labels, this.config.numLabels);
     return { logits, loss, hiddenStates };
+  }
+
+  /** Loads a Hugging Face folder (config.json + safetensors, one file or shards). */
+  static fromPretrained(dir: string, options?: LoadOptions): Gemma2ForTokenClassification {
+    return loadPretrained(dir, (config) => new Gemma2ForTokenClassification(config), options).model;
+  }
+
+  /** Writes a folder Transformers' Gemma2ForTokenClassification.from_pretrained can load. */
+  savePretrained(dir: string, options?: SaveOptions): void {
+    savePretrained(this, dir, 'Gemma2ForTokenClassification', options);
   }
 
   namedParameters(): NamedParameters {

@@ -18,6 +18,7 @@ import { RMSNorm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
 import { blockedKeys } from './masks.ts';
 import { type InitOptions, type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
+import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
 
 export interface ModelInput {
   /** int32 [B, T] */
@@ -113,5 +114,15 @@ export class Gemma2Model implements Module {
 
   static create(config: Gemma2Config, options: ModelOptions = {}): Gemma2Model {
     return new Gemma2Model(config, initOptions(config, options));
+  }
+
+  /** Loads a Hugging Face folder; a checkpoint saved with a head (model.* names) loads too, its head unused. */
+  static fromPretrained(dir: string, options?: LoadOptions): Gemma2Model {
+    return loadPretrained(dir, (config) => Gemma2Model.create(config), options).model;
+  }
+
+  /** Writes a folder Transformers' Gemma2Model.from_pretrained can load. */
+  savePretrained(dir: string, options?: SaveOptions): void {
+    savePretrained(this, dir, 'Gemma2Model', options);
   }
 }

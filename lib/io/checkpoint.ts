@@ -1,0 +1,292 @@
+// Hugging Face model folders: config.json plus weights in one
+// model.safetensors or in shards listed by model.safetensors.index.json.
+//
+// openCheckpoint validates the whole folder up front (every shard's header,
+// and that the index and the shards agree name for name) but reads no weight
+// data: a loader streams weights one at a time with readFloat32, so it never
+// holds all file bytes and all float copies at once.
+//
+// saveCheckpoint writes what Transformers' save_pretrained writes (4.47):
+// config.json (keys sorted, indent 2), and either model.safetensors or shards
+// model-0000i-of-0000N.safetensors split by huggingface_hub's rule (tensors in
+// the order given; a tensor that would push the current shard past
+// maxShardBytes starts a new one; a tensor larger than the limit gets a shard
+// of its own) with model.safetensors.index.json {"metadata": {"total_size"},
+// "weight_map"}; every file's __metadata__ is {"format": "pt"}, which
+// Transformers requires to load safetensors.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  type SafetensorsDType,
+  type TensorToWrite,
+  DTYPE_SIZES,
+  SafetensorsFile,
+  elementCount,
+  checkTensorsToWrite,
+  closestNames,
+  writeSafetensors,
+} from './safetensors.ts';
+
+export const CONFIG_NAME = 'config.json';
+export const SINGLE_WEIGHTS_NAME = 'model.safetensors';
+export const INDEX_NAME = 'model.safetensors.index.json';
+/** Transformers' default max_shard_size, "5GB" (decimal). */
+export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+const SHARD_PATTERN = /^model-\d{5}-of-\d{5}\.safetensors$/;
+
+/** A folder that is not a usable checkpoint; the message names the folder and the file or weight. */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+export interface WeightInfo {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** The dtype the weight is stored in. */
+  readonly dtype: SafetensorsDType;
+  /** The file (in the folder) that holds it. */
+  readonly file: string;
+}
+
+export class Checkpoint {
+  readonly dir: string;
+  /** config.json, parsed (a JSON object). */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The weight files, relative to dir, in the order opened. */
+  readonly files: readonly string[];
+  private readonly weights: Map<string, { info: WeightInfo; file: SafetensorsFile }>;
+  private readonly opened: SafetensorsFile[];
+
+  /** Use openCheckpoint. */
+  constructor(dir: string, config: Record<string, unknown>, opened: Map<string, SafetensorsFile>) {
+    this.dir = dir;
+    this.config = config;
+    this.files = [...opened.keys()];
+    this.opened = [...opened.values()];
+    this.weights = new Map();
+    for (const [fileName, file] of opened) {
+      for (const t of file.header.tensors) {
+        this.weights.set(t.name, { info: { name: t.name, shape: t.shape, dtype: t.dtype, file: fileName }, file });
+      }
+    }
+  }
+
+  /** Weight names, file by file in header order. */
+  names(): string[] {
+    return [...this.weights.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.weights.has(name);
+  }
+
+  /** Shape, stored dtype and file of one weight; an unknown name is an error listing similar names. */
+  info(name: string): WeightInfo {
+    return this.entry(name).info;
+  }
+
+  /** One weight as float32 (F16/BF16 widened exactly, F64 rounded); read from disk now, not cached. */
+  readFloat32(name: string): Float32Array {
+    return this.entry(name).file.readFloat32(name);
+  }
+
+  /** Closes every weight file. */
+  close(): void {
+    for (const file of this.opened) file.close();
+  }
+
+  private entry(name: string): { info: WeightInfo; file: SafetensorsFile } {
+    const entry = this.weights.get(name);
+    if (entry === undefined) {
+      const names = this.names();
+      throw new CheckpointError(`${this.dir}: no weight ${JSON.stringify(name)}; the checkpoint has ${names.length}${closestNames(name, names)}`);
+    }
+    return entry;
+  }
+}
+
+function readJson(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CheckpointError(`${file}: cannot read the ${what} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CheckpointError(`${file}: the ${what} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Opens a Hugging Face model folder: config.json and the weights, from
+ * model.safetensors if present (Transformers looks there first), else from the
+ * shards model.safetensors.index.json lists. Throws CheckpointError (folder
+ * problems) or SafetensorsError (a malformed weight file) before returning.
+ */
+export function openCheckpoint(dir: string): Checkpoint {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: not a folder`);
+  const configPath = path.join(dir, CONFIG_NAME);
+  if (!fs.existsSync(configPath)) throw new CheckpointError(`${dir}: no ${CONFIG_NAME} in the folder`);
+  const config = readJson(configPath, 'model config');
+  if (!isObject(config)) throw new CheckpointError(`${configPath}: the model config must be a JSON object`);
+
+  const opened = new Map<string, SafetensorsFile>();
+  try {
+    if (fs.existsSync(path.join(dir, SINGLE_WEIGHTS_NAME))) {
+      opened.set(SINGLE_WEIGHTS_NAME, SafetensorsFile.open(path.join(dir, SINGLE_WEIGHTS_NAME)));
+    } else if (fs.existsSync(path.join(dir, INDEX_NAME))) {
+      openShards(dir, opened);
+    } else {
+      const present = fs.readdirSync(dir).filter((f) => /\.(bin|pt|pth|safetensors|gguf|h5|msgpack)$/.test(f));
+      const hint = present.length > 0 ? ` (found ${present.slice(0, 5).join(', ')}; only safetensors checkpoints are read)` : '';
+      throw new CheckpointError(`${dir}: no weights: neither ${SINGLE_WEIGHTS_NAME} nor ${INDEX_NAME} is in the folder${hint}`);
+    }
+    return new Checkpoint(dir, config, opened);
+  } catch (error) {
+    for (const file of opened.values()) file.close();
+    throw error;
+  }
+}
+
+/** Opens every shard the index lists and checks that the index and the shards agree exactly. */
+function openShards(dir: string, opened: Map<string, SafetensorsFile>): void {
+  const indexPath = path.join(dir, INDEX_NAME);
+  const index = readJson(indexPath, 'weight index');
+  if (!isObject(index) || !isObject(index.weight_map)) {
+    throw new CheckpointError(`${indexPath}: the index must be a JSON object with a "weight_map" object (weight name -> shard file)`);
+  }
+  const weightMap = index.weight_map;
+  const shards = new Map<string, string[]>(); // shard file -> names the index puts there
+  for (const [name, file] of Object.entries(weightMap)) {
+    if (typeof file !== 'string') throw new CheckpointError(`${indexPath}: weight_map[${JSON.stringify(name)}] must be a file name, found ${JSON.stringify(file)}`);
+    // Shards live beside the index; a path that leaves the folder is refused.
+    if (file === '' || path.basename(file) !== file || file === '.' || file === '..') {
+      throw new CheckpointError(`${indexPath}: weight_map[${JSON.stringify(name)}] names ${JSON.stringify(file)}, which is not a file name in this folder`);
+    }
+    if (!shards.has(file)) shards.set(file, []);
+    shards.get(file)!.push(name);
+  }
+  if (shards.size === 0) throw new CheckpointError(`${indexPath}: weight_map lists no weights`);
+  for (const [file, names] of shards) {
+    if (!fs.existsSync(path.join(dir, file))) {
+      throw new CheckpointError(`${dir}: shard ${file} is missing (${INDEX_NAME} puts ${names.length} weights there, e.g. ${JSON.stringify(names[0])})`);
+    }
+  }
+  for (const file of shards.keys()) opened.set(file, SafetensorsFile.open(path.join(dir, file)));
+
+  const holder = new Map<string, string>(); // weight name -> the shard that holds it
+  for (const [file, shard] of opened) {
+    for (const name of shard.names()) {
+      const other = holder.get(name);
+      if (other !== undefined) throw new CheckpointError(`${dir}: weight ${JSON.stringify(name)} is in two shards, ${other} and ${file}`);
+      holder.set(name, file);
+      const listed = Object.hasOwn(weightMap, name) ? (weightMap[name] as string) : undefined;
+      if (listed === undefined) throw new CheckpointError(`${dir}: shard ${file} holds ${JSON.stringify(name)}, which ${INDEX_NAME} does not list`);
+      if (listed !== file) throw new CheckpointError(`${dir}: ${INDEX_NAME} puts ${JSON.stringify(name)} in ${listed}, but it is in ${file}`);
+    }
+  }
+  for (const [file, names] of shards) {
+    const lacking = names.filter((name) => !opened.get(file)!.has(name));
+    if (lacking.length > 0) {
+      throw new CheckpointError(`${dir}: ${INDEX_NAME} puts ${JSON.stringify(lacking[0])}${lacking.length > 1 ? ` (and ${lacking.length - 1} more)` : ''} in ${file}, which does not hold it`);
+    }
+  }
+}
+
+export interface WeightToSave {
+  name: string;
+  shape: readonly number[];
+  data: Float32Array;
+}
+
+export interface SaveOptions {
+  /** How the weights are stored; default F32. */
+  dtype?: 'F32' | 'BF16' | 'F16';
+  /** Largest shard in bytes (stored dtype); default 5 GB, as Transformers. */
+  maxShardBytes?: number;
+}
+
+export interface SavedCheckpoint {
+  /** The weight files written, relative to the folder. */
+  files: string[];
+  /** Bytes of tensor data over all files (the index's metadata.total_size). */
+  totalSize: number;
+}
+
+/** JSON with object keys sorted at every level, indent 2, newline at the end: Python's json.dumps(indent=2, sort_keys=True) + "\n". */
+function sortedJson(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (!isObject(v)) return v;
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort(v[k])]));
+  };
+  return `${JSON.stringify(sort(value), null, 2)}\n`;
+}
+
+/**
+ * Writes config.json and the weights like save_pretrained (see the file
+ * comment). Everything is validated before the first file is written. Stale
+ * weight files of an earlier save that this one does not overwrite (other
+ * shards, a single file or an index of the other layout) are removed, so the
+ * folder cannot mix two saves. config.json is written as given (torch_dtype is
+ * not changed to match options.dtype).
+ */
+export function saveCheckpoint(dir: string, config: Record<string, unknown>, weights: readonly WeightToSave[], options: SaveOptions = {}): SavedCheckpoint {
+  const dtype = options.dtype ?? 'F32';
+  const maxShardBytes = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+  if (!['F32', 'BF16', 'F16'].includes(dtype)) throw new CheckpointError(`${dir}: saveCheckpoint stores F32, BF16 or F16, not ${JSON.stringify(dtype)}`);
+  if (!(maxShardBytes > 0)) throw new CheckpointError(`${dir}: maxShardBytes must be positive, found ${maxShardBytes}`);
+  if (!isObject(config)) throw new CheckpointError(`${dir}: the model config must be a JSON object`);
+  for (const w of weights) {
+    if (!(w?.data instanceof Float32Array)) throw new CheckpointError(`${dir}: weight ${JSON.stringify(w?.name)}: data must be a Float32Array`);
+  }
+  const toWrite: TensorToWrite[] = weights.map((w) => ({ name: w.name, dtype, shape: w.shape, data: w.data }));
+  // Names, shapes and lengths, checked as the writer will, before any file is written.
+  checkTensorsToWrite(toWrite, dir);
+  const sizes = toWrite.map((t) => elementCount(t.shape) * DTYPE_SIZES[dtype]);
+
+  // huggingface_hub split_state_dict_into_shards_factory.
+  const shards: TensorToWrite[][] = [];
+  let current: TensorToWrite[] = [];
+  let currentBytes = 0;
+  toWrite.forEach((t, i) => {
+    if (sizes[i] > maxShardBytes) {
+      shards.push([t]);
+      return;
+    }
+    if (current.length > 0 && currentBytes + sizes[i] > maxShardBytes) {
+      shards.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(t);
+    currentBytes += sizes[i];
+  });
+  if (current.length > 0 || shards.length === 0) shards.push(current);
+  const totalSize = sizes.reduce((a, b) => a + b, 0);
+  const pad = (n: number): string => String(n).padStart(5, '0');
+  const fileNames = shards.length === 1 ? [SINGLE_WEIGHTS_NAME] : shards.map((_, i) => `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
+
+  fs.mkdirSync(dir, { recursive: true });
+  shards.forEach((shard, i) => writeSafetensors(path.join(dir, fileNames[i]), shard, { format: 'pt' }));
+  if (shards.length > 1) {
+    // fromEntries, not assignment, so that a weight named "__proto__" stays a key.
+    const weightMap = Object.fromEntries(shards.flatMap((shard, i) => shard.map((t) => [t.name, fileNames[i]])));
+    fs.writeFileSync(path.join(dir, INDEX_NAME), sortedJson({ metadata: { total_size: totalSize }, weight_map: weightMap }));
+  }
+  fs.writeFileSync(path.join(dir, CONFIG_NAME), sortedJson(config));
+  // Only now, with the new save complete, remove weight files of an earlier one.
+  const keep = new Set(shards.length > 1 ? [...fileNames, INDEX_NAME] : fileNames);
+  for (const existing of fs.readdirSync(dir)) {
+    const weightFile = SHARD_PATTERN.test(existing) || existing === SINGLE_WEIGHTS_NAME || existing === INDEX_NAME;
+    if (weightFile && !keep.has(existing)) fs.rmSync(path.join(dir, existing), { force: true });
+  }
+  return { files: fileNames, totalSize };
+}

@@ -1,0 +1,310 @@
+// Reading safetensors files without loading them: open() reads and validates
+// only the header; each tensor's bytes are read on demand with positional
+// reads (real checkpoints are 5 GB shards), and conversions to float32 run in
+// bounded chunks straight into the result, so reading a bf16 tensor never
+// holds its raw bytes and its float copy whole at the same time.
+//
+// This module is the one to import: it re-exports the header types and the
+// writer (safetensors-header.ts, safetensors-writer.ts).
+
+import * as fs from 'node:fs';
+import { bf16ToF32, f16ToF32 } from './float-formats.ts';
+import {
+  type SafetensorsHeader,
+  type TensorInfo,
+  DTYPE_SIZES,
+  SafetensorsError,
+  closestNames,
+  parseHeaderJson,
+  parseHeaderLength,
+  parseSafetensorsHeader,
+} from './safetensors-header.ts';
+
+export * from './safetensors-header.ts';
+export * from './safetensors-writer.ts';
+
+/** Bytes converted per step when a tensor is widened or narrowed on the way in. */
+const CHUNK_BYTES = 1 << 24;
+/** fs.readSync reads at most 2^31 - 1 bytes per call. */
+const MAX_READ_BYTES = 1 << 30;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Where the bytes come from: a file descriptor, or a buffer already in memory. */
+interface ByteSource {
+  readonly size: number;
+  /** Fills `target` with the bytes at `position`..; throws if they are not all there. */
+  read(target: Uint8Array, position: number): void;
+  close(): void;
+}
+
+class FileSource implements ByteSource {
+  private fd: number | null;
+  readonly size: number;
+
+  constructor(
+    private readonly path: string,
+    fd: number,
+  ) {
+    this.fd = fd;
+    this.size = fs.fstatSync(fd).size;
+  }
+
+  read(target: Uint8Array, position: number): void {
+    if (this.fd === null) throw new SafetensorsError(this.path, 'the file is closed');
+    let done = 0;
+    while (done < target.length) {
+      const want = Math.min(target.length - done, MAX_READ_BYTES);
+      let got: number;
+      try {
+        got = fs.readSync(this.fd, target, done, want, position + done);
+      } catch (error) {
+        throw new SafetensorsError(this.path, `cannot read bytes [${position}, ${position + target.length}) (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      }
+      if (got === 0) {
+        throw new SafetensorsError(this.path, `the file ended at byte ${position + done} while reading bytes [${position}, ${position + target.length}): was it truncated after it was opened?`);
+      }
+      done += got;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+class MemorySource implements ByteSource {
+  private bytes: Uint8Array | null;
+  readonly size: number;
+
+  constructor(
+    private readonly label: string,
+    bytes: Uint8Array,
+  ) {
+    this.bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  read(target: Uint8Array, position: number): void {
+    if (this.bytes === null) throw new SafetensorsError(this.label, 'the buffer is closed');
+    target.set(this.bytes.subarray(position, position + target.length));
+  }
+
+  close(): void {
+    this.bytes = null;
+  }
+}
+
+export class SafetensorsFile {
+  /** The file path, or the label given to fromBytes. */
+  readonly path: string;
+  readonly header: SafetensorsHeader;
+  readonly metadata: Readonly<Record<string, string>>;
+  private readonly source: ByteSource;
+  private readonly byName: Map<string, TensorInfo>;
+
+  private constructor(path: string, source: ByteSource, header: SafetensorsHeader) {
+    this.path = path;
+    this.source = source;
+    this.header = header;
+    this.metadata = header.metadata;
+    this.byName = new Map(header.tensors.map((t) => [t.name, t]));
+  }
+
+  /** Opens a file and validates its header; no tensor data is read. Call close() when done. */
+  static open(path: string): SafetensorsFile {
+    if (!LITTLE_ENDIAN) throw new SafetensorsError(path, 'this reader needs a little-endian host (safetensors data is little-endian)');
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (error) {
+      throw new SafetensorsError(path, `cannot open the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    let source: FileSource;
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw new SafetensorsError(path, 'not a regular file');
+      source = new FileSource(path, fd);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+    try {
+      const prefix = new Uint8Array(8);
+      if (source.size >= 8) source.read(prefix, 0);
+      const headerLength = parseHeaderLength(prefix, source.size, path);
+      const headerBytes = new Uint8Array(headerLength);
+      source.read(headerBytes, 8);
+      return new SafetensorsFile(path, source, parseHeaderJson(headerBytes, source.size - 8 - headerLength, path));
+    } catch (error) {
+      source.close();
+      throw error;
+    }
+  }
+
+  /** A reader over a whole file already in memory (validated the same way). The bytes are not copied. */
+  static fromBytes(bytes: Uint8Array, label = '<memory>'): SafetensorsFile {
+    if (!LITTLE_ENDIAN) throw new SafetensorsError(label, 'this reader needs a little-endian host (safetensors data is little-endian)');
+    return new SafetensorsFile(label, new MemorySource(label, bytes), parseSafetensorsHeader(bytes, label));
+  }
+
+  /** Tensor names in header order. */
+  names(): string[] {
+    return this.header.tensors.map((t) => t.name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** dtype, shape, offsets and byte length of one tensor; an unknown name is an error listing similar names. */
+  info(name: string): TensorInfo {
+    const info = this.byName.get(name);
+    if (info === undefined) {
+      throw new SafetensorsError(this.path, `no such tensor; the file has ${this.byName.size}${closestNames(name, this.names())}`, name);
+    }
+    return info;
+  }
+
+  /** The tensor's raw little-endian bytes, in a fresh 8-byte-aligned buffer. */
+  readBytes(name: string): Uint8Array {
+    const info = this.info(name);
+    const bytes = this.allocate(info, (n) => new Uint8Array(n), info.byteLength);
+    this.source.read(bytes, this.header.dataStart + info.begin);
+    return bytes;
+  }
+
+  /** As float32: F32 as stored, F16 and BF16 widened exactly, F64 rounded to nearest. */
+  readFloat32(name: string): Float32Array {
+    const info = this.info(name);
+    const out = this.allocate(info, (n) => new Float32Array(n));
+    switch (info.dtype) {
+      case 'F32':
+        this.source.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin);
+        break;
+      case 'BF16':
+        this.readChunks(info, (chunk, first, count) => bf16ToF32(new Uint16Array(chunk, 0, count), out.subarray(first, first + count)));
+        break;
+      case 'F16':
+        this.readChunks(info, (chunk, first, count) => f16ToF32(new Uint16Array(chunk, 0, count), out.subarray(first, first + count)));
+        break;
+      case 'F64':
+        // TypedArray.set converts each double to the nearest float32 (ties to even).
+        this.readChunks(info, (chunk, first, count) => out.set(new Float64Array(chunk, 0, count), first));
+        break;
+      default:
+        throw new SafetensorsError(this.path, `is ${info.dtype}; readFloat32 reads F32, F16, BF16 and F64 tensors (use readInt32 or readBytes)`, name);
+    }
+    return out;
+  }
+
+  /** As float64: F64 as stored; F32, F16 and BF16 widened exactly. */
+  readFloat64(name: string): Float64Array {
+    const info = this.info(name);
+    const out = this.allocate(info, (n) => new Float64Array(n));
+    switch (info.dtype) {
+      case 'F64':
+        this.source.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin);
+        break;
+      case 'F32':
+        this.readChunks(info, (chunk, first, count) => out.set(new Float32Array(chunk, 0, count), first));
+        break;
+      case 'BF16':
+        this.readChunks(info, (chunk, first, count) => out.set(bf16ToF32(new Uint16Array(chunk, 0, count)), first));
+        break;
+      case 'F16':
+        this.readChunks(info, (chunk, first, count) => out.set(f16ToF32(new Uint16Array(chunk, 0, count)), first));
+        break;
+      default:
+        throw new SafetensorsError(this.path, `is ${info.dtype}; readFloat64 reads F64, F32, F16 and BF16 tensors (use readInt32 or readBytes)`, name);
+    }
+    return out;
+  }
+
+  /**
+   * As int32: I32 as stored; I64, U64 and U32 range-checked (an element
+   * outside int32 is an error naming the tensor, the element and its value);
+   * I16, U16, I8, U8 and BOOL widened.
+   */
+  readInt32(name: string): Int32Array {
+    const info = this.info(name);
+    const out = this.allocate(info, (n) => new Int32Array(n));
+    const outside = (index: number, value: number | bigint): never => {
+      throw new SafetensorsError(this.path, `element ${index} is ${value}, outside the int32 range readInt32 returns`, name);
+    };
+    const checkedBig = (values: BigInt64Array | BigUint64Array, first: number): void => {
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v < -2147483648n || v > 2147483647n) outside(first + i, v);
+        out[first + i] = Number(v);
+      }
+    };
+    switch (info.dtype) {
+      case 'I32':
+        this.source.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin);
+        break;
+      case 'I64':
+        this.readChunks(info, (chunk, first, count) => checkedBig(new BigInt64Array(chunk, 0, count), first));
+        break;
+      case 'U64':
+        this.readChunks(info, (chunk, first, count) => checkedBig(new BigUint64Array(chunk, 0, count), first));
+        break;
+      case 'U32':
+        this.readChunks(info, (chunk, first, count) => {
+          const values = new Uint32Array(chunk, 0, count);
+          for (let i = 0; i < count; i++) {
+            if (values[i] > 2147483647) outside(first + i, values[i]);
+            out[first + i] = values[i];
+          }
+        });
+        break;
+      case 'I16':
+        this.readChunks(info, (chunk, first, count) => out.set(new Int16Array(chunk, 0, count), first));
+        break;
+      case 'U16':
+        this.readChunks(info, (chunk, first, count) => out.set(new Uint16Array(chunk, 0, count), first));
+        break;
+      case 'I8':
+        this.readChunks(info, (chunk, first, count) => out.set(new Int8Array(chunk, 0, count), first));
+        break;
+      case 'U8':
+      case 'BOOL':
+        this.readChunks(info, (chunk, first, count) => out.set(new Uint8Array(chunk, 0, count), first));
+        break;
+      default:
+        throw new SafetensorsError(this.path, `is ${info.dtype}; readInt32 reads integer and BOOL tensors (use readFloat32 or readFloat64)`, name);
+    }
+    return out;
+  }
+
+  /** Releases the file descriptor; later reads are errors. Closing twice is harmless. */
+  close(): void {
+    this.source.close();
+  }
+
+  /**
+   * Reads the tensor in chunks of whole elements into one reusable scratch
+   * buffer (bounded memory whatever the tensor's size) and hands each chunk to
+   * `step(scratch, firstElement, elementCount)`; the chunk starts at byte 0 of scratch.
+   */
+  private readChunks(info: TensorInfo, step: (scratch: ArrayBuffer, firstElement: number, count: number) => void): void {
+    const size = DTYPE_SIZES[info.dtype];
+    const total = info.byteLength / size;
+    const chunkElements = Math.floor(CHUNK_BYTES / size);
+    const scratch = new Uint8Array(Math.min(info.byteLength, chunkElements * size));
+    for (let first = 0; first < total; first += chunkElements) {
+      const count = Math.min(chunkElements, total - first);
+      this.source.read(scratch.subarray(0, count * size), this.header.dataStart + info.begin + first * size);
+      step(scratch.buffer, first, count);
+    }
+  }
+
+  /** A typed array of the tensor's element count (or `length`), with an error naming the tensor if it is too large. */
+  private allocate<T>(info: TensorInfo, make: (n: number) => T, length = info.byteLength / DTYPE_SIZES[info.dtype]): T {
+    try {
+      return make(length);
+    } catch (error) {
+      throw new SafetensorsError(this.path, `cannot allocate ${length} elements (${(error as Error).message})`, info.name);
+    }
+  }
+}

@@ -50,7 +50,7 @@ export function loadWeights(model: Module & { config: Gemma2Config }, checkpoint
   const names = checkpoint.names();
   const toParameter = nameMapper(new Set(parameters.keys()), names);
   const report: LoadReport = { missing: [], unexpected: [], unused: [], mismatched: [] };
-  const loaded = new Set<string>();
+  const present = new Set<string>(); // parameters the checkpoint has, whatever their shape
   const tiedHead = model.config.tieWordEmbeddings;
   const plan: [string, string][] = [];
   for (const name of names) {
@@ -64,12 +64,13 @@ export function loadWeights(model: Module & { config: Gemma2Config }, checkpoint
     const found = [...checkpoint.info(name).shape];
     if (found.join(',') !== parameter.shape.join(',')) {
       report.mismatched.push({ name, expected: parameter.shape, found });
+      present.add(target);
       continue;
     }
     plan.push([name, target]);
-    loaded.add(target);
+    present.add(target);
   }
-  report.missing = [...parameters.keys()].filter((n) => !loaded.has(n));
+  report.missing = [...parameters.keys()].filter((n) => !present.has(n));
   const problems = [
     ...report.missing.map((n) => `missing: ${n}`),
     ...report.unexpected.map((n) => `unexpected: ${n}`),

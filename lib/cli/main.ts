@@ -1,0 +1,38 @@
+// gemma2: the command-line entry. One subcommand per job:
+//   gemma2 parity <case.safetensors>... --models <dir> [--backend B] [--save-actual <dir>]
+// Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
+
+import { runParity, PARITY_USAGE } from './parity.ts';
+
+const USAGE = `usage: gemma2 <command> [options]
+
+commands:
+  parity    compare this implementation with golden cases computed by Transformers
+${PARITY_USAGE}`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'parity':
+        return runParity(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    const e = error as Error;
+    console.error(`gemma2: ${e.message}`);
+    if (e.name === 'UsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`\n${USAGE}`);
+    return 2;
+  }
+}

@@ -1,0 +1,75 @@
+// gemma2 parity: runs golden cases (golden/FORMAT.md) against this
+// implementation and prints, per case, each expected tensor's max absolute
+// error next to its bound. Exits 1 if any tensor of any case fails or a case
+// cannot run (its kind not built yet, a model missing); the reason is printed.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { setBackend, describeBackend } from '../../kernels/backend.ts';
+import { writeSafetensors } from '../io/safetensors.ts';
+import { GoldenCase } from '../golden/case.ts';
+import { type CaseResult, ModelStore, runGoldenCase } from '../golden/run.ts';
+
+export const PARITY_USAGE = `
+gemma2 parity <case.safetensors>... --models <dir> [--backend B] [--save-actual <dir>]
+  <case.safetensors>   golden case files (e.g. golden/cases/*.safetensors)
+  --models <dir>       folder holding one model folder per case "model" (e.g. golden/models)
+  --backend <name>     kernel backend: webasm, cpu, ... (default: the automatic choice)
+  --save-actual <dir>  write <case name>.actual.safetensors with our outputs under the expected names`;
+
+function formatResult(result: CaseResult, description: string): string {
+  const lines = [`${result.name} (${description})`];
+  if (result.error !== undefined) {
+    lines.push(`  FAIL: ${result.error}`);
+    return lines.join('\n');
+  }
+  const width = Math.max(6, ...result.comparisons.map((c) => c.tensor.length));
+  lines.push(`  ${'tensor'.padEnd(width)}  ${'max |error|'.padStart(11)}  ${'bound'.padStart(9)}  result`);
+  for (const c of result.comparisons) {
+    const error = Number.isFinite(c.maxError) ? c.maxError.toExponential(2) : 'inf';
+    lines.push(`  ${c.tensor.padEnd(width)}  ${error.padStart(11)}  ${c.bound.toExponential(2).padStart(9)}  ${c.pass ? 'pass' : 'FAIL'}${c.note ? ` (${c.note})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+export function runParity(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { models: { type: 'string' }, backend: { type: 'string' }, 'save-actual': { type: 'string' } },
+  });
+  if (positionals.length === 0) throw Object.assign(new Error('parity: name at least one case file'), { name: 'UsageError' });
+  if (values.models === undefined) throw Object.assign(new Error('parity: --models <dir> is required'), { name: 'UsageError' });
+  if (!fs.existsSync(values.models)) throw new Error(`parity: models folder ${values.models} does not exist`);
+  if (values.backend !== undefined) setBackend(values.backend);
+  const saveDir = values['save-actual'];
+  if (saveDir !== undefined) fs.mkdirSync(saveDir, { recursive: true });
+
+  console.log(`kernels on ${describeBackend()}\n`);
+  const store = new ModelStore(values.models);
+  let failures = 0;
+  for (const file of positionals) {
+    let goldenCase: GoldenCase;
+    try {
+      goldenCase = GoldenCase.open(file);
+    } catch (error) {
+      console.log(`${file}\n  FAIL: ${(error as Error).message}\n`);
+      failures++;
+      continue;
+    }
+    try {
+      const { kind, model, tolerance } = goldenCase.description;
+      const result = runGoldenCase(goldenCase, store);
+      console.log(formatResult(result, `${kind}, model ${model}, atol ${tolerance.atol}, rtol ${tolerance.rtol}`) + '\n');
+      if (!result.pass) failures++;
+      if (saveDir !== undefined && result.actual.length > 0) {
+        writeSafetensors(path.join(saveDir, `${result.name}.actual.safetensors`), result.actual, { case: JSON.stringify(goldenCase.description) });
+      }
+    } finally {
+      goldenCase.close();
+    }
+  }
+  console.log(failures === 0 ? `all ${positionals.length} cases pass` : `${failures} of ${positionals.length} cases FAIL`);
+  return failures === 0 ? 0 : 1;
+}

@@ -1,0 +1,129 @@
+// Running a golden case: what its kind asks (golden/FORMAT.md, "Cases"),
+// compared tensor by tensor with FORMAT.md's rule. The outputs are kept under
+// the expected tensors' names so they can be saved and checked independently.
+
+import path from 'node:path';
+import { Tensor } from '../tensor/tensor.ts';
+import { noGrad } from '../autograd/tape.ts';
+import type { TensorToWrite } from '../io/safetensors.ts';
+import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { Gemma2Model } from '../model/gemma2-model.ts';
+import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '../model/classification.ts';
+import type { Module } from '../model/module.ts';
+import { type Comparison, compareTensor } from './compare.ts';
+import { type CaseKind, GoldenCase } from './case.ts';
+
+export interface CaseResult {
+  name: string;
+  kind: CaseKind;
+  comparisons: Comparison[];
+  /** Set when the case could not run at all (its kind is not built yet, a model is missing, ...). */
+  error?: string;
+  pass: boolean;
+  /** Our outputs, under the expected tensors' names. */
+  actual: TensorToWrite[];
+}
+
+/** Loaded models, by folder and class, so a suite loads each model once. */
+export class ModelStore {
+  private readonly models = new Map<string, Module>();
+
+  constructor(readonly modelsDir: string) {}
+
+  get<M extends Module>(model: string, load: (dir: string) => M, kind: string): M {
+    const key = `${model}|${kind}`;
+    let loaded = this.models.get(key) as M | undefined;
+    if (loaded === undefined) {
+      loaded = load(path.join(this.modelsDir, model));
+      this.models.set(key, loaded);
+    }
+    return loaded;
+  }
+}
+
+type Outputs = Map<string, Tensor>;
+
+/** What each kind computes, as named output tensors. */
+const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Outputs>> = {
+  causal_lm: (c, store) => {
+    const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
+    const out = noGrad(() =>
+      model.forward({
+        inputIds: c.intInput('input_ids'),
+        attentionMask: c.optionalIntInput('attention_mask'),
+        labels: c.optionalIntInput('labels'),
+        outputHiddenStates: true,
+      }),
+    );
+    const outputs: Outputs = new Map([['logits', out.logits]]);
+    out.hiddenStates!.forEach((h, i) => outputs.set(`hidden_states.${i}`, h));
+    if (out.loss) outputs.set('loss', out.loss);
+    return outputs;
+  },
+  base_model: (c, store) => {
+    const model = store.get(c.description.model, (dir) => Gemma2Model.fromPretrained(dir), 'base_model');
+    const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
+    return new Map([['last_hidden_state', out.lastHiddenState]]);
+  },
+  seq_cls: (c, store) => {
+    const model = store.get(c.description.model, (dir) => Gemma2ForSequenceClassification.fromPretrained(dir), 'seq_cls');
+    const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
+    return new Map([['logits', out.logits]]);
+  },
+  token_cls: (c, store) => {
+    const model = store.get(c.description.model, (dir) => Gemma2ForTokenClassification.fromPretrained(dir), 'token_cls');
+    const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
+    return new Map([['logits', out.logits]]);
+  },
+  grad: (c, store) => {
+    const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
+    const parameters = model.namedParameters();
+    for (const [, p] of parameters) p.requireGrad().zeroGrad();
+    try {
+      const { loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.intInput('labels') });
+      loss!.backward();
+      const outputs: Outputs = new Map([['loss', loss!.detach()]]);
+      for (const [name, p] of parameters) outputs.set(`grad.${name}`, p.grad ?? p.zerosLike());
+      return outputs;
+    } finally {
+      for (const [, p] of parameters) p.requireGrad(false).zeroGrad();
+    }
+  },
+};
+
+const NOT_BUILT: Partial<Record<CaseKind, string>> = {
+  train: 'train cases need the AdamW optimizer, which this build does not have yet',
+  generate: 'generate cases need the HybridCache and greedy generation, which this build does not have yet',
+};
+
+/** Runs one case against the models under `store.modelsDir` and compares every expected tensor. */
+export function runGoldenCase(c: GoldenCase, store: ModelStore): CaseResult {
+  const { name, kind, tolerance } = c.description;
+  const result: CaseResult = { name, kind, comparisons: [], pass: false, actual: [] };
+  const runner = RUNNERS[kind];
+  if (runner === undefined) {
+    result.error = NOT_BUILT[kind] ?? `no runner for kind ${kind}`;
+    return result;
+  }
+  let outputs: Outputs;
+  try {
+    outputs = runner(c, store);
+  } catch (error) {
+    result.error = `${(error as Error).name}: ${(error as Error).message}`;
+    return result;
+  }
+  const mask = c.has('attention_mask') ? c.expected('attention_mask') : undefined;
+  const inputs = new Set(['input_ids', 'attention_mask', 'labels']);
+  for (const expectedName of c.file.names().filter((n) => !inputs.has(n))) {
+    const actual = outputs.get(expectedName);
+    if (actual === undefined) {
+      result.comparisons.push({ tensor: expectedName, maxError: Infinity, bound: 0, pass: false, note: 'not produced' });
+      continue;
+    }
+    const data = actual.contiguousData();
+    result.comparisons.push(compareTensor(expectedName, { shape: actual.shape, data }, c.expected(expectedName), tolerance, mask));
+    result.actual.push({ name: expectedName, dtype: 'F32', shape: actual.shape, data: Float32Array.from(data) });
+  }
+  result.pass = result.comparisons.length > 0 && result.comparisons.every((r) => r.pass);
+  return result;
+}

@@ -1,0 +1,80 @@
+// The gemma2 command, run as a user runs it (node lib/cli/gemma2.js ...).
+
+import { describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SafetensorsFile, writeSafetensors } from '../lib/io/safetensors.ts';
+import { goldenPath } from './golden-files.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function gemma2(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [path.join(root, 'lib/cli/gemma2.js'), ...args], { cwd: root, encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('gemma2 parity', () => {
+  test('passing cases print a table and exit 0; --save-actual writes our outputs under the expected names', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-parity-'));
+    const run = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), goldenPath('cases/tiny-base-model.safetensors'), '--models', goldenPath('models'), '--backend', 'cpu', '--save-actual', out);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('kernels on cpu');
+    expect(run.stdout).toMatch(/tiny-seqcls \(seq_cls, model tiny-seqcls, atol 0.0001, rtol 0.0001\)\n\s+tensor\s+max \|error\|\s+bound\s+result\n\s+logits\s+\S+\s+\S+\s+pass/);
+    expect(run.stdout).toContain('all 2 cases pass');
+    const saved = SafetensorsFile.open(path.join(out, 'tiny-base-model.actual.safetensors'));
+    expect(saved.names()).toEqual(['last_hidden_state']);
+    expect(saved.info('last_hidden_state').shape).toEqual([2, 24, 64]);
+    expect(JSON.parse(saved.metadata.case).name).toBe('tiny-base-model');
+    saved.close();
+  });
+
+  test('a case that cannot run, or a file that is not a case, fails with the reason and exit 1', () => {
+    const notACase = goldenPath('models/tiny/model.safetensors');
+    const run = gemma2('parity', goldenPath('cases/tiny-train.safetensors'), notACase, '--models', goldenPath('models'));
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/tiny-train \(train.*\n\s+FAIL: train cases need the AdamW optimizer/);
+    expect(run.stdout).toContain(`${notACase}\n  FAIL: ${notACase}: no "case" entry in the safetensors __metadata__`);
+    expect(run.stdout).toContain('2 of 2 cases FAIL');
+  });
+
+  test('a mismatch is reported per tensor, and a checkpoint that does not fit names its weights', () => {
+    const models = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-models-'));
+    // tiny-tokcls with every score bias shifted by 0.01: the logits must FAIL, nothing else runs
+    const source = SafetensorsFile.open(goldenPath('models/tiny-tokcls/model.safetensors'));
+    const tensors = source.names().map((name) => {
+      const data = source.readFloat32(name);
+      if (name === 'score.bias') data.forEach((v, i) => (data[i] = v + 0.01));
+      return { name, dtype: 'F32' as const, shape: [...source.info(name).shape], data };
+    });
+    source.close();
+    fs.mkdirSync(path.join(models, 'tiny-tokcls'));
+    fs.copyFileSync(goldenPath('models/tiny-tokcls/config.json'), path.join(models, 'tiny-tokcls/config.json'));
+    writeSafetensors(path.join(models, 'tiny-tokcls/model.safetensors'), tensors, { format: 'pt' });
+    const shifted = gemma2('parity', goldenPath('cases/tiny-tokcls.safetensors'), '--models', models);
+    expect(shifted.status).toBe(1);
+    expect(shifted.stdout).toMatch(/\n\s+logits\s+1\.0\de-2\s+\S+\s+FAIL/);
+    // the sequence-classification weights where token classification is expected: score.bias is missing
+    fs.cpSync(goldenPath('models/tiny-seqcls'), path.join(models, 'tiny-tokcls'), { recursive: true });
+    const wrongHead = gemma2('parity', goldenPath('cases/tiny-tokcls.safetensors'), '--models', models);
+    expect(wrongHead.status).toBe(1);
+    expect(wrongHead.stdout).toMatch(/FAIL: WeightLoadError: .*the checkpoint does not fit the model/);
+    expect(wrongHead.stdout).toMatch(/missing: score\.bias/);
+  });
+
+  test('usage errors exit 2 with the usage text', () => {
+    const noModels = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'));
+    expect(noModels.status).toBe(2);
+    expect(noModels.stderr).toContain('gemma2: parity: --models <dir> is required');
+    expect(noModels.stderr).toContain('usage: gemma2 <command>');
+    const unknown = gemma2('frobnicate');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const badBackend = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--backend', 'tpu');
+    expect(badBackend.status).toBe(2);
+    expect(badBackend.stderr).toContain('unknown backend "tpu"');
+  });
+});

@@ -1,0 +1,51 @@
+// Golden parity: every case in golden/MANIFEST.json, run the way its kind
+// says (golden/FORMAT.md) and compared with FORMAT.md's rule, on every
+// backend. The golden files are checked against the manifest's sha256 first.
+// A case that fails or cannot run is a red test, never a skip.
+
+import { describe, expect, test } from 'vitest';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { GoldenCase } from '../lib/golden/case.ts';
+import { ModelStore, runGoldenCase } from '../lib/golden/run.ts';
+import { describeEachBackend } from './helpers.ts';
+import { goldenPath } from './golden-files.ts';
+
+interface Manifest {
+  models: { name: string; files: Record<string, string> }[];
+  cases: { name: string; kind: string; file: string; sha256: string }[];
+}
+
+const manifest = JSON.parse(readFileSync(goldenPath('MANIFEST.json'), 'utf8')) as Manifest;
+
+/** Kinds this build runs; the others belong to later work (generate: HybridCache; train: AdamW). */
+const RUN_KINDS = new Set(['causal_lm', 'base_model', 'seq_cls', 'token_cls', 'grad']);
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+describe('golden files', () => {
+  test('every case and model file matches the sha256 in MANIFEST.json', () => {
+    for (const c of manifest.cases) expect(sha256(goldenPath(c.file)), c.file).toBe(c.sha256);
+    for (const m of manifest.models) {
+      for (const [file, digest] of Object.entries(m.files)) expect(sha256(goldenPath(`models/${m.name}/${file}`)), `${m.name}/${file}`).toBe(digest);
+    }
+  });
+});
+
+describeEachBackend('golden parity', () => {
+  const store = new ModelStore(goldenPath('models'));
+  for (const entry of manifest.cases.filter((c) => RUN_KINDS.has(c.kind))) {
+    test(`${entry.name} (${entry.kind})`, () => {
+      const goldenCase = GoldenCase.open(goldenPath(entry.file));
+      try {
+        const result = runGoldenCase(goldenCase, store);
+        expect(result.error, `${entry.name} could not run`).toBeUndefined();
+        const failures = result.comparisons.filter((c) => !c.pass).map((c) => `${c.tensor}: max error ${c.maxError} > bound ${c.bound}${c.note ? ` (${c.note})` : ''}`);
+        expect(failures, `${entry.name}`).toEqual([]);
+        expect(result.comparisons.length).toBeGreaterThan(0);
+      } finally {
+        goldenCase.close();
+      }
+    });
+  }
+});

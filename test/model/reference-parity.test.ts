@@ -126,4 +126,18 @@ describeEachBackend('Gemma2 (tensor library) vs the float64 reference forward', 
       { numRuns: 40 },
     );
   });
+
+  test('a long sequence (T = 64) with a short window, multi-query attention and an odd layer count', () => {
+    const config = parseGemma2Config({
+      vocab_size: 50, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 1,
+      head_dim: 6, query_pre_attn_scalar: 6, sliding_window: 5, attn_logit_softcapping: 10, final_logit_softcapping: 5,
+    });
+    const model = randomModel(config, 99);
+    const generator = new Generator(100);
+    const ids = [Array.from({ length: 64 }, () => 1 + generator.nextInt(49))];
+    const ours = noGrad(() => model.forward({ inputIds: Tensor.fromData(Int32Array.from(ids[0]), [1, 64]), outputHiddenStates: true }));
+    const reference = referenceGemma2(config, referenceWeights(model), { inputIds: ids }, { precision: 'float64' });
+    const c = compareTensor('logits', { shape: ours.logits.shape, data: ours.logits.contiguousData() }, { shape: ours.logits.shape, data: reference.logits }, TOLERANCE);
+    expect(c.pass, `logits: ${c.maxError} > ${c.bound}`).toBe(true);
+  });
 });

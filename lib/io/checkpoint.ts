@@ -86,9 +86,12 @@ export class Checkpoint {
     return this.entry(name).info;
   }
 
-  /** One weight as float32 (F16/BF16 widened exactly, F64 rounded); read from disk now, not cached. */
-  readFloat32(name: string): Float32Array {
-    return this.entry(name).file.readFloat32(name);
+  /**
+   * One weight as float32 (F16/BF16 widened exactly, F64 rounded); read from
+   * disk now, not cached. With `into`, written there instead of a new array.
+   */
+  readFloat32(name: string, into?: Float32Array): Float32Array {
+    return this.entry(name).file.readFloat32(name, into);
   }
 
   /** Closes every weight file. */

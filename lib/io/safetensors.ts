@@ -174,13 +174,21 @@ export class SafetensorsFile {
     return bytes;
   }
 
-  /** As float32: F32 as stored, F16 and BF16 widened exactly, F64 rounded to nearest. */
-  readFloat32(name: string): Float32Array {
+  /**
+   * As float32: F32 as stored, F16 and BF16 widened exactly, F64 rounded to
+   * nearest. With `into` (of the tensor's length), the values are written
+   * there, so a loader can fill a model's own storage without a second copy.
+   */
+  readFloat32(name: string, into?: Float32Array): Float32Array {
     const info = this.info(name);
-    const out = this.allocate(info, (n) => new Float32Array(n));
+    const length = info.byteLength / DTYPE_SIZES[info.dtype];
+    if (into !== undefined && into.length !== length) {
+      throw new SafetensorsError(this.path, `has ${length} elements; the destination holds ${into.length}`, name);
+    }
+    const out = into ?? this.allocate(info, (n) => new Float32Array(n));
     switch (info.dtype) {
       case 'F32':
-        this.source.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin);
+        this.source.read(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), this.header.dataStart + info.begin);
         break;
       case 'BF16':
         this.readChunks(info, (chunk, first, count) => bf16ToF32(new Uint16Array(chunk, 0, count), out.subarray(first, first + count)));

@@ -80,7 +80,8 @@ export function loadWeights(model: Module & { config: Gemma2Config }, checkpoint
     throw new WeightLoadError(`${checkpoint.dir}: the checkpoint does not fit the model (${problems.length} problems):\n  ${problems.join('\n  ')}`);
   }
   noGrad(() => {
-    for (const [name, target] of plan) parameters.get(target)!.contiguousData().set(checkpoint.readFloat32(name));
+    // Straight into each parameter's storage: no second float copy of any weight.
+    for (const [name, target] of plan) checkpoint.readFloat32(name, parameters.get(target)!.contiguousData() as Float32Array);
   });
   return report;
 }

@@ -12,6 +12,7 @@ import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '.
 import type { Module } from '../model/module.ts';
 import { type Comparison, compareTensor } from './compare.ts';
 import { type CaseKind, GoldenCase } from './case.ts';
+import { generate } from '../generation/generate.ts';
 
 export interface CaseResult {
   name: string;
@@ -75,6 +76,23 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
     const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
     return new Map([['logits', out.logits]]);
   },
+  generate: (c, store) => {
+    const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
+    const params = c.description.params as { max_new_tokens?: number; max_cache_len?: number };
+    if (typeof params.max_new_tokens !== 'number') throw new Error('generate case without params.max_new_tokens');
+    const result = generate(model, c.intInput('input_ids'), {
+      maxNewTokens: params.max_new_tokens,
+      maxCacheLen: params.max_cache_len,
+      attentionMask: c.optionalIntInput('attention_mask'),
+      returnStepLogits: true,
+    });
+    const B = result.sequences.length;
+    const generated = Tensor.fromData(Int32Array.from(result.sequences.flat()), [B, result.sequences[0].length]);
+    return new Map([
+      ['generated_ids', generated],
+      ['step_logits', result.stepLogits!],
+    ]);
+  },
   grad: (c, store) => {
     const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
     const parameters = model.namedParameters();
@@ -93,8 +111,10 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
 
 const NOT_BUILT: Partial<Record<CaseKind, string>> = {
   train: 'train cases need the AdamW optimizer, which this build does not have yet',
-  generate: 'generate cases need the HybridCache and greedy generation, which this build does not have yet',
 };
+
+/** Outputs compared exactly (token ids), whatever the case's tolerance. */
+const EXACT = new Set(['generated_ids']);
 
 /** Runs one case against the models under `store.modelsDir` and compares every expected tensor. */
 export function runGoldenCase(c: GoldenCase, store: ModelStore): CaseResult {
@@ -121,8 +141,13 @@ export function runGoldenCase(c: GoldenCase, store: ModelStore): CaseResult {
       continue;
     }
     const data = actual.contiguousData();
-    result.comparisons.push(compareTensor(expectedName, { shape: actual.shape, data }, c.expected(expectedName), tolerance, mask));
-    result.actual.push({ name: expectedName, dtype: 'F32', shape: actual.shape, data: Float32Array.from(data) });
+    const exact = EXACT.has(expectedName);
+    result.comparisons.push(compareTensor(expectedName, { shape: actual.shape, data }, c.expected(expectedName), exact ? { atol: 0, rtol: 0 } : tolerance, exact ? undefined : mask));
+    result.actual.push(
+      actual.dtype === 'int32'
+        ? { name: expectedName, dtype: 'I64', shape: actual.shape, data: actual.contiguousData() as Int32Array }
+        : { name: expectedName, dtype: 'F32', shape: actual.shape, data: Float32Array.from(data) },
+    );
   }
   result.pass = result.comparisons.length > 0 && result.comparisons.every((r) => r.pass);
   return result;

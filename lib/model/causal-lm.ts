@@ -20,6 +20,8 @@ import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } fr
 export interface CausalLMInput extends ModelInput {
   /** int32 [B, T]: the tokens to predict, usually inputIds, -100 where no loss is wanted. */
   labels?: Tensor;
+  /** Compute logits for the last N positions only (generation needs 1): [B, N, vocab]. */
+  numLogitsToKeep?: number;
 }
 
 export interface CausalLMOutput {
@@ -68,7 +70,10 @@ export class Gemma2ForCausalLM implements Module {
 
   forward(input: CausalLMInput): CausalLMOutput {
     const { lastHiddenState, hiddenStates } = this.model.forward(input);
-    const logits = softcap(linear(lastHiddenState, this.headWeight), this.config.finalLogitSoftcapping); // [B, T, V]
+    const T = lastHiddenState.shape[1];
+    const keep = Math.min(input.numLogitsToKeep ?? T, T);
+    const h = keep === T ? lastHiddenState : lastHiddenState.narrow(1, T - keep, keep);
+    const logits = softcap(linear(h, this.headWeight), this.config.finalLogitSoftcapping); // [B, keep, V]
     const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
     return { logits, loss, hiddenStates };
   }

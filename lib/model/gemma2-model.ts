@@ -19,14 +19,20 @@ import { rotaryTables } from './rotary.ts';
 import { blockedKeys } from './masks.ts';
 import { type InitOptions, type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
 import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
+import type { HybridCache } from '../generation/hybrid-cache.ts';
 
 export interface ModelInput {
   /** int32 [B, T] */
   inputIds: Tensor;
-  /** [B, T], 1 = token, 0 = padding: padded keys are never attended to. */
+  /**
+   * 1 = token, 0 = padding: padded keys are never attended to. [B, T], or
+   * with a cache [B, cached + T] (every position so far).
+   */
   attentionMask?: Tensor;
-  /** int32 [B, T] positions for RoPE; by default 0..T-1 in every row (padding does not shift them). */
+  /** int32 [B, T] positions for RoPE; by default the cache positions (0..T-1 without a cache; padding does not shift them). */
   positionIds?: Tensor;
+  /** Keys and values of earlier calls; this call's are added to it. */
+  cache?: HybridCache;
   outputHiddenStates?: boolean;
 }
 
@@ -77,28 +83,34 @@ export class Gemma2Model implements Module {
   }
 
   forward(input: ModelInput): ModelOutput {
-    const { inputIds, attentionMask, positionIds } = input;
+    const { inputIds, attentionMask, positionIds, cache } = input;
     expectInt('Gemma2Model', 'inputIds', inputIds);
     expectRank('Gemma2Model', 'inputIds', inputIds, 2);
     const [B, T] = inputIds.shape;
-    for (const [name, t] of [['attentionMask', attentionMask], ['positionIds', positionIds]] as const) {
-      if (t !== undefined && !sameShape(t.shape, [B, T])) {
-        throw new ShapeError(`Gemma2Model: ${name} ${formatShape(t.shape)} must match inputIds ${formatShape(inputIds.shape)}`);
-      }
+    const start = cache === undefined ? 0 : cache.begin(B, T); // cache position of this call's first token
+    if (attentionMask !== undefined && !sameShape(attentionMask.shape, [B, start + T])) {
+      throw new ShapeError(`Gemma2Model: attentionMask ${formatShape(attentionMask.shape)} must be [${B}, ${start + T}] (every position so far) for inputIds ${formatShape(inputIds.shape)}`);
     }
-    const sequence = Int32Array.from({ length: T }, (_, t) => t);
-    const positions = positionIds === undefined ? [sequence] : rowsOf(positionIds);
-    const { cos, sin } = rotaryTables(positions, this.config.headDim, this.config.ropeTheta);
-    const keyPadding = attentionMask === undefined ? undefined : rowsOf(attentionMask);
-    const globalMask = blockedKeys({ queryPositions: sequence, keyPositions: sequence, keyPadding });
-    const slidingMask = blockedKeys({ queryPositions: sequence, keyPositions: sequence, keyPadding, slidingWindow: this.config.slidingWindow });
+    if (positionIds !== undefined && !sameShape(positionIds.shape, [B, T])) {
+      throw new ShapeError(`Gemma2Model: positionIds ${formatShape(positionIds.shape)} must match inputIds ${formatShape(inputIds.shape)}`);
+    }
+    const queryPositions = Int32Array.from({ length: T }, (_, t) => start + t);
+    const { cos, sin } = rotaryTables(positionIds === undefined ? [queryPositions] : rowsOf(positionIds), this.config.headDim, this.config.ropeTheta);
+    const masks = [false, true].map((sliding) => {
+      const keyPositions = cache === undefined ? queryPositions : cache.keyPositions(sliding, T);
+      const maskRows = attentionMask === undefined ? undefined : rowsOf(attentionMask);
+      // the padding flag of each key, looked up by the position it holds
+      const keyPadding = maskRows?.map((row) => Int32Array.from(keyPositions, (p) => (p < 0 ? 0 : row[p])));
+      return blockedKeys({ queryPositions, keyPositions, keyPadding, slidingWindow: sliding ? this.config.slidingWindow : undefined });
+    });
 
     let h = this.embed(inputIds); // [B, T, H]
     const hiddenStates: Tensor[] = [];
-    for (const layer of this.layers) {
+    this.layers.forEach((layer, i) => {
       if (input.outputHiddenStates) hiddenStates.push(h);
-      h = layer.forward(h, cos, sin, layer.isSliding ? slidingMask : globalMask);
-    }
+      h = layer.forward(h, cos, sin, masks[layer.isSliding ? 1 : 0], cache?.layer(i));
+    });
+    cache?.advance(T);
     h = this.norm.forward(h);
     if (input.outputHiddenStates) hiddenStates.push(h);
     return { lastHiddenState: h, hiddenStates: input.outputHiddenStates ? hiddenStates : undefined };

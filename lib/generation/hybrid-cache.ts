@@ -1,0 +1,150 @@
+// HybridCache (GEMMA2.md, "HybridCache"): one static key/value cache per
+// layer, [B, kv_heads, slots, hd].
+//   global layers:  max_cache_len slots; position p lives in slot p
+//   sliding layers: min(sliding_window, max_cache_len) slots used as a ring;
+//                   position p lives in slot p mod slots, so once full each new
+//                   entry replaces the oldest
+// A call with T new tokens at cache positions p0..p0+T-1 attends over the
+// entries already cached (positions below p0) followed by its own T tokens,
+// and then writes its tokens at their slots. Every key carries its position,
+// and the attention mask (causal, sliding window, padding) is built from
+// those positions, so it does not matter where in the ring a key sits. A
+// prompt longer than the window therefore attends to all of itself under the
+// sliding mask, and the ring keeps its last `slots` positions.
+
+import { Tensor } from '../tensor/tensor.ts';
+import { ShapeError } from '../tensor/shape.ts';
+import { concat } from '../ops/concat.ts';
+import { noGrad } from '../autograd/tape.ts';
+import type { KeyValues, LayerCache } from '../model/attention.ts';
+import { type Gemma2Config, isSlidingLayer } from '../model/config.ts';
+
+export class CacheError extends Error {
+  override name = 'CacheError';
+}
+
+/** One layer's keys and values, and the position held by each slot (-1 = empty). */
+class LayerStore {
+  readonly keys: Tensor;
+  readonly values: Tensor;
+  readonly slotPositions: Int32Array;
+
+  constructor(
+    batch: number,
+    kvHeads: number,
+    readonly slots: number,
+    headDim: number,
+    readonly ring: boolean,
+  ) {
+    const size = batch * kvHeads * slots * headDim;
+    this.keys = Tensor.fromData(new Float32Array(size), [batch, kvHeads, slots, headDim]);
+    this.values = Tensor.fromData(new Float32Array(size), [batch, kvHeads, slots, headDim]);
+    this.slotPositions = new Int32Array(slots).fill(-1);
+  }
+
+  /** Slots holding positions before `start`, in slot order (global: the first `start` slots; ring: all slots). */
+  cachedSlotCount(start: number): number {
+    return this.ring ? this.slots : start;
+  }
+
+  /** The positions of the keys a call starting at `start` attends over, cached first. */
+  keyPositions(start: number, length: number): Int32Array {
+    const cached = this.slotPositions.subarray(0, this.cachedSlotCount(start));
+    const out = new Int32Array(cached.length + length);
+    out.set(cached);
+    for (let t = 0; t < length; t++) out[cached.length + t] = start + t;
+    return out;
+  }
+
+  /** Cached entries followed by `current`, then `current` written into its slots. */
+  update(current: KeyValues, start: number): KeyValues {
+    const length = current.keys.shape[2];
+    const cachedCount = this.cachedSlotCount(start);
+    const attended = {
+      keys: cachedCount === 0 ? current.keys : concat([this.keys.narrow(2, 0, cachedCount), current.keys], 2),
+      values: cachedCount === 0 ? current.values : concat([this.values.narrow(2, 0, cachedCount), current.values], 2),
+    };
+    noGrad(() => {
+      // On a ring only the last `slots` tokens survive; earlier ones would be overwritten anyway.
+      for (let t = Math.max(0, length - this.slots); t < length; t++) {
+        const position = start + t;
+        const slot = this.ring ? position % this.slots : position;
+        this.keys.narrow(2, slot, 1).copyFrom(current.keys.narrow(2, t, 1));
+        this.values.narrow(2, slot, 1).copyFrom(current.values.narrow(2, t, 1));
+        this.slotPositions[slot] = position;
+      }
+    });
+    return attended;
+  }
+
+  reset(): void {
+    this.slotPositions.fill(-1);
+  }
+}
+
+export interface HybridCacheOptions {
+  batch: number;
+  /** Positions the cache can hold: the prompt plus every token to be generated. */
+  maxCacheLen: number;
+}
+
+export class HybridCache {
+  readonly batch: number;
+  readonly maxCacheLen: number;
+  private readonly layers: LayerStore[];
+  /** Positions already written (the next call starts here). */
+  private seen = 0;
+
+  constructor(config: Gemma2Config, options: HybridCacheOptions) {
+    const { batch, maxCacheLen } = options;
+    if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(maxCacheLen) || maxCacheLen < 1) {
+      throw new CacheError(`HybridCache: batch (${batch}) and maxCacheLen (${maxCacheLen}) must be positive integers`);
+    }
+    this.batch = batch;
+    this.maxCacheLen = maxCacheLen;
+    this.layers = config.layerTypes.map((_, i) => {
+      const sliding = isSlidingLayer(config, i);
+      const slots = sliding ? Math.min(config.slidingWindow, maxCacheLen) : maxCacheLen;
+      return new LayerStore(batch, config.numKeyValueHeads, slots, config.headDim, sliding);
+    });
+  }
+
+  /** Number of positions written so far. */
+  get length(): number {
+    return this.seen;
+  }
+
+  /** Checks that `length` new tokens for `batch` rows fit; returns the first new position. */
+  begin(batch: number, length: number): number {
+    if (batch !== this.batch) throw new ShapeError(`HybridCache: built for batch ${this.batch}, called with batch ${batch}`);
+    if (this.seen + length > this.maxCacheLen) {
+      throw new CacheError(`HybridCache: ${this.seen} cached + ${length} new positions exceed maxCacheLen ${this.maxCacheLen}`);
+    }
+    return this.seen;
+  }
+
+  /** Positions of the keys that global (sliding = false) or sliding layers attend over in the next call. */
+  keyPositions(sliding: boolean, length: number): Int32Array {
+    const layer = this.layers.find((l) => l.ring === sliding);
+    if (layer === undefined) return new Int32Array(0);
+    return layer.keyPositions(this.seen, length);
+  }
+
+  /** The LayerCache handed to layer `i` for the call starting at the current length. */
+  layer(i: number): LayerCache {
+    const store = this.layers[i];
+    const start = this.seen;
+    return { update: (current) => store.update(current, start) };
+  }
+
+  /** Marks `length` positions as written, after every layer has been updated. */
+  advance(length: number): void {
+    this.seen += length;
+  }
+
+  /** Forgets every cached position (the buffers are kept for reuse). */
+  reset(): void {
+    this.seen = 0;
+    for (const layer of this.layers) layer.reset();
+  }
+}

@@ -1,0 +1,156 @@
+// `npm run bench:load-memory`: how much memory loading a sharded BF16
+// checkpoint takes, against the float32 weights it produces. Loading must not
+// hold a file's bytes and float copies of whole tensors at once: weights are
+// read tensor by tensor, converted in 16 MB chunks straight into the model's
+// own storage, so the peak should be the float32 weights plus a small margin.
+//
+//   npm run bench:load-memory -- [--dir DIR] [--layers 26] [--vocab 256000] [--hidden 2304] [--intermediate 9216]
+//
+// Without a config flag it builds gemma-2-2b's shapes (2.6B parameters, 5.2 GB
+// of BF16 in 5 GB shards, as Transformers saves them) in DIR with random
+// values, then loads it in a fresh process and reports that process's peak
+// resident set size (getrusage maxrss) above its size before loading.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeSafetensors } from '../io/safetensors.ts';
+import { f32ToBf16 } from '../io/float-formats.ts';
+import { Generator } from '../tensor/random.ts';
+import { parseGemma2Config, gemma2ConfigToJson, type Gemma2Config } from '../model/config.ts';
+import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+
+const MB = 1024 * 1024;
+
+/** Every weight of a causal LM with this config, with its shape. */
+function weightShapes(c: Gemma2Config): [string, number[]][] {
+  const shapes: [string, number[]][] = [['model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]]];
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const p = `model.layers.${i}`;
+    shapes.push(
+      [`${p}.self_attn.q_proj.weight`, [c.numAttentionHeads * c.headDim, c.hiddenSize]],
+      [`${p}.self_attn.k_proj.weight`, [c.numKeyValueHeads * c.headDim, c.hiddenSize]],
+      [`${p}.self_attn.v_proj.weight`, [c.numKeyValueHeads * c.headDim, c.hiddenSize]],
+      [`${p}.self_attn.o_proj.weight`, [c.hiddenSize, c.numAttentionHeads * c.headDim]],
+      [`${p}.mlp.gate_proj.weight`, [c.intermediateSize, c.hiddenSize]],
+      [`${p}.mlp.up_proj.weight`, [c.intermediateSize, c.hiddenSize]],
+      [`${p}.mlp.down_proj.weight`, [c.hiddenSize, c.intermediateSize]],
+    );
+    for (const norm of ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']) {
+      shapes.push([`${p}.${norm}.weight`, [c.hiddenSize]]);
+    }
+  }
+  shapes.push(['model.norm.weight', [c.hiddenSize]]);
+  return shapes;
+}
+
+/** Writes a BF16 checkpoint shard by shard (never more than one tensor in float32 at a time). */
+export function writeSyntheticCheckpoint(dir: string, configJson: Record<string, unknown>, maxShardBytes = 5e9): { parameters: number; files: number } {
+  const config = parseGemma2Config(configJson);
+  const shapes = weightShapes(config);
+  const generator = new Generator(1);
+  const shards: [string, number[]][][] = [[]];
+  let bytes = 0;
+  for (const entry of shapes) {
+    const size = entry[1].reduce((a, b) => a * b, 1) * 2;
+    if (bytes + size > maxShardBytes && shards[shards.length - 1].length > 0) {
+      shards.push([]);
+      bytes = 0;
+    }
+    shards[shards.length - 1].push(entry);
+    bytes += size;
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const name = (i: number) => (shards.length === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  let parameters = 0;
+  shards.forEach((shard, i) => {
+    const tensors = shard.map(([tensorName, shape]) => {
+      const count = shape.reduce((a, b) => a * b, 1);
+      parameters += count;
+      weightMap[tensorName] = name(i);
+      const values = new Float32Array(Math.min(count, 1 << 20)).map(() => 0.02 * generator.nextNormal());
+      const bits = new Uint16Array(count);
+      const pattern = f32ToBf16(values);
+      for (let at = 0; at < count; at += pattern.length) bits.set(pattern.subarray(0, Math.min(pattern.length, count - at)), at);
+      return { name: tensorName, dtype: 'BF16' as const, shape, data: bits };
+    });
+    writeSafetensors(path.join(dir, name(i)), tensors, { format: 'pt' });
+  });
+  if (shards.length > 1) {
+    fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: parameters * 2 }, weight_map: weightMap }, null, 2));
+  }
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...configJson, torch_dtype: 'bfloat16' }, null, 2));
+  return { parameters, files: shards.length };
+}
+
+export interface LoadMeasurement {
+  parameters: number;
+  float32Bytes: number;
+  rssBeforeBytes: number;
+  peakRssBytes: number;
+  seconds: number;
+}
+
+/** In this process: load `dir` and measure (call in a fresh process for a clean peak). */
+function measureLoad(dir: string): LoadMeasurement {
+  const rssBeforeBytes = process.memoryUsage().rss;
+  const started = performance.now();
+  const model = Gemma2ForCausalLM.fromPretrained(dir);
+  const seconds = (performance.now() - started) / 1000;
+  const parameters = model.namedParameters().reduce((n, [, p]) => n + p.size, 0);
+  return { parameters, float32Bytes: parameters * 4, rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, seconds };
+}
+
+/** Loads `dir` in a fresh Node process and returns its measurement. */
+export function measureLoadInChild(dir: string): LoadMeasurement {
+  const script = fileURLToPath(import.meta.url);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--measure', dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (result.status !== 0) throw new Error(`load-memory child failed: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as LoadMeasurement;
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      measure: { type: 'string' },
+      dir: { type: 'string' },
+      layers: { type: 'string' },
+      vocab: { type: 'string' },
+      hidden: { type: 'string' },
+      intermediate: { type: 'string' },
+    },
+  });
+  if (values.measure !== undefined) {
+    console.log(JSON.stringify(measureLoad(values.measure)));
+    return;
+  }
+  const dir = values.dir ?? path.join(os.tmpdir(), 'gemma2-synthetic-checkpoint');
+  const defaults = parseGemma2Config({});
+  const config = {
+    ...gemma2ConfigToJson(defaults),
+    architectures: ['Gemma2ForCausalLM'],
+    num_hidden_layers: Number(values.layers ?? defaults.numHiddenLayers),
+    vocab_size: Number(values.vocab ?? defaults.vocabSize),
+    hidden_size: Number(values.hidden ?? defaults.hiddenSize),
+    intermediate_size: Number(values.intermediate ?? defaults.intermediateSize),
+  };
+  delete (config as Record<string, unknown>).layer_types;
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    const started = performance.now();
+    const { parameters, files } = writeSyntheticCheckpoint(dir, config);
+    console.log(`wrote ${dir}: ${(parameters / 1e9).toFixed(2)}B parameters, BF16, ${files} file(s), ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  }
+  const m = measureLoadInChild(dir);
+  const above = m.peakRssBytes - m.rssBeforeBytes;
+  console.log(`loaded ${(m.parameters / 1e9).toFixed(2)}B parameters in ${m.seconds.toFixed(1)} s`);
+  console.log(`float32 weights:        ${(m.float32Bytes / MB).toFixed(0)} MiB`);
+  console.log(`RSS before loading:     ${(m.rssBeforeBytes / MB).toFixed(0)} MiB`);
+  console.log(`peak RSS:               ${(m.peakRssBytes / MB).toFixed(0)} MiB`);
+  console.log(`peak above the start:   ${(above / MB).toFixed(0)} MiB = float32 weights + ${((above - m.float32Bytes) / MB).toFixed(0)} MiB (${((100 * (above - m.float32Bytes)) / m.float32Bytes).toFixed(1)}%)`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();

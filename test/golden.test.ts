@@ -18,8 +18,6 @@ interface Manifest {
 
 const manifest = JSON.parse(readFileSync(goldenPath('MANIFEST.json'), 'utf8')) as Manifest;
 
-/** Kinds this build runs; train cases need the optimizer (fine-tuning work). */
-const RUN_KINDS = new Set(['causal_lm', 'base_model', 'seq_cls', 'token_cls', 'grad', 'generate']);
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -34,7 +32,7 @@ describe('golden files', () => {
 
 describeEachBackend('golden parity', () => {
   const store = new ModelStore(goldenPath('models'));
-  for (const entry of manifest.cases.filter((c) => RUN_KINDS.has(c.kind))) {
+  for (const entry of manifest.cases) {
     test(`${entry.name} (${entry.kind})`, () => {
       const goldenCase = GoldenCase.open(goldenPath(entry.file));
       try {

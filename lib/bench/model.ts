@@ -1,0 +1,179 @@
+// `npm run bench`: end-to-end timings of the model on the ../shared/bench
+// configs, next to PyTorch measured in the same run. A benchmark, not a test.
+//
+//   npm run bench -- [--configs a.json,b.json] [--reps 5] [--backend webasm|cpu] [--no-torch] [--json out.json]
+//
+// For each config (a Hugging Face Gemma2 config plus a "bench" key) it times,
+// with random seeded weights (normal(0, 0.02), norms 0, as the torch baseline):
+//   forward   forward + loss without gradients, batch x seq
+//   train     forward + backward + AdamW step, batch x seq (when bench.train)
+//   prefill   the prompt through the model filling a HybridCache, last logits only
+//   decode    greedy steps with the cache, per token (prompt .. prompt + new_tokens)
+// Each: median of --reps runs after one warm-up, with min..max, and tokens/s.
+// The torch column comes from ../shared/bench/torch_baseline.py (1 thread, as
+// our kernels run on one core) when /usr/bin/python3 has torch.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Tensor } from '../tensor/tensor.ts';
+import { Generator } from '../tensor/random.ts';
+import { noGrad } from '../autograd/tape.ts';
+import { parseGemma2Config } from '../model/config.ts';
+import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { HybridCache } from '../generation/hybrid-cache.ts';
+import { argmax } from '../generation/sampling.ts';
+import { AdamW } from '../train/optimizer.ts';
+import { describeBackend, setBackend } from '../../kernels/backend.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SHARED_BENCH = path.join(here, '../../../shared/bench');
+
+interface BenchSpec {
+  batch: number;
+  seq: number;
+  train: boolean;
+  decode?: { batch: number; prompt: number; new_tokens: number };
+}
+
+interface Row {
+  config: string;
+  what: 'forward' | 'train' | 'prefill' | 'decode';
+  shape: string;
+  /** tokens per measured unit (for tokens/s) */
+  tokens: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  torchMs?: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function timeRuns(reps: number, run: () => number | void): { medianMs: number; minMs: number; maxMs: number } {
+  run(); // warm-up: compiles every kernel shape
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const start = performance.now();
+    const measured = run();
+    times.push(typeof measured === 'number' ? measured : performance.now() - start);
+  }
+  return { medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
+}
+
+function randomIds(generator: Generator, batch: number, length: number, vocab: number): Tensor {
+  return Tensor.fromData(Int32Array.from({ length: batch * length }, () => generator.nextInt(vocab)), [batch, length]);
+}
+
+function benchConfig(file: string, reps: number): Row[] {
+  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const name: string = json.name ?? path.basename(file, '.json');
+  const bench = json.bench as BenchSpec;
+  const config = parseGemma2Config(json);
+  const model = new Gemma2ForCausalLM(config, { seed: 0 });
+  const generator = new Generator(1);
+  const rows: Row[] = [];
+  const log = (row: Row) => {
+    rows.push(row);
+    process.stderr.write(`  ${name} ${row.what}: ${row.medianMs.toFixed(1)} ms\n`);
+  };
+
+  const ids = randomIds(generator, bench.batch, bench.seq, config.vocabSize);
+  log({ config: name, what: 'forward', shape: `B${bench.batch}xT${bench.seq}`, tokens: bench.batch * bench.seq, ...timeRuns(reps, () => void noGrad(() => model.forward({ inputIds: ids, labels: ids }).loss!.item())) });
+
+  if (bench.train) {
+    const parameters = model.namedParameters().map(([, p]) => p.requireGrad());
+    const optimizer = new AdamW(parameters, { lr: 1e-3, weightDecay: 0 });
+    log({
+      config: name,
+      what: 'train',
+      shape: `B${bench.batch}xT${bench.seq}`,
+      tokens: bench.batch * bench.seq,
+      ...timeRuns(reps, () => {
+        optimizer.zeroGrad();
+        const { loss } = model.forward({ inputIds: ids, labels: ids });
+        loss!.backward();
+        optimizer.step();
+      }),
+    });
+    for (const p of parameters) p.requireGrad(false).zeroGrad();
+  }
+
+  if (bench.decode) {
+    const { batch, prompt, new_tokens: newTokens } = bench.decode;
+    const promptIds = randomIds(generator, batch, prompt, config.vocabSize);
+    const prefill = () => {
+      const cache = new HybridCache(config, { batch, maxCacheLen: prompt + newTokens });
+      const logits = noGrad(() => model.forward({ inputIds: promptIds, cache, numLogitsToKeep: 1 }).logits);
+      return { cache, logits };
+    };
+    log({ config: name, what: 'prefill', shape: `B${batch}xT${prompt}`, tokens: batch * prompt, ...timeRuns(reps, () => void prefill()) });
+    const decodeMsPerToken = () => {
+      const { cache, logits } = prefill();
+      let next = Tensor.fromData(Int32Array.from({ length: batch }, (_, b) => argmax(logits.contiguousData().subarray(b * config.vocabSize, (b + 1) * config.vocabSize))), [batch, 1]);
+      const start = performance.now();
+      for (let step = 0; step < newTokens; step++) {
+        const stepLogits = noGrad(() => model.forward({ inputIds: next, cache }).logits).contiguousData();
+        next = Tensor.fromData(Int32Array.from({ length: batch }, (_, b) => argmax(stepLogits.subarray(b * config.vocabSize, (b + 1) * config.vocabSize))), [batch, 1]);
+      }
+      return (performance.now() - start) / newTokens;
+    };
+    log({ config: name, what: 'decode', shape: `B${batch}`, tokens: batch, ...timeRuns(reps, decodeMsPerToken) });
+  }
+  return rows;
+}
+
+/** torch_baseline.py rows for these configs, keyed "config|what". */
+function torchBaseline(files: string[], reps: number): Map<string, number> | string {
+  const python = '/usr/bin/python3';
+  const script = path.join(SHARED_BENCH, 'torch_baseline.py');
+  if (!fs.existsSync(script)) return `no ${script}`;
+  if (!fs.existsSync(python) || spawnSync(python, ['-c', 'import torch']).status !== 0) return 'torch is not installed (apt-get install python3-torch libopenblas0-pthread)';
+  const out = path.join(os.tmpdir(), `gemma2-torch-bench-${process.pid}.json`);
+  const result = spawnSync(python, [script, '--configs', ...files, '--threads', '1', '--reps', String(Math.max(5, reps)), '--json', out], { encoding: 'utf8' });
+  if (result.status !== 0) return `torch baseline failed: ${result.stderr.trim().split('\n').pop()}`;
+  const rows = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: string; what: string; median_ms: number }[];
+  const kinds = ['forward', 'train', 'prefill', 'decode'];
+  return new Map(rows.map((r) => [`${r.config}|${kinds.find((k) => r.what.startsWith(k))}`, r.median_ms]));
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: { configs: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, 'no-torch': { type: 'boolean' }, json: { type: 'string' } },
+  });
+  if (values.backend) setBackend(values.backend);
+  const reps = Number(values.reps ?? 5);
+  const files = values.configs
+    ? values.configs.split(',').map((f) => (fs.existsSync(f) ? f : path.join(SHARED_BENCH, f)))
+    : fs.readdirSync(SHARED_BENCH).filter((f) => /^bench-.*\.json$/.test(f)).sort().map((f) => path.join(SHARED_BENCH, f));
+  console.log(`gemma2-ts bench: kernels on ${describeBackend()}, median of ${reps} runs after a warm-up`);
+  const rows = files.flatMap((file) => benchConfig(file, reps));
+  const torch = values['no-torch'] ? 'skipped (--no-torch)' : torchBaseline(files, reps);
+  if (typeof torch !== 'string') for (const row of rows) row.torchMs = torch.get(`${row.config}|${row.what}`);
+
+  const header = ['config', 'measurement', 'shape', 'median ms', 'min..max ms', 'tokens/s', 'torch ms', 'ours/torch'];
+  const table = rows.map((r) => [
+    r.config,
+    r.what === 'decode' ? 'decode (ms/token)' : r.what,
+    r.shape,
+    r.medianMs.toFixed(1),
+    `${r.minMs.toFixed(1)}..${r.maxMs.toFixed(1)}`,
+    ((r.tokens / r.medianMs) * 1000).toFixed(1),
+    r.torchMs === undefined ? '-' : r.torchMs.toFixed(1),
+    r.torchMs === undefined ? '-' : (r.medianMs / r.torchMs).toFixed(1),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
+  for (const row of table) console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  if (typeof torch === 'string') console.log(`torch column: ${torch}`);
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ backend: describeBackend(), reps, rows }, null, 1));
+}
+
+main();

@@ -8,6 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, writeSafetensors } from '../lib/io/safetensors.ts';
 import { goldenPath } from './golden-files.ts';
+import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
+import { generate } from '../lib/generation/generate.ts';
+import { Tensor } from '../lib/tensor/tensor.ts';
+import { HfTokenizer } from '../lib/tokenizer/tokenizer.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -77,5 +81,58 @@ describe('gemma2 parity', () => {
     const badBackend = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--backend', 'tpu');
     expect(badBackend.status).toBe(2);
     expect(badBackend.stderr).toContain('unknown backend "tpu"');
+  });
+});
+
+describe('gemma2 generate', () => {
+  /** The tiny golden model with the test tokenizer (same 256-token vocabulary) beside it. */
+  function tinyWithTokenizer(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-generate-'));
+    for (const file of ['config.json', 'model.safetensors']) fs.copyFileSync(goldenPath(`models/tiny/${file}`), path.join(dir, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(root, 'test/tokenizer/fixtures/tiny', file), path.join(dir, file));
+    return dir;
+  }
+
+  test('--ids on a folder without a tokenizer streams the greedy ids and reports tokens/s', () => {
+    const run = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,17,99,5', '--max-new-tokens', '6', '--backend', 'cpu');
+    expect(run.status).toBe(0);
+    const model = Gemma2ForCausalLM.fromPretrained(goldenPath('models/tiny'));
+    const expected = generate(model, Tensor.fromData(Int32Array.of(2, 17, 99, 5), [1, 4]), { maxNewTokens: 6 }).newTokens[0];
+    expect(run.stdout.trim().split(' ').map(Number)).toEqual(expected);
+    expect(run.stderr).toMatch(/^6 new tokens; prompt 4 tokens in \d+ ms; decode [\d.]+ tokens\/s; kernels on cpu/);
+  });
+
+  test('a text prompt (plain and --chat) is encoded with the folder tokenizer and the answer decoded', () => {
+    const dir = tinyWithTokenizer();
+    const tokenizer = HfTokenizer.fromPretrained(dir);
+    const model = Gemma2ForCausalLM.fromPretrained(dir);
+    const plain = gemma2('generate', '--model', dir, '--prompt', 'hello', '--max-new-tokens', '5');
+    expect(plain.status).toBe(0);
+    const ids = tokenizer.encode('hello');
+    const tokens = generate(model, Tensor.fromData(Int32Array.from(ids), [1, ids.length]), { maxNewTokens: 5 }).newTokens[0];
+    expect(plain.stdout).toBe(`${tokenizer.decode(tokens, { skipSpecialTokens: true })}\n`);
+    const chat = gemma2('generate', '--model', dir, '--prompt', 'hello', '--chat', '--max-new-tokens', '3', '--temperature', '0.8', '--seed', '3');
+    expect(chat.status).toBe(0);
+    const chatIds = tokenizer.applyChatTemplate([{ role: 'user', content: 'hello' }], { addGenerationPrompt: true, tokenize: true }) as number[];
+    expect(chatIds[0]).toBe(tokenizer.tokenToId('<bos>'));
+    expect(chat.stderr).toContain(`prompt ${chatIds.length} tokens`);
+    const again = gemma2('generate', '--model', dir, '--prompt', 'hello', '--chat', '--max-new-tokens', '3', '--temperature', '0.8', '--seed', '3');
+    expect(again.stdout).toBe(chat.stdout);
+  });
+
+  test('errors: missing folder, no tokenizer for text, ids outside the vocabulary, bad options', () => {
+    const missing = gemma2('generate', '--model', '/nonexistent/model', '--ids', '2');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('model folder /nonexistent/model does not exist');
+    const noTokenizer = gemma2('generate', '--model', goldenPath('models/tiny'), '--prompt', 'hi');
+    expect(noTokenizer.stderr).toContain('has no tokenizer.json, so a text prompt cannot be encoded; pass token ids instead, e.g. --ids');
+    const outside = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,300');
+    expect(outside.stderr).toContain("token id 300 is outside the model's vocabulary [0, 256)");
+    const badIds = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,x');
+    expect(badIds.stderr).toContain('--ids must be comma-separated integers, got "x"');
+    const both = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--prompt', 'a');
+    expect(both.stderr).toContain('give exactly one of --prompt and --ids');
+    const badTopP = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--top-p', '1.5');
+    expect(badTopP.stderr).toContain('--top-p 1.5 is not valid');
   });
 });

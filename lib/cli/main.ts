@@ -1,14 +1,18 @@
 // gemma2: the command-line entry. One subcommand per job:
 //   gemma2 parity <case.safetensors>... --models <dir> [--backend B] [--save-actual <dir>]
+//   gemma2 generate --model <dir> (--prompt "..." [--chat] | --ids 2,45,7) [sampling options]
 // Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
 
 import { runParity, PARITY_USAGE } from './parity.ts';
+import { runGenerate, GENERATE_USAGE } from './generate.ts';
 
 const USAGE = `usage: gemma2 <command> [options]
 
 commands:
   parity    compare this implementation with golden cases computed by Transformers
-${PARITY_USAGE}`;
+  generate  generate text or token ids from a model folder
+${PARITY_USAGE}
+${GENERATE_USAGE}`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -20,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'parity':
         return runParity(rest);
+      case 'generate':
+        return runGenerate(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -4,6 +4,7 @@
 import { Tensor } from '../tensor/tensor.ts';
 import { Generator } from '../tensor/random.ts';
 import { linear } from '../ops/matmul.ts';
+import { add } from '../ops/arithmetic.ts';
 
 export type NamedParameters = [name: string, parameter: Tensor][];
 
@@ -30,18 +31,32 @@ export function initWeight(shape: number[], init: InitOptions): Tensor {
   return Tensor.fromData(data, shape);
 }
 
+/** Something added to a Linear's output, e.g. a LoRA update (lib/train/lora.ts). */
+export interface LinearAdapter {
+  /** The adapter's contribution for input x [..., in]: [..., out]. */
+  forward(x: Tensor): Tensor;
+}
+
 /** nn.Linear: y = x W^T (+ b), W stored [out_features, in_features]. */
 export class Linear implements Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** Set by LoRA: its output is added to the layer's. Not part of namedParameters (the checkpoint stays the base model's). */
+  adapter: LinearAdapter | null = null;
 
-  constructor(inFeatures: number, outFeatures: number, bias: boolean, init: InitOptions) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias: boolean,
+    init: InitOptions,
+  ) {
     this.weight = initWeight([outFeatures, inFeatures], init);
     this.bias = bias ? Tensor.fromData(new Float32Array(outFeatures), [outFeatures]) : null;
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias ?? undefined);
+    const y = linear(x, this.weight, this.bias ?? undefined);
+    return this.adapter === null ? y : add(y, this.adapter.forward(x));
   }
 
   namedParameters(): NamedParameters {

@@ -12,3 +12,4 @@ export { where, maskedFill } from './where.ts';
 export { crossEntropy, type CrossEntropyOptions } from './cross-entropy.ts';
 export { rmsNorm } from './rms-norm.ts';
 export { rope } from './rope.ts';
+export { dropout } from './dropout.ts';

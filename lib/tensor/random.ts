@@ -31,6 +31,16 @@ export class Generator {
     this.spareNormal = null;
   }
 
+  /** The whole state, so a run can be saved and resumed mid-stream. */
+  getState(): { words: [number, number, number, number]; spareNormal: number | null } {
+    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal };
+  }
+
+  setState(state: { words: [number, number, number, number]; spareNormal: number | null }): void {
+    [this.s0, this.s1, this.s2, this.s3] = state.words.map((w) => w >>> 0) as [number, number, number, number];
+    this.spareNormal = state.spareNormal;
+  }
+
   /** Uniform 32-bit unsigned integer. */
   nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;

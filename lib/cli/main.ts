@@ -5,14 +5,17 @@
 
 import { runParity, PARITY_USAGE } from './parity.ts';
 import { runGenerate, GENERATE_USAGE } from './generate.ts';
+import { runTrain, TRAIN_USAGE } from './train.ts';
 
 const USAGE = `usage: gemma2 <command> [options]
 
 commands:
   parity    compare this implementation with golden cases computed by Transformers
   generate  generate text or token ids from a model folder
+  train     fine-tune a model (fully or with LoRA) on token ids or JSONL texts
 ${PARITY_USAGE}
-${GENERATE_USAGE}`;
+${GENERATE_USAGE}
+${TRAIN_USAGE}`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -26,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
         return runParity(rest);
       case 'generate':
         return runGenerate(rest);
+      case 'train':
+        return runTrain(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -156,15 +156,15 @@ export class LoraModel {
     fs.writeFileSync(path.join(dir, ADAPTER_CONFIG), `${JSON.stringify(config, null, 2)}\n`);
   }
 
-  /** Attaches the adapters saved in `dir` (PEFT format) to `model`. */
-  static load(model: Gemma2ForCausalLM, dir: string): LoraModel {
+  /** Attaches the adapters saved in `dir` (PEFT format) to `model`; `seed` seeds dropout if training continues. */
+  static load(model: Gemma2ForCausalLM, dir: string, seed = 0): LoraModel {
     const configPath = path.join(dir, ADAPTER_CONFIG);
     if (!fs.existsSync(configPath)) throw new LoraError(`${dir}: no ${ADAPTER_CONFIG}`);
     const json = JSON.parse(fs.readFileSync(configPath, 'utf8'));
     if (json.peft_type !== 'LORA') throw new LoraError(`${configPath}: peft_type is ${JSON.stringify(json.peft_type)}, expected "LORA"`);
     if (json.use_rslora) throw new LoraError(`${configPath}: rank-stabilised LoRA (use_rslora) is not supported`);
     const targets: string[] = Array.isArray(json.target_modules) ? json.target_modules : [json.target_modules];
-    const lora = new LoraModel(model, { r: json.r, alpha: json.lora_alpha, dropout: json.lora_dropout ?? 0, targetModules: targets });
+    const lora = new LoraModel(model, { r: json.r, alpha: json.lora_alpha, dropout: json.lora_dropout ?? 0, targetModules: targets }, seed);
     const file = SafetensorsFile.open(path.join(dir, ADAPTER_WEIGHTS));
     try {
       const expected = new Map(lora.trainableParameters());

@@ -20,7 +20,7 @@ export class OptimizerError extends Error {
 }
 
 /** What every optimizer shares: groups, the current learning rate, zeroGrad, state. */
-abstract class Optimizer<H extends { lr: number }, S> {
+export abstract class Optimizer<H extends { lr: number }, S> {
   readonly groups: { params: Tensor[]; options: H }[];
   protected readonly state = new Map<Tensor, S>();
 
@@ -169,7 +169,8 @@ export class SGD extends Optimizer<SgdOptions, SgdState> {
         // Without momentum every step is a "first" step: the direction is the gradient itself.
         const first = s === undefined || options.momentum === 0;
         const updated = runSgd(p.contiguousData(), p.grad.contiguousData(), s?.momentumBuffer ?? p.grad.contiguousData(), options, first);
-        this.state.set(p, { momentumBuffer: updated.b });
+        // Without momentum PyTorch keeps no buffer, and neither do we (checkpoints stay small).
+        if (options.momentum !== 0) this.state.set(p, { momentumBuffer: updated.b });
         assign(p, updated.p);
       }
     }

@@ -1,0 +1,316 @@
+// gemma2 train: fine-tunes a model folder (or a model initialised from a
+// config.json) on token ids or JSONL texts, fully or with LoRA; writes a JSONL
+// log, a loss-curve SVG and checkpoints under --out, with a progress bar on
+// stderr. --resume continues a run from one of its checkpoints: the data and
+// model arguments are kept in the checkpoint, so only the checkpoint is needed.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { setBackend, describeBackend } from '../../kernels/backend.ts';
+import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { parseGemma2Config } from '../model/config.ts';
+import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
+import { LoraModel, type LoraConfig } from '../train/lora.ts';
+import { type Dataset, jsonlDataset, splitDataset, tokenFileDataset } from '../train/data.ts';
+import { type TrainerOptions, LOG_FILE, Trainer, resolveTrainerOptions } from '../train/trainer.ts';
+import { type ModelSource, readTrainerState } from '../train/checkpoint.ts';
+import { ProgressBar } from '../train/progress.ts';
+
+export const TRAIN_USAGE = `
+gemma2 train (--model <dir> | --init <config.json>) (--data <file.jsonl> | --tokens <file>) --out <dir> [options]
+gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-every N] [--save-every N] [--backend B]
+  --model <dir>             a Hugging Face model folder to fine-tune
+  --init <config.json>      train from scratch: random weights (Transformers' init, seeded by --seed)
+  --data <file.jsonl>       {"text": "..."} lines, tokenized (<bos> text <eos>), concatenated and cut into rows
+  --pad                     with --data: one text per row instead, right-padded (padding gets no loss)
+  --tokens <file>           token ids separated by whitespace or commas, cut into rows (no tokenizer needed)
+  --tokenizer <dir>         the tokenizer for --data (default: the --model folder, or the --init config's folder)
+  --eval-data <file>        eval rows from another file (same kind as the training data)
+  --eval-fraction <f>       or hold out the last fraction f of the training rows
+  --out <dir>               log (${LOG_FILE}), plot (loss.svg) and checkpoint-<step>/ folders go here
+  --steps <n>               optimizer steps (default 100)
+  --batch-size <b>          rows per micro-batch (default 4)
+  --grad-accum <k>          micro-batches per step (default 1)
+  --seq-len <t>             tokens per row (default 128)
+  --lr <lr>                 peak learning rate (default 1e-3)
+  --schedule <s>            constant, linear or cosine decay after warmup (default linear)
+  --warmup <w>              linear warmup steps (default 0)
+  --optimizer <o>           adamw (default) or sgd
+  --weight-decay <wd>       default 0.01 for adamw, 0 for sgd; never on norm weights
+  --momentum <m>            sgd momentum (default 0)
+  --max-grad-norm <g>       clip the gradient norm (default 1; 0 turns clipping off)
+  --lora-r <r>, --lora-alpha <a>, --lora-dropout <d>, --lora-targets <q_proj,v_proj>
+                            train LoRA adapters only (any of these turns LoRA on; defaults r 8, alpha 8, dropout 0, q_proj,v_proj)
+  --eval-every <n>          eval loss every n steps (default: at the end only)
+  --save-every <n>          checkpoint every n steps (default: at the end only)
+  --seed <s>                data order, LoRA and --init weights (default 0)
+  --resume <checkpoint>     continue a run bit-identically from its checkpoint
+  --backend <name>          kernel backend: webasm, cpu, ...`;
+
+function usageError(message: string): Error {
+  return Object.assign(new Error(message), { name: 'UsageError' });
+}
+
+const OPTIONS = {
+  model: { type: 'string' },
+  init: { type: 'string' },
+  data: { type: 'string' },
+  pad: { type: 'boolean' },
+  tokens: { type: 'string' },
+  tokenizer: { type: 'string' },
+  'eval-data': { type: 'string' },
+  'eval-fraction': { type: 'string' },
+  out: { type: 'string' },
+  steps: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'grad-accum': { type: 'string' },
+  'seq-len': { type: 'string' },
+  lr: { type: 'string' },
+  schedule: { type: 'string' },
+  warmup: { type: 'string' },
+  optimizer: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  momentum: { type: 'string' },
+  'max-grad-norm': { type: 'string' },
+  'lora-r': { type: 'string' },
+  'lora-alpha': { type: 'string' },
+  'lora-dropout': { type: 'string' },
+  'lora-targets': { type: 'string' },
+  'eval-every': { type: 'string' },
+  'save-every': { type: 'string' },
+  seed: { type: 'string' },
+  resume: { type: 'string' },
+  backend: { type: 'string' },
+} as const;
+
+/** Options a resumed run may change: none of them alters the steps already taken. */
+const RESUMABLE = new Set(['resume', 'steps', 'out', 'eval-every', 'save-every', 'backend']);
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** What the CLI keeps in trainer_state.json so that --resume can rebuild the same data and base model. */
+interface RunInputs {
+  source: ModelSource;
+  tokenizer: string | null;
+  data: { kind: 'jsonl' | 'tokens'; file: string; pad: boolean; seqLen: number; evalFile: string | null; evalFraction: number | null };
+}
+
+function parseNumber(values: Values, name: keyof typeof OPTIONS, check: (n: number) => boolean, what: string): number | undefined {
+  const text = values[name];
+  if (text === undefined || typeof text !== 'string') return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !check(n)) throw usageError(`train: --${name} ${text} is not valid (expected ${what})`);
+  return n;
+}
+
+const positiveInt = (n: number) => Number.isInteger(n) && n >= 1;
+const nonNegativeInt = (n: number) => Number.isInteger(n) && n >= 0;
+
+function isFolder(dir: string): boolean {
+  return fs.existsSync(dir) && fs.statSync(dir).isDirectory();
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`train: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`train: ${file} is not JSON (${(error as Error).message})`);
+  }
+}
+
+function buildModel(source: ModelSource): Gemma2ForCausalLM {
+  if (source.kind === 'pretrained') {
+    if (!isFolder(source.dir)) throw new Error(`train: model folder ${source.dir} does not exist`);
+    return Gemma2ForCausalLM.fromPretrained(source.dir);
+  }
+  return new Gemma2ForCausalLM(parseGemma2Config(readConfigFile(source.config)), { seed: source.seed });
+}
+
+/** The training and eval rows the inputs name. */
+function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval: Dataset | null } {
+  const { kind, file, pad, seqLen, evalFile, evalFraction } = inputs.data;
+  let read: (f: string) => Dataset;
+  if (kind === 'tokens') {
+    read = (f) => tokenFileDataset(f, seqLen, vocabSize);
+  } else {
+    const dir = inputs.tokenizer!;
+    if (!fs.existsSync(path.join(dir, TOKENIZER_FILE))) {
+      throw new Error(`train: ${dir} has no ${TOKENIZER_FILE}, so the texts of ${file} cannot be tokenized; pass token ids with --tokens, or a tokenizer folder with --tokenizer`);
+    }
+    const tokenizer = HfTokenizer.fromPretrained(dir);
+    read = (f) => jsonlDataset(f, tokenizer, { seqLen, vocabSize, pad });
+  }
+  const all = read(file);
+  if (evalFile !== null) return { train: all, eval: read(evalFile) };
+  if (evalFraction !== null) return splitDataset(all, evalFraction);
+  return { train: all, eval: null };
+}
+
+/** The run's inputs from fresh arguments (not --resume). */
+function inputsFromArgs(values: Values): RunInputs {
+  if ((values.model === undefined) === (values.init === undefined)) throw usageError('train: give exactly one of --model <dir> and --init <config.json>');
+  if ((values.data === undefined) === (values.tokens === undefined)) throw usageError('train: give exactly one of --data <file.jsonl> and --tokens <file>');
+  if (values['eval-data'] !== undefined && values['eval-fraction'] !== undefined) throw usageError('train: give at most one of --eval-data and --eval-fraction');
+  if (values.pad && values.data === undefined) throw usageError('train: --pad applies to --data texts; token ids are cut into rows as they come');
+  const seed = parseNumber(values, 'seed', Number.isInteger, 'an integer') ?? 0;
+  const source: ModelSource = values.model !== undefined ? { kind: 'pretrained', dir: path.resolve(values.model) } : { kind: 'init', config: path.resolve(values.init!), seed };
+  const tokenizer = values.tokenizer ?? (source.kind === 'pretrained' ? source.dir : path.dirname(source.config));
+  const evalFraction = parseNumber(values, 'eval-fraction', (n) => n > 0 && n < 1, 'a fraction between 0 and 1') ?? null;
+  return {
+    source,
+    tokenizer: values.data === undefined ? null : path.resolve(tokenizer),
+    data: {
+      kind: values.data !== undefined ? 'jsonl' : 'tokens',
+      file: path.resolve(values.data ?? values.tokens!),
+      pad: values.pad === true,
+      seqLen: parseNumber(values, 'seq-len', (n) => Number.isInteger(n) && n >= 2, 'an integer >= 2') ?? 128,
+      evalFile: values['eval-data'] === undefined ? null : path.resolve(values['eval-data']),
+      evalFraction,
+    },
+  };
+}
+
+function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
+  const optimizer = values.optimizer ?? 'adamw';
+  if (optimizer !== 'adamw' && optimizer !== 'sgd') throw usageError(`train: --optimizer ${optimizer} is not adamw or sgd`);
+  const schedule = values.schedule ?? 'linear';
+  if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine') throw usageError(`train: --schedule ${schedule} is not constant, linear or cosine`);
+  if (values.momentum !== undefined && optimizer !== 'sgd') throw usageError('train: --momentum is an SGD option (add --optimizer sgd)');
+  const maxGradNorm = parseNumber(values, 'max-grad-norm', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0');
+  const options: Partial<TrainerOptions> = {
+    optimizer,
+    schedule,
+    steps: parseNumber(values, 'steps', positiveInt, 'a positive integer'),
+    batchSize: parseNumber(values, 'batch-size', positiveInt, 'a positive integer'),
+    gradAccum: parseNumber(values, 'grad-accum', positiveInt, 'a positive integer'),
+    lr: parseNumber(values, 'lr', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0'),
+    warmupSteps: parseNumber(values, 'warmup', nonNegativeInt, 'an integer >= 0'),
+    weightDecay: parseNumber(values, 'weight-decay', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0'),
+    momentum: parseNumber(values, 'momentum', (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
+    maxGradNorm: maxGradNorm === undefined ? undefined : maxGradNorm === 0 ? null : maxGradNorm,
+    evalEvery: parseNumber(values, 'eval-every', nonNegativeInt, 'an integer >= 0'),
+    saveEvery: parseNumber(values, 'save-every', nonNegativeInt, 'an integer >= 0'),
+    seed: parseNumber(values, 'seed', Number.isInteger, 'an integer'),
+  };
+  return options;
+}
+
+function loraFromArgs(values: Values): LoraConfig | null {
+  if (!['lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets'].some((k) => values[k as keyof Values] !== undefined)) return null;
+  const r = parseNumber(values, 'lora-r', positiveInt, 'a positive integer') ?? 8;
+  return {
+    r,
+    alpha: parseNumber(values, 'lora-alpha', (n) => n > 0 && Number.isFinite(n), 'a positive number') ?? 8,
+    dropout: parseNumber(values, 'lora-dropout', (n) => n >= 0 && n < 1, 'a number in [0, 1)') ?? 0,
+    targetModules: (values['lora-targets'] ?? 'q_proj,v_proj').split(',').map((t) => t.trim()).filter((t) => t !== ''),
+  };
+}
+
+const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`);
+
+function describeSource(source: ModelSource): string {
+  return source.kind === 'pretrained' ? source.dir : `random weights from ${source.config} (seed ${source.seed})`;
+}
+
+export function runTrain(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, options: OPTIONS }) as { values: Values };
+  if (values.backend !== undefined) setBackend(values.backend);
+
+  let trainer: Trainer;
+  let inputs: RunInputs;
+  let eval_: Dataset | null;
+  let train: Dataset;
+  const progressFor = (steps: number) => new ProgressBar(steps, process.stderr);
+
+  if (values.resume !== undefined) {
+    const others = Object.keys(values).filter((k) => !RESUMABLE.has(k));
+    if (others.length > 0) {
+      throw usageError(`train: --resume continues with the checkpoint's model, data and options; --${others.join(', --')} cannot be changed (only --steps, --out, --eval-every, --save-every, --backend)`);
+    }
+    const checkpoint = values.resume;
+    const state = readTrainerState(checkpoint);
+    inputs = state.extra?.cli as RunInputs;
+    if (inputs === undefined || state.source === null) throw new Error(`train: ${checkpoint} was not written by gemma2 train, so its data and model are unknown`);
+    const overrides: Partial<TrainerOptions> = {};
+    const steps = parseNumber(values, 'steps', positiveInt, 'a positive integer');
+    const evalEvery = parseNumber(values, 'eval-every', nonNegativeInt, 'an integer >= 0');
+    const saveEvery = parseNumber(values, 'save-every', nonNegativeInt, 'an integer >= 0');
+    if (steps !== undefined) overrides.steps = steps;
+    if (evalEvery !== undefined) overrides.evalEvery = evalEvery;
+    if (saveEvery !== undefined) overrides.saveEvery = saveEvery;
+    const total = overrides.steps ?? state.options.steps;
+    if (evalEvery !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) throw usageError('train: --eval-every needs eval data, and this run has none');
+    if (state.step >= total) throw usageError(`train: ${checkpoint} is at step ${state.step} and the run has ${total} steps; give --steps with more to train further`);
+    const source = state.source;
+    // A full checkpoint holds its config; LoRA adapters use their base model's.
+    const configFile = state.lora === null ? path.join(checkpoint, 'config.json') : source.kind === 'pretrained' ? path.join(source.dir, 'config.json') : source.config;
+    ({ train, eval: eval_ } = loadData(inputs, parseGemma2Config(readConfigFile(configFile)).vocabSize));
+    trainer = Trainer.resume(checkpoint, {
+      train,
+      eval: eval_,
+      outDir: values.out ?? path.dirname(path.resolve(checkpoint)),
+      baseModel: () => buildModel(source),
+      overrides,
+      tokenizerDir: inputs.tokenizer ?? (source.kind === 'pretrained' ? source.dir : null),
+      progress: progressFor(total),
+    });
+    console.log(`resuming ${checkpoint} at step ${state.step} of ${total}`);
+  } else {
+    if (values.out === undefined) throw usageError('train: --out <dir> is required');
+    inputs = inputsFromArgs(values);
+    if (values['eval-every'] !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) {
+      throw usageError('train: --eval-every needs eval data: --eval-data <file> or --eval-fraction <f>');
+    }
+    const options = resolveTrainerOptions(trainerOptionsFromArgs(values));
+    const loraConfig = loraFromArgs(values);
+    const out = values.out;
+    if (fs.existsSync(path.join(out, LOG_FILE))) {
+      throw usageError(`train: ${out} already holds a training run (${LOG_FILE}); continue it with --resume ${path.join(out, 'checkpoint-<step>')} or choose another --out`);
+    }
+    const model = buildModel(inputs.source);
+    ({ train, eval: eval_ } = loadData(inputs, model.config.vocabSize));
+    // LoRA draws its dropout masks and initial A from seed + 1 and seed + 2: not the data order's stream (seed).
+    const lora = loraConfig === null ? null : new LoraModel(model, loraConfig, options.seed + 1);
+    trainer = new Trainer({
+      model,
+      lora,
+      train,
+      eval: eval_,
+      options,
+      outDir: out,
+      source: inputs.source,
+      tokenizerDir: inputs.tokenizer ?? (inputs.source.kind === 'pretrained' ? inputs.source.dir : null),
+      extra: { cli: inputs },
+      progress: progressFor(options.steps),
+    });
+    const total = model.namedParameters().reduce((n, [, p]) => n + p.size, 0);
+    const what =
+      lora === null
+        ? `full fine-tuning of ${count(total)} parameters`
+        : `LoRA r=${loraConfig!.r} alpha=${loraConfig!.alpha} dropout=${loraConfig!.dropout} on ${loraConfig!.targetModules.join(',')}: ${count(lora.parameterCount().trainable)} trainable of ${count(lora.parameterCount().total)}`;
+    console.log(`model: ${describeSource(inputs.source)}; ${what}`);
+  }
+  const o = trainer.options;
+  console.log(`train: ${train.describe()}`);
+  if (eval_ !== null) console.log(`eval: ${eval_.describe()}`);
+  console.log(
+    `${o.steps} steps of ${o.gradAccum} x ${o.batchSize} rows; ${o.optimizer} lr ${o.lr} (${o.schedule}, warmup ${o.warmupSteps}), weight decay ${o.weightDecay}` +
+      `${o.maxGradNorm === null ? '' : `, grad norm clipped at ${o.maxGradNorm}`}; kernels on ${describeBackend()}`,
+  );
+
+  const result = trainer.train();
+  const last = trainer.history.filter((e) => e.type === 'train').pop();
+  const lastEval = trainer.history.filter((e) => e.type === 'eval').pop();
+  if (last !== undefined) console.log(`step ${last.step}: loss ${last.loss.toFixed(4)}${lastEval === undefined ? '' : `, eval loss ${lastEval.eval_loss.toFixed(4)}`}`);
+  console.log(`log: ${result.logFile}`);
+  console.log(`plot: ${result.plotFile}`);
+  console.log(`checkpoints: ${result.checkpoints.join(', ')}`);
+  return 0;
+}

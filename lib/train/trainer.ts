@@ -1,0 +1,443 @@
+// The training loop. One optimizer step:
+//   lr = base lr * schedule factor(step)            (warmup, then constant/linear/cosine)
+//   read gradAccum micro-batches of batchSize rows; N = labels the loss counts
+//     over ALL of them (labels[:, 1:] other than -100)
+//   for each micro-batch: backward(sum of its token losses / N)
+//   clip the global gradient norm; optimizer step
+// Normalising by the step's N, not by each micro-batch's own count, makes the
+// accumulated gradient that of the mean loss over every counted token of the
+// step: K micro-batches of B rows equal one batch of K*B rows (up to float
+// rounding) however the counted tokens are spread over them. Averaging
+// per-micro-batch means would give a token of a short micro-batch more weight.
+//
+// Around the steps: eval loss every evalEvery steps and at the end (no
+// gradients, mean over counted tokens, LoRA dropout off), a JSONL log line
+// per step and per eval, a progress bar, a loss-curve SVG, and checkpoints
+// (checkpoint.ts) every saveEvery steps and at the end, from which resume()
+// continues bit-identically.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Tensor } from '../tensor/tensor.ts';
+import { noGrad } from '../autograd/tape.ts';
+import { mul } from '../ops/arithmetic.ts';
+import { crossEntropy } from '../ops/cross-entropy.ts';
+import type { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { AdamW, SGD } from './optimizer.ts';
+import { clipGradNorm } from './clip.ts';
+import { type Schedule, type ScheduleKind, learningRateFactor } from './schedule.ts';
+import type { LoraModel } from './lora.ts';
+import { type Batch, type Dataset, BatchStream, IGNORE_INDEX, sequentialBatches } from './data.ts';
+import { type ProgressBar } from './progress.ts';
+import { lossCurveSvg } from './plot.ts';
+import {
+  type ModelSource,
+  type TrainerState,
+  OPTIMIZER_FILE,
+  checkpointPath,
+  loadCheckpointModel,
+  readOptimizerState,
+  readTrainerState,
+  saveTrainerCheckpoint,
+} from './checkpoint.ts';
+
+export class TrainerError extends Error {
+  override name = 'TrainerError';
+}
+
+export type OptimizerKind = 'adamw' | 'sgd';
+
+export interface TrainerOptions {
+  /** Optimizer steps in the whole run (the schedule's length). */
+  steps: number;
+  /** Rows per micro-batch. */
+  batchSize: number;
+  /** Micro-batches per optimizer step. */
+  gradAccum: number;
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  optimizer: OptimizerKind;
+  /** Decoupled (AdamW) or L2 (SGD) weight decay; never applied to norm weights and biases. */
+  weightDecay: number;
+  /** SGD momentum. */
+  momentum: number;
+  betas: [number, number];
+  eps: number;
+  /** Clip the global gradient norm to this; null: never clip (the norm is still logged). */
+  maxGradNorm: number | null;
+  /** Evaluate every this many steps (0: only at the end). */
+  evalEvery: number;
+  /** Save a checkpoint every this many steps (0: only at the end). */
+  saveEvery: number;
+  /** Seeds the data order (and, in the CLI, LoRA and --init weights). */
+  seed: number;
+}
+
+/** Transformers' defaults where it has them (linear schedule, max_grad_norm 1); PyTorch's weight decay per optimizer. */
+export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): TrainerOptions {
+  const optimizer = given.optimizer ?? 'adamw';
+  const o: TrainerOptions = {
+    steps: 100,
+    batchSize: 4,
+    gradAccum: 1,
+    lr: 1e-3,
+    schedule: 'linear',
+    warmupSteps: 0,
+    optimizer,
+    weightDecay: optimizer === 'adamw' ? 0.01 : 0,
+    momentum: 0,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    maxGradNorm: 1,
+    evalEvery: 0,
+    saveEvery: 0,
+    seed: 0,
+    // An option given as undefined keeps its default.
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+  };
+  const positiveInt = (name: keyof TrainerOptions, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new TrainerError(`${name} must be a positive integer, got ${v}`);
+  };
+  const nonNegativeInt = (name: keyof TrainerOptions, v: number) => {
+    if (!Number.isInteger(v) || v < 0) throw new TrainerError(`${name} must be an integer >= 0, got ${v}`);
+  };
+  positiveInt('steps', o.steps);
+  positiveInt('batchSize', o.batchSize);
+  positiveInt('gradAccum', o.gradAccum);
+  nonNegativeInt('warmupSteps', o.warmupSteps);
+  nonNegativeInt('evalEvery', o.evalEvery);
+  nonNegativeInt('saveEvery', o.saveEvery);
+  if (!Number.isInteger(o.seed)) throw new TrainerError(`seed must be an integer, got ${o.seed}`);
+  if (!(o.lr >= 0) || !Number.isFinite(o.lr)) throw new TrainerError(`lr must be a finite number >= 0, got ${o.lr}`);
+  if (!['constant', 'linear', 'cosine'].includes(o.schedule)) throw new TrainerError(`schedule must be constant, linear or cosine, got ${o.schedule}`);
+  if (!['adamw', 'sgd'].includes(o.optimizer)) throw new TrainerError(`optimizer must be adamw or sgd, got ${o.optimizer}`);
+  if (o.maxGradNorm !== null && !(o.maxGradNorm > 0)) throw new TrainerError(`maxGradNorm must be positive (or null for no clipping), got ${o.maxGradNorm}`);
+  if (o.optimizer === 'adamw' && o.momentum !== 0) throw new TrainerError('momentum is an SGD option; AdamW has betas');
+  return o;
+}
+
+/** One line of the JSONL log per optimizer step (names as in Transformers' log_history). */
+export interface TrainLogEntry {
+  type: 'train';
+  step: number;
+  /** Epochs of training rows read so far (fractional). */
+  epoch: number;
+  /** Mean cross-entropy over the step's counted tokens. */
+  loss: number;
+  /** Learning rate the step used. */
+  lr: number;
+  /** Global gradient norm before clipping. */
+  grad_norm: number;
+  /** Input tokens (not padding) the step read. */
+  tokens: number;
+  /** Labels the loss counted. */
+  loss_tokens: number;
+  tokens_per_second: number;
+  /** Seconds of training so far, earlier runs of a resumed training included. */
+  elapsed: number;
+}
+
+export interface EvalLogEntry {
+  type: 'eval';
+  step: number;
+  /** Mean cross-entropy over every counted token of the eval rows. */
+  eval_loss: number;
+  eval_tokens: number;
+  elapsed: number;
+}
+
+export type LogEntry = TrainLogEntry | EvalLogEntry;
+
+export const LOG_FILE = 'train_log.jsonl';
+export const PLOT_FILE = 'loss.svg';
+
+/** Sum over the batch of the cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 skipped). */
+export function tokenLossSum(logits: Tensor, labels: Tensor): Tensor {
+  const [B, T, V] = logits.shape;
+  const predicting = logits.narrow(1, 0, T - 1).reshape([B * (T - 1), V]);
+  const targets = labels.narrow(1, 1, T - 1).reshape([B * (T - 1)]);
+  return crossEntropy(predicting, targets, { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
+}
+
+/** Norm weights and biases take no weight decay (Transformers' get_decay_parameter_names). */
+export function takesWeightDecay(name: string): boolean {
+  return !name.endsWith('norm.weight') && !name.endsWith('bias');
+}
+
+export interface TrainerSetup {
+  model: Gemma2ForCausalLM;
+  /** Train these adapters only; the model's own weights stay as they are. */
+  lora?: LoraModel | null;
+  train: Dataset;
+  eval?: Dataset | null;
+  options?: Partial<TrainerOptions>;
+  /** Where the log, the plot and the checkpoints go; null: nowhere (nothing is written). */
+  outDir?: string | null;
+  /** Where the model came from, recorded in checkpoints so a LoRA run can rebuild its base model. */
+  source?: ModelSource | null;
+  /** A folder whose tokenizer files are copied into every checkpoint, so a checkpoint is a complete model folder. */
+  tokenizerDir?: string | null;
+  progress?: ProgressBar | null;
+  /** Called with every log entry as it is written. */
+  onLog?: (entry: LogEntry) => void;
+  /** Kept in trainer_state.json as is (JSON values), and carried on by resume. */
+  extra?: Record<string, unknown>;
+}
+
+export interface ResumeSetup extends Omit<TrainerSetup, 'model' | 'lora' | 'options' | 'source' | 'extra'> {
+  /** Builds the base model a LoRA checkpoint's adapters attach to (a full checkpoint holds the model itself). */
+  baseModel?: () => Gemma2ForCausalLM;
+  /** The options that may differ from the checkpoint's without changing the steps already taken. */
+  overrides?: Partial<Pick<TrainerOptions, 'steps' | 'evalEvery' | 'saveEvery'>>;
+}
+
+export interface TrainResult {
+  step: number;
+  /** Checkpoint folders written in this call. */
+  checkpoints: string[];
+  logFile: string | null;
+  plotFile: string | null;
+}
+
+export class Trainer {
+  readonly model: Gemma2ForCausalLM;
+  readonly lora: LoraModel | null;
+  readonly options: TrainerOptions;
+  readonly schedule: Schedule;
+  readonly optimizer: AdamW | SGD;
+  /** Trained tensors with their names, in the optimizer's order (decaying group first). */
+  readonly parameters: [string, Tensor][];
+  readonly data: BatchStream;
+  readonly evalData: Dataset | null;
+  readonly outDir: string | null;
+  readonly source: ModelSource | null;
+  /** Optimizer steps taken. */
+  step = 0;
+  tokensSeen = 0;
+  /** Every log entry so far (restored on resume): the plot and trainer_state.json's log history. */
+  history: LogEntry[] = [];
+  private elapsedBefore = 0;
+  private readonly sessionStart = performance.now();
+  private readonly tokenizerDir: string | null;
+  private readonly progress: ProgressBar | null;
+  private readonly onLog: ((entry: LogEntry) => void) | null;
+  private readonly extra: Record<string, unknown>;
+
+  constructor(setup: TrainerSetup) {
+    this.model = setup.model;
+    this.lora = setup.lora ?? null;
+    this.options = resolveTrainerOptions(setup.options);
+    const o = this.options;
+    if (this.lora !== null && this.lora.model !== this.model) throw new TrainerError('the LoRA adapters belong to a different model');
+    this.schedule = { kind: o.schedule, warmupSteps: o.warmupSteps, totalSteps: o.steps };
+    this.outDir = setup.outDir ?? null;
+    this.source = setup.source ?? null;
+    this.tokenizerDir = setup.tokenizerDir ?? null;
+    this.progress = setup.progress ?? null;
+    this.onLog = setup.onLog ?? null;
+    this.extra = setup.extra ?? {};
+    this.evalData = setup.eval ?? null;
+    if (setup.train.seqLen > this.model.config.maxPositionEmbeddings) {
+      throw new TrainerError(`rows of ${setup.train.seqLen} tokens are longer than the model's max_position_embeddings ${this.model.config.maxPositionEmbeddings}`);
+    }
+    this.data = new BatchStream(setup.train, o.batchSize, o.seed);
+
+    const named = this.lora === null ? this.model.namedParameters() : this.lora.trainableParameters();
+    if (this.lora === null) for (const [, p] of named) p.requireGrad();
+    if (named.length === 0) throw new TrainerError('nothing to train: the model has no trainable parameters');
+    const decay = named.filter(([name]) => takesWeightDecay(name));
+    const noDecay = named.filter(([name]) => !takesWeightDecay(name));
+    this.parameters = [...decay, ...noDecay];
+    const groups = [
+      { params: decay.map(([, p]) => p), options: { weightDecay: o.weightDecay } },
+      { params: noDecay.map(([, p]) => p), options: { weightDecay: 0 } },
+    ].filter((g) => g.params.length > 0);
+    this.optimizer =
+      o.optimizer === 'adamw' ? new AdamW(groups, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay }) : new SGD(groups, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
+  }
+
+  /** Continues the run saved in a checkpoint folder exactly where it stopped. */
+  static resume(checkpointDir: string, setup: ResumeSetup): Trainer {
+    const state = readTrainerState(checkpointDir);
+    const { model, lora } = loadCheckpointModel(checkpointDir, state, setup.baseModel);
+    const options = { ...state.options, ...setup.overrides };
+    if (options.steps < state.step) throw new TrainerError(`${checkpointDir} is at step ${state.step}, past the ${options.steps} steps asked for`);
+    const trainer = new Trainer({ ...setup, model, lora, options, source: state.source, extra: state.extra ?? {} });
+    const states = readOptimizerState(path.join(checkpointDir, OPTIMIZER_FILE), options.optimizer, trainer.parameters);
+    // readOptimizerState read the kind of state this optimizer keeps (it checked the kind).
+    (trainer.optimizer as { loadStateList(s: typeof states): void }).loadStateList(states);
+    trainer.data.restore(state.data);
+    if (lora !== null && state.dropoutGenerator !== null) lora.generator.setState(state.dropoutGenerator);
+    trainer.step = state.step;
+    trainer.tokensSeen = state.tokensSeen;
+    trainer.elapsedBefore = state.elapsedSeconds;
+    trainer.history = [...state.logHistory];
+    return trainer;
+  }
+
+  /** Seconds of training so far, earlier runs included. */
+  get elapsed(): number {
+    return this.elapsedBefore + (performance.now() - this.sessionStart) / 1000;
+  }
+
+  /** The learning rate of step `step` (0-based). */
+  learningRate(step: number): number {
+    return this.options.lr * learningRateFactor(this.schedule, step);
+  }
+
+  /** One optimizer step over gradAccum micro-batches; returns (and logs) its log entry. */
+  trainStep(): TrainLogEntry {
+    const started = performance.now();
+    const lr = this.learningRate(this.step);
+    this.optimizer.setLearningRate(lr);
+    const batches: Batch[] = Array.from({ length: this.options.gradAccum }, () => this.data.next());
+    const lossTokens = batches.reduce((n, b) => n + b.lossTokens, 0);
+    if (lossTokens === 0) throw new TrainerError(`step ${this.step + 1}: none of its ${batches.length * this.options.batchSize} rows has a label to learn (all -100 after the first position)`);
+    this.optimizer.zeroGrad();
+    if (this.lora !== null) this.lora.training = true;
+    let lossSum = 0;
+    for (const batch of batches) {
+      const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined });
+      const summed = tokenLossSum(logits, batch.labels);
+      mul(summed, 1 / lossTokens).backward();
+      lossSum += summed.item();
+    }
+    const gradNorm = clipGradNorm(
+      this.parameters.map(([, p]) => p),
+      this.options.maxGradNorm ?? Infinity,
+    );
+    this.optimizer.step();
+    this.optimizer.zeroGrad(); // gradients are not needed past the step: free them
+    this.step++;
+    const tokens = batches.reduce((n, b) => n + b.inputTokens, 0);
+    this.tokensSeen += tokens;
+    const seconds = (performance.now() - started) / 1000;
+    const entry: TrainLogEntry = {
+      type: 'train',
+      step: this.step,
+      epoch: this.data.epoch,
+      loss: lossSum / lossTokens,
+      lr,
+      grad_norm: gradNorm,
+      tokens,
+      loss_tokens: lossTokens,
+      tokens_per_second: tokens / Math.max(seconds, 1e-9),
+      elapsed: this.elapsed,
+    };
+    this.log(entry);
+    this.progress?.update({ step: this.step, loss: entry.loss, tokensPerSecond: entry.tokens_per_second });
+    return entry;
+  }
+
+  /** Mean loss over every counted token of the eval rows, without gradients and without LoRA dropout. */
+  evaluate(data: Dataset | null = this.evalData): { loss: number; tokens: number } {
+    if (data === null) throw new TrainerError('evaluate: there is no eval data');
+    const wasTraining = this.lora?.training ?? false;
+    if (this.lora !== null) this.lora.training = false;
+    try {
+      return noGrad(() => {
+        let sum = 0;
+        let tokens = 0;
+        for (const batch of sequentialBatches(data, this.options.batchSize)) {
+          const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined });
+          sum += tokenLossSum(logits, batch.labels).item();
+          tokens += batch.lossTokens;
+        }
+        if (tokens === 0) throw new TrainerError(`${data.source}: no eval row has a label to score`);
+        return { loss: sum / tokens, tokens };
+      });
+    } finally {
+      if (this.lora !== null) this.lora.training = wasTraining;
+    }
+  }
+
+  /** Runs steps until `untilStep` (default: the run's last); evaluates and saves as the options say, and saves where it stops. */
+  train(untilStep = this.options.steps): TrainResult {
+    if (!(Number.isInteger(untilStep) && untilStep >= this.step && untilStep <= this.options.steps)) {
+      throw new TrainerError(`train: cannot run to step ${untilStep} from step ${this.step} in a run of ${this.options.steps} steps`);
+    }
+    const { evalEvery, saveEvery, steps } = this.options;
+    const checkpoints: string[] = [];
+    if (this.outDir !== null) {
+      fs.mkdirSync(this.outDir, { recursive: true });
+      // Rewritten from the history: a resumed run drops lines written after its checkpoint.
+      fs.writeFileSync(this.logFile()!, this.history.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    }
+    while (this.step < untilStep) {
+      this.trainStep();
+      const last = this.step === steps;
+      if (this.evalData !== null && (last || (evalEvery > 0 && this.step % evalEvery === 0))) this.logEval();
+      if (this.outDir !== null && (last || this.step === untilStep || (saveEvery > 0 && this.step % saveEvery === 0))) checkpoints.push(this.saveCheckpoint());
+    }
+    this.progress?.finish();
+    return { step: this.step, checkpoints, logFile: this.logFile(), plotFile: this.outDir === null ? null : this.writePlot() };
+  }
+
+  /** Evaluates and logs the result. */
+  logEval(): EvalLogEntry {
+    const { loss, tokens } = this.evaluate();
+    const entry: EvalLogEntry = { type: 'eval', step: this.step, eval_loss: loss, eval_tokens: tokens, elapsed: this.elapsed };
+    this.log(entry);
+    this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} tokens`);
+    return entry;
+  }
+
+  /** Writes checkpoint-<step>/ under outDir (and refreshes the plot); returns its path. */
+  saveCheckpoint(): string {
+    if (this.outDir === null) throw new TrainerError('saveCheckpoint: the trainer has no output folder');
+    const dir = checkpointPath(this.outDir, this.step);
+    const states = this.optimizer.stateList();
+    saveTrainerCheckpoint(dir, {
+      model: this.model,
+      lora: this.lora,
+      optimizerKind: this.options.optimizer,
+      parameters: this.parameters,
+      optimizerStates: states,
+      tokenizerDir: this.tokenizerDir,
+      state: this.state(),
+    });
+    this.writePlot();
+    this.progress?.note(`saved ${dir}`);
+    return dir;
+  }
+
+  /** What trainer_state.json records. */
+  state(): TrainerState {
+    return {
+      format: 'gemma2-ts trainer state',
+      version: 1,
+      step: this.step,
+      epoch: this.data.epoch,
+      tokensSeen: this.tokensSeen,
+      elapsedSeconds: this.elapsed,
+      data: this.data.position(),
+      dropoutGenerator: this.lora?.generator.getState() ?? null,
+      schedule: this.schedule,
+      options: this.options,
+      lora: this.lora?.config ?? null,
+      source: this.source,
+      logHistory: this.history,
+      extra: this.extra,
+    };
+  }
+
+  private logFile(): string | null {
+    return this.outDir === null ? null : path.join(this.outDir, LOG_FILE);
+  }
+
+  private log(entry: LogEntry): void {
+    this.history.push(entry);
+    const file = this.logFile();
+    if (file !== null) fs.appendFileSync(file, `${JSON.stringify(entry)}\n`);
+    this.onLog?.(entry);
+  }
+
+  private writePlot(): string {
+    const file = path.join(this.outDir!, PLOT_FILE);
+    const train = this.history.filter((e) => e.type === 'train').map((e) => [e.step, e.loss] as const);
+    const evaluation = this.history.filter((e) => e.type === 'eval').map((e) => [e.step, e.eval_loss] as const);
+    fs.writeFileSync(file, lossCurveSvg(train, evaluation));
+    return file;
+  }
+}

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from './usage-error.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
@@ -23,14 +24,10 @@ gemma2 generate --model <dir> (--prompt "..." [--chat] | --ids 2,45,7) [options]
   --seed <s>                sampling seed (default 0): the same seed gives the same text
   --backend <name>          kernel backend: webasm, cpu, ...`;
 
-function usageError(message: string): Error {
-  return Object.assign(new Error(message), { name: 'UsageError' });
-}
-
 function numberOption(value: string | undefined, name: string, check: (n: number) => boolean): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!check(n)) throw usageError(`generate: --${name} ${value} is not valid`);
+  if (!check(n)) throw new UsageError(`generate: --${name} ${value} is not valid`);
   return n;
 }
 
@@ -52,9 +49,9 @@ export function runGenerate(argv: string[]): number {
     },
   });
   const dir = values.model;
-  if (dir === undefined) throw usageError('generate: --model <dir> is required');
-  if ((values.prompt === undefined) === (values.ids === undefined)) throw usageError('generate: give exactly one of --prompt and --ids');
-  if (values.chat && values.prompt === undefined) throw usageError('generate: --chat needs --prompt');
+  if (dir === undefined) throw new UsageError('generate: --model <dir> is required');
+  if ((values.prompt === undefined) === (values.ids === undefined)) throw new UsageError('generate: give exactly one of --prompt and --ids');
+  if (values.chat && values.prompt === undefined) throw new UsageError('generate: --chat needs --prompt');
   const maxNewTokens = numberOption(values['max-new-tokens'], 'max-new-tokens', (n) => Number.isInteger(n) && n >= 0) ?? 64;
   const temperature = numberOption(values.temperature, 'temperature', (n) => n > 0);
   const topK = numberOption(values['top-k'], 'top-k', (n) => Number.isInteger(n) && n >= 0);
@@ -75,7 +72,7 @@ export function runGenerate(argv: string[]): number {
   if (values.ids !== undefined) {
     promptIds = values.ids.split(',').map((text) => {
       const id = Number(text.trim());
-      if (text.trim() === '' || !Number.isInteger(id)) throw usageError(`generate: --ids must be comma-separated integers, got "${text}"`);
+      if (text.trim() === '' || !Number.isInteger(id)) throw new UsageError(`generate: --ids must be comma-separated integers, got "${text}"`);
       return id;
     });
   } else if (values.chat) {

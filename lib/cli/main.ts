@@ -4,6 +4,7 @@
 // Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
 
 import { runParity, PARITY_USAGE } from './parity.ts';
+import { UsageError } from './usage-error.ts';
 import { runGenerate, GENERATE_USAGE } from './generate.ts';
 import { runTrain, TRAIN_USAGE } from './train.ts';
 
@@ -16,10 +17,6 @@ commands:
 ${PARITY_USAGE}
 ${GENERATE_USAGE}
 ${TRAIN_USAGE}`;
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -43,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const e = error as Error;
     console.error(`gemma2: ${e.message}`);
-    if (e.name === 'UsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`\n${USAGE}`);
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`\n${USAGE}`);
     return 2;
   }
 }

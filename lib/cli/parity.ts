@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from './usage-error.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { GoldenCase } from '../golden/case.ts';
@@ -39,8 +40,8 @@ export function runParity(argv: string[]): number {
     allowPositionals: true,
     options: { models: { type: 'string' }, backend: { type: 'string' }, 'save-actual': { type: 'string' } },
   });
-  if (positionals.length === 0) throw Object.assign(new Error('parity: name at least one case file'), { name: 'UsageError' });
-  if (values.models === undefined) throw Object.assign(new Error('parity: --models <dir> is required'), { name: 'UsageError' });
+  if (positionals.length === 0) throw new UsageError('parity: name at least one case file');
+  if (values.models === undefined) throw new UsageError('parity: --models <dir> is required');
   if (!fs.existsSync(values.models)) throw new Error(`parity: models folder ${values.models} does not exist`);
   if (values.backend !== undefined) setBackend(values.backend);
   const saveDir = values['save-actual'];

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from './usage-error.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { parseGemma2Config } from '../model/config.ts';
@@ -47,10 +48,6 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
   --seed <s>                data order, LoRA and --init weights (default 0)
   --resume <checkpoint>     continue a run bit-identically from its checkpoint
   --backend <name>          kernel backend: webasm, cpu, ...`;
-
-function usageError(message: string): Error {
-  return Object.assign(new Error(message), { name: 'UsageError' });
-}
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -100,7 +97,7 @@ function parseNumber(values: Values, name: keyof typeof OPTIONS, check: (n: numb
   const text = values[name];
   if (text === undefined || typeof text !== 'string') return undefined;
   const n = Number(text);
-  if (text.trim() === '' || !check(n)) throw usageError(`train: --${name} ${text} is not valid (expected ${what})`);
+  if (text.trim() === '' || !check(n)) throw new UsageError(`train: --${name} ${text} is not valid (expected ${what})`);
   return n;
 }
 
@@ -155,10 +152,10 @@ function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval:
 
 /** The run's inputs from fresh arguments (not --resume). */
 function inputsFromArgs(values: Values): RunInputs {
-  if ((values.model === undefined) === (values.init === undefined)) throw usageError('train: give exactly one of --model <dir> and --init <config.json>');
-  if ((values.data === undefined) === (values.tokens === undefined)) throw usageError('train: give exactly one of --data <file.jsonl> and --tokens <file>');
-  if (values['eval-data'] !== undefined && values['eval-fraction'] !== undefined) throw usageError('train: give at most one of --eval-data and --eval-fraction');
-  if (values.pad && values.data === undefined) throw usageError('train: --pad applies to --data texts; token ids are cut into rows as they come');
+  if ((values.model === undefined) === (values.init === undefined)) throw new UsageError('train: give exactly one of --model <dir> and --init <config.json>');
+  if ((values.data === undefined) === (values.tokens === undefined)) throw new UsageError('train: give exactly one of --data <file.jsonl> and --tokens <file>');
+  if (values['eval-data'] !== undefined && values['eval-fraction'] !== undefined) throw new UsageError('train: give at most one of --eval-data and --eval-fraction');
+  if (values.pad && values.data === undefined) throw new UsageError('train: --pad applies to --data texts; token ids are cut into rows as they come');
   const seed = parseNumber(values, 'seed', Number.isInteger, 'an integer') ?? 0;
   const source: ModelSource = values.model !== undefined ? { kind: 'pretrained', dir: path.resolve(values.model) } : { kind: 'init', config: path.resolve(values.init!), seed };
   const tokenizer = values.tokenizer ?? (source.kind === 'pretrained' ? source.dir : path.dirname(source.config));
@@ -179,10 +176,10 @@ function inputsFromArgs(values: Values): RunInputs {
 
 function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
   const optimizer = values.optimizer ?? 'adamw';
-  if (optimizer !== 'adamw' && optimizer !== 'sgd') throw usageError(`train: --optimizer ${optimizer} is not adamw or sgd`);
+  if (optimizer !== 'adamw' && optimizer !== 'sgd') throw new UsageError(`train: --optimizer ${optimizer} is not adamw or sgd`);
   const schedule = values.schedule ?? 'linear';
-  if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine') throw usageError(`train: --schedule ${schedule} is not constant, linear or cosine`);
-  if (values.momentum !== undefined && optimizer !== 'sgd') throw usageError('train: --momentum is an SGD option (add --optimizer sgd)');
+  if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine') throw new UsageError(`train: --schedule ${schedule} is not constant, linear or cosine`);
+  if (values.momentum !== undefined && optimizer !== 'sgd') throw new UsageError('train: --momentum is an SGD option (add --optimizer sgd)');
   const maxGradNorm = parseNumber(values, 'max-grad-norm', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0');
   const options: Partial<TrainerOptions> = {
     optimizer,
@@ -232,7 +229,7 @@ export function runTrain(argv: string[]): number {
   if (values.resume !== undefined) {
     const others = Object.keys(values).filter((k) => !RESUMABLE.has(k));
     if (others.length > 0) {
-      throw usageError(`train: --resume continues with the checkpoint's model, data and options; --${others.join(', --')} cannot be changed (only --steps, --out, --eval-every, --save-every, --backend)`);
+      throw new UsageError(`train: --resume continues with the checkpoint's model, data and options; --${others.join(', --')} cannot be changed (only --steps, --out, --eval-every, --save-every, --backend)`);
     }
     const checkpoint = values.resume;
     const state = readTrainerState(checkpoint);
@@ -246,8 +243,8 @@ export function runTrain(argv: string[]): number {
     if (evalEvery !== undefined) overrides.evalEvery = evalEvery;
     if (saveEvery !== undefined) overrides.saveEvery = saveEvery;
     const total = overrides.steps ?? state.options.steps;
-    if (evalEvery !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) throw usageError('train: --eval-every needs eval data, and this run has none');
-    if (state.step >= total) throw usageError(`train: ${checkpoint} is at step ${state.step} and the run has ${total} steps; give --steps with more to train further`);
+    if (evalEvery !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) throw new UsageError('train: --eval-every needs eval data, and this run has none');
+    if (state.step >= total) throw new UsageError(`train: ${checkpoint} is at step ${state.step} and the run has ${total} steps; give --steps with more to train further`);
     const source = state.source;
     // A full checkpoint holds its config; LoRA adapters use their base model's.
     const configFile = state.lora === null ? path.join(checkpoint, 'config.json') : source.kind === 'pretrained' ? path.join(source.dir, 'config.json') : source.config;
@@ -263,16 +260,16 @@ export function runTrain(argv: string[]): number {
     });
     console.log(`resuming ${checkpoint} at step ${state.step} of ${total}`);
   } else {
-    if (values.out === undefined) throw usageError('train: --out <dir> is required');
+    if (values.out === undefined) throw new UsageError('train: --out <dir> is required');
     inputs = inputsFromArgs(values);
     if (values['eval-every'] !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) {
-      throw usageError('train: --eval-every needs eval data: --eval-data <file> or --eval-fraction <f>');
+      throw new UsageError('train: --eval-every needs eval data: --eval-data <file> or --eval-fraction <f>');
     }
     const options = resolveTrainerOptions(trainerOptionsFromArgs(values));
     const loraConfig = loraFromArgs(values);
     const out = values.out;
     if (fs.existsSync(path.join(out, LOG_FILE))) {
-      throw usageError(`train: ${out} already holds a training run (${LOG_FILE}); continue it with --resume ${path.join(out, 'checkpoint-<step>')} or choose another --out`);
+      throw new UsageError(`train: ${out} already holds a training run (${LOG_FILE}); continue it with --resume ${path.join(out, 'checkpoint-<step>')} or choose another --out`);
     }
     const model = buildModel(inputs.source);
     ({ train, eval: eval_ } = loadData(inputs, model.config.vocabSize));

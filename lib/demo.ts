@@ -1,4 +1,4 @@
-// `npm start`: a short tour of the tensor library and its autograd, on the
+// `npm run demo`: a short tour of the tensor library and its autograd, on the
 // built-in defaults (no downloads). It shows broadcasting, a view, a matrix
 // product and a softmax, then trains a two-layer network with GELU on a toy
 // classification task by plain gradient descent, using backward() for every

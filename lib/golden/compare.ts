@@ -3,10 +3,9 @@
 // over the compared elements; with an attention mask, only positions whose
 // mask is 1 are compared (values at padding are not meaningful).
 
-export interface Tolerance {
-  atol: number;
-  rtol: number;
-}
+import type { Tolerance } from '../../kernels/tolerances.ts';
+
+export type { Tolerance };
 
 export interface Comparison {
   tensor: string;

@@ -107,7 +107,7 @@ export function shiftedLogSumExp(x: Tensor, axis: number): [Tensor, Tensor] {
 /** 0, 1, ..., n-1 along `axis`, size 1 elsewhere: broadcasts against a tensor of `shape`. */
 function axisPositions(shape: number[], axis: number): Tensor {
   const n = shape[axis];
-  const positionShape = shape.map((d, i) => (i === axis ? n : 1));
+  const positionShape = shape.map((_, i) => (i === axis ? n : 1));
   return Tensor.fromData(Float32Array.from({ length: n }, (_, i) => i), positionShape);
 }
 

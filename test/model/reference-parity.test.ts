@@ -7,7 +7,7 @@
 
 import { expect, test } from 'vitest';
 import fc from 'fast-check';
-import { parseGemma2Config, type Gemma2Config } from '../../lib/model/config.ts';
+import { parseGemma2Config } from '../../lib/model/config.ts';
 import { configArb, randomModel } from './arbitraries.ts';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { Tensor } from '../../lib/tensor/tensor.ts';

@@ -81,6 +81,8 @@ const cache = new Map<string, CacheEntry>();
 export interface KernelStats {
   /** Launches per kernel name. */
   launches: number;
+  /** Milliseconds spent in the launches, copies in and out included. */
+  milliseconds: number;
   /** The GPU.js backends that actually executed it (GPU.js may degrade a kernel to cpu). */
   ranOn: Set<string>;
   compiles: number;
@@ -150,6 +152,23 @@ function flattenOutput(result: unknown, box: Box): Float32Array {
   return flat;
 }
 
+function statsFor(name: string): KernelStats {
+  let stat = stats.get(name);
+  if (stat === undefined) {
+    stat = { launches: 0, milliseconds: 0, ranOn: new Set(), compiles: 0 };
+    stats.set(name, stat);
+  }
+  return stat;
+}
+
+/** Counts a launch of a kernel that does not go through GPU.js (the SIMD matmul). */
+export function recordLaunch(name: string, ranOn: string, milliseconds: number): void {
+  const stat = statsFor(name);
+  stat.launches++;
+  stat.milliseconds += milliseconds;
+  stat.ranOn.add(ranOn);
+}
+
 /** Compiles (or reuses) the kernel for this call's shapes and runs it on the current backend. */
 export function launch(call: KernelCall): Float32Array {
   checkBox(call.name, 'output', call.output);
@@ -163,11 +182,8 @@ export function launch(call: KernelCall): Float32Array {
   const backend = currentBackend();
   const key = cacheKey(backend, call);
   let entry = cache.get(key);
-  let stat = stats.get(call.name);
-  if (stat === undefined) {
-    stat = { launches: 0, ranOn: new Set(), compiles: 0 };
-    stats.set(call.name, stat);
-  }
+  const stat = statsFor(call.name);
+  const started = performance.now();
   if (entry === undefined) {
     entry = { source: call.source, kernel: compile(backend, call) };
     stat.compiles++;
@@ -186,7 +202,9 @@ export function launch(call: KernelCall): Float32Array {
   }
   const args = call.args.map((a) => (typeof a === 'number' ? a : new Input(a.data as unknown as number[], a.box)));
   const result = entry.kernel(...args);
+  const flat = flattenOutput(result, call.output);
   stat.launches++;
+  stat.milliseconds += performance.now() - started;
   stat.ranOn.add(entry.kernel.kernel?.constructor.mode ?? backend);
-  return flattenOutput(result, call.output);
+  return flat;
 }

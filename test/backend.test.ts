@@ -12,6 +12,8 @@ import {
   withBackend,
 } from '../kernels/backend.ts';
 import { kernelStats, resetKernelStats } from '../kernels/launch.ts';
+import { runMatmul, type MatmulLayout } from '../kernels/matmul.ts';
+import fc from 'fast-check';
 import * as ops from '../lib/ops/index.ts';
 import { randomTensor } from './helpers.ts';
 
@@ -22,6 +24,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   resetBackend();
+  delete process.env.GEMMA2_MATMUL;
   if (startingEnv === undefined) delete process.env.GEMMA2_BACKEND;
   else process.env.GEMMA2_BACKEND = startingEnv;
 });
@@ -67,14 +70,41 @@ describe('kernel cache and stats', () => {
       resetKernelStats();
       const a = randomTensor([3, 5], 1);
       const b = randomTensor([5, 2], 2);
-      for (let i = 0; i < 3; i++) ops.matmul(a, b);
-      ops.matmul(randomTensor([4, 5], 3), b);
-      const stat = kernelStats().get('matmul.NN')!;
+      for (let i = 0; i < 3; i++) ops.exp(a);
+      ops.exp(randomTensor([4, 5], 3));
+      const stat = kernelStats().get('elementwise.exp.100')!;
       expect(stat.launches).toBe(4);
-      expect(stat.compiles).toBeLessThanOrEqual(2);
+      expect(stat.compiles).toBe(2);
       expect([...stat.ranOn]).toEqual([backend]);
+      ops.matmul(a, b);
+      // matmul on webasm runs on the SIMD microkernel (kernels/wasm/gemm.ts), elsewhere on GPU.js
+      expect([...kernelStats().get('matmul.NN')!.ranOn]).toEqual([backend === 'webasm' ? 'wasm-simd' : backend]);
     });
   }
+
+  test('GEMMA2_MATMUL=gpujs keeps GPU.js matmuls on webasm, with bit-identical results', () => {
+    setBackend('webasm');
+    fc.assert(
+      fc.property(fc.constantFrom('NN', 'NT', 'TN' as const), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 21 }), (layout, batch, M, K, N) => {
+        const a = randomTensor([batch * M * K], M + K);
+        const b = randomTensor([K * N], N);
+        const dims = { batch, M, K, N, aBatched: 1 as const, bBatched: 0 as const };
+        const simd = runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims);
+        process.env.GEMMA2_MATMUL = 'gpujs';
+        const gpujs = runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims);
+        delete process.env.GEMMA2_MATMUL;
+        expect(Array.from(simd)).toEqual(Array.from(gpujs));
+      }),
+      { numRuns: 40 },
+    );
+    process.env.GEMMA2_MATMUL = 'gpujs';
+    resetKernelStats();
+    ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2));
+    expect([...kernelStats().get('matmul.NN')!.ranOn]).toEqual(['webasm']);
+    process.env.GEMMA2_MATMUL = 'fast';
+    expect(() => ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2))).toThrow(/GEMMA2_MATMUL: expected "simd" or "gpujs", got "fast"/);
+    delete process.env.GEMMA2_MATMUL;
+  });
 
   test('the same values come out of every backend', () => {
     const x = randomTensor([6, 7], 5);

@@ -25,6 +25,7 @@ beforeEach(() => {
 afterEach(() => {
   resetBackend();
   delete process.env.GEMMA2_MATMUL;
+  delete process.env.GEMMA2_THREADS;
   if (startingEnv === undefined) delete process.env.GEMMA2_BACKEND;
   else process.env.GEMMA2_BACKEND = startingEnv;
 });
@@ -104,6 +105,23 @@ describe('kernel cache and stats', () => {
     process.env.GEMMA2_MATMUL = 'fast';
     expect(() => ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2))).toThrow(/GEMMA2_MATMUL: expected "simd" or "gpujs", got "fast"/);
     delete process.env.GEMMA2_MATMUL;
+  });
+
+  test('the SIMD matmul split over worker threads gives the single-thread result bit for bit', () => {
+    setBackend('webasm');
+    for (const [layout, M, K, N] of [['NN', 64, 256, 130], ['NT', 37, 300, 257], ['TN', 129, 100, 96]] as const) {
+      const a = randomTensor([M * K], M);
+      const b = randomTensor([K * N], N);
+      const dims = { batch: 2, M, K, N, aBatched: 0 as const, bBatched: 0 as const };
+      process.env.GEMMA2_THREADS = '1';
+      const single = runMatmul(layout, a.contiguousData(), b.contiguousData(), dims);
+      process.env.GEMMA2_THREADS = '2';
+      const threaded = runMatmul(layout, a.contiguousData(), b.contiguousData(), dims);
+      expect(Array.from(threaded)).toEqual(Array.from(single));
+    }
+    process.env.GEMMA2_THREADS = 'many';
+    expect(() => runMatmul('NN', randomTensor([64 * 256], 1).contiguousData(), randomTensor([256 * 130], 2).contiguousData(), { batch: 1, M: 64, K: 256, N: 130, aBatched: 0, bBatched: 0 })).toThrow(/GEMMA2_THREADS: expected a positive integer, got "many"/);
+    delete process.env.GEMMA2_THREADS;
   });
 
   test('the same values come out of every backend', () => {

@@ -19,6 +19,7 @@
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import type { MatmulDims, MatmulLayout } from '../matmul.ts';
 import { I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
+import { PanelThreads, threadCount } from './threads.ts';
 
 const PANEL = 8; // columns per packed panel: two 4-lane vectors
 const PAGE_BYTES = 65536;
@@ -80,9 +81,15 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface Runtime {
   memory: WasmMemory;
+  module: object;
   rows4: Kernel;
   rows1: Kernel;
+  /** Worker threads, started on the first product big enough to share. */
+  threads: PanelThreads | null;
 }
+
+/** Products below this many multiply-adds stay on the main thread: a hand-off costs tens of microseconds. */
+const THREADING_THRESHOLD = 1 << 20;
 
 let runtime: Runtime | null = null;
 
@@ -92,7 +99,7 @@ function getRuntime(): Runtime {
     const memory = new wasm.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     const module = new wasm.Module(buildModule([gemmKernel(4), gemmKernel(1)], MAX_PAGES));
     const exports = new wasm.Instance(module, { env: { memory } }).exports as Record<string, Kernel>;
-    runtime = { memory, rows4: exports.gemm_rows4, rows1: exports.gemm_rows1 };
+    runtime = { memory, module, rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, threads: null };
   }
   return runtime;
 }
@@ -122,6 +129,17 @@ function heap(floats: number): Float32Array {
 
 const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
 
+/** The runtime's worker threads (started once), or null when only one thread is wanted. */
+function threadsFor(r: Runtime): PanelThreads | null {
+  const count = threadCount();
+  if (count <= 1) return null;
+  if (r.threads === null || r.threads.count !== count) {
+    r.threads?.stop();
+    r.threads = new PanelThreads(r.module, r.memory, count - 1);
+  }
+  return r.threads;
+}
+
 /** Same contract as runMatmul: C [batch, M, N] for the given layout. */
 export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
   const { batch, M, K, N, aBatched, bBatched } = dims;
@@ -149,12 +167,18 @@ export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dim
       packedFor = bOffset;
     }
     const fullBlocks = Math.floor(M / 4);
-    for (let p = 0; p < panels; p++) {
-      const panel = 4 * (bStart + p * K * PANEL);
-      const cPanel = 4 * (cStart + p * PANEL);
-      if (fullBlocks > 0) rows4(4 * aStart, panel, cPanel, fullBlocks, K, 4 * K, 4 * paddedN);
-      if (M % 4 > 0) rows1(4 * (aStart + fullBlocks * 4 * K), panel, cPanel + 4 * fullBlocks * 4 * paddedN, M % 4, K, 4 * K, 4 * paddedN);
-    }
+    // panels [first, end) of this product; the same loop runs in the worker threads (threads.ts)
+    const runPanels = (first: number, end: number) => {
+      for (let p = first; p < end; p++) {
+        const panel = 4 * (bStart + p * K * PANEL);
+        const cPanel = 4 * (cStart + p * PANEL);
+        if (fullBlocks > 0) rows4(4 * aStart, panel, cPanel, fullBlocks, K, 4 * K, 4 * paddedN);
+        if (M % 4 > 0) rows1(4 * (aStart + fullBlocks * 4 * K), panel, cPanel + 4 * fullBlocks * 4 * paddedN, M % 4, K, 4 * K, 4 * paddedN);
+      }
+    };
+    const threads = M * K * N >= THREADING_THRESHOLD && panels > 1 ? threadsFor(getRuntime()) : null;
+    if (threads === null) runPanels(0, panels);
+    else threads.run({ aStart, bStart, cStart, K, paddedN, M }, panels, runPanels);
     for (let m = 0; m < M; m++) out.set(memory.subarray(cStart + m * paddedN, cStart + m * paddedN + N), (z * M + m) * N);
   }
   return out;

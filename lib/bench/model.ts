@@ -10,8 +10,9 @@
 //   prefill   the prompt through the model filling a HybridCache, last logits only
 //   decode    greedy steps with the cache, per token (prompt .. prompt + new_tokens)
 // Each: median of --reps runs after one warm-up, with min..max, and tokens/s.
-// The torch column comes from ../shared/bench/torch_baseline.py (1 thread, as
-// our kernels run on one core) when /usr/bin/python3 has torch.
+// The torch column comes from ../shared/bench/torch_baseline.py, with as many
+// threads as our matmuls use (GEMMA2_THREADS, default one per core), when
+// /usr/bin/python3 has torch.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,6 +29,7 @@ import { HybridCache } from '../generation/hybrid-cache.ts';
 import { argmax } from '../generation/sampling.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { describeBackend, setBackend } from '../../kernels/backend.ts';
+import { threadCount } from '../../kernels/wasm/threads.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SHARED_BENCH = path.join(here, '../../../shared/bench');
@@ -137,7 +139,8 @@ function torchBaseline(files: string[], reps: number): Map<string, number> | str
   if (!fs.existsSync(script)) return `no ${script}`;
   if (!fs.existsSync(python) || spawnSync(python, ['-c', 'import torch']).status !== 0) return 'torch is not installed (apt-get install python3-torch libopenblas0-pthread)';
   const out = path.join(os.tmpdir(), `gemma2-torch-bench-${process.pid}.json`);
-  const result = spawnSync(python, [script, '--configs', ...files, '--threads', '1', '--reps', String(Math.max(5, reps)), '--json', out], { encoding: 'utf8' });
+  // torch gets as many threads as our matmuls use (GEMMA2_THREADS, default one per core)
+  const result = spawnSync(python, [script, '--configs', ...files, '--threads', String(threadCount()), '--reps', String(Math.max(5, reps)), '--json', out], { encoding: 'utf8' });
   if (result.status !== 0) return `torch baseline failed: ${result.stderr.trim().split('\n').pop()}`;
   const rows = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: string; what: string; median_ms: number }[];
   const kinds = ['forward', 'train', 'prefill', 'decode'];
@@ -153,7 +156,7 @@ function main(): void {
   const files = values.configs
     ? values.configs.split(',').map((f) => (fs.existsSync(f) ? f : path.join(SHARED_BENCH, f)))
     : fs.readdirSync(SHARED_BENCH).filter((f) => /^bench-.*\.json$/.test(f)).sort().map((f) => path.join(SHARED_BENCH, f));
-  console.log(`gemma2-ts bench: kernels on ${describeBackend()}, median of ${reps} runs after a warm-up`);
+  console.log(`gemma2-ts bench: kernels on ${describeBackend()}, ${threadCount()} matmul thread(s), median of ${reps} runs after a warm-up`);
   const rows = files.flatMap((file) => benchConfig(file, reps));
   const torch = values['no-torch'] ? 'skipped (--no-torch)' : torchBaseline(files, reps);
   if (typeof torch !== 'string') for (const row of rows) row.torchMs = torch.get(`${row.config}|${row.what}`);

@@ -9,7 +9,8 @@
 //   forward C = A B (NN)     gradA = dC B^T (NT)     gradB = A^T dC (TN)
 // and reports median GFLOP/s (2 M K N / seconds) over --reps runs after one
 // warm-up. The torch column is measured in the same run, with --threads
-// BLAS threads (default 1: our kernels run on one core).
+// BLAS threads (default: as many as our SIMD matmul uses, GEMMA2_THREADS or
+// one per core).
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { runMatmul, type MatmulLayout } from '../../kernels/matmul.ts';
 import { availableBackends, setBackend, type BackendName } from '../../kernels/backend.ts';
 import { randn } from '../tensor/creation.ts';
+import { threadCount } from '../../kernels/wasm/threads.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHARED_SHAPES = join(here, '../../../shared/bench/matmul-shapes.json');
@@ -93,7 +95,7 @@ function runTorch(shapes: [number, number, number][], reps: number, threads: num
 
 function main(): void {
   const reps = Number(option('reps') ?? 5);
-  const threads = Number(option('threads') ?? 1);
+  const threads = Number(option('threads') ?? threadCount());
   const requested = option('backend');
   const backends: BackendName[] = requested ? [requested as BackendName] : availableBackends();
   const { shapes, source } = loadShapes();

@@ -20,37 +20,16 @@ import { parseArgs } from 'node:util';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { f32ToBf16 } from '../io/float-formats.ts';
 import { Generator } from '../tensor/random.ts';
-import { parseGemma2Config, gemma2ConfigToJson, type Gemma2Config } from '../model/config.ts';
+import { parseGemma2Config, gemma2ConfigToJson } from '../model/config.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { causalLMWeightShapes } from '../model/weight-shapes.ts';
 
 const MB = 1024 * 1024;
-
-/** Every weight of a causal LM with this config, with its shape. */
-function weightShapes(c: Gemma2Config): [string, number[]][] {
-  const shapes: [string, number[]][] = [['model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]]];
-  for (let i = 0; i < c.numHiddenLayers; i++) {
-    const p = `model.layers.${i}`;
-    shapes.push(
-      [`${p}.self_attn.q_proj.weight`, [c.numAttentionHeads * c.headDim, c.hiddenSize]],
-      [`${p}.self_attn.k_proj.weight`, [c.numKeyValueHeads * c.headDim, c.hiddenSize]],
-      [`${p}.self_attn.v_proj.weight`, [c.numKeyValueHeads * c.headDim, c.hiddenSize]],
-      [`${p}.self_attn.o_proj.weight`, [c.hiddenSize, c.numAttentionHeads * c.headDim]],
-      [`${p}.mlp.gate_proj.weight`, [c.intermediateSize, c.hiddenSize]],
-      [`${p}.mlp.up_proj.weight`, [c.intermediateSize, c.hiddenSize]],
-      [`${p}.mlp.down_proj.weight`, [c.hiddenSize, c.intermediateSize]],
-    );
-    for (const norm of ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']) {
-      shapes.push([`${p}.${norm}.weight`, [c.hiddenSize]]);
-    }
-  }
-  shapes.push(['model.norm.weight', [c.hiddenSize]]);
-  return shapes;
-}
 
 /** Writes a BF16 checkpoint shard by shard (never more than one tensor in float32 at a time). */
 export function writeSyntheticCheckpoint(dir: string, configJson: Record<string, unknown>, maxShardBytes = 5e9): { parameters: number; files: number } {
   const config = parseGemma2Config(configJson);
-  const shapes = weightShapes(config);
+  const shapes = causalLMWeightShapes(config);
   const generator = new Generator(1);
   const shards: [string, number[]][][] = [[]];
   let bytes = 0;

@@ -96,9 +96,9 @@ export class Gemma2Model implements Module {
     }
     const queryPositions = Int32Array.from({ length: T }, (_, t) => start + t);
     const { cos, sin } = rotaryTables(positionIds === undefined ? [queryPositions] : rowsOf(positionIds), this.config.headDim, this.config.ropeTheta);
+    const maskRows = attentionMask === undefined ? undefined : rowsOf(attentionMask);
     const masks = [false, true].map((sliding) => {
       const keyPositions = cache === undefined ? queryPositions : cache.keyPositions(sliding, T);
-      const maskRows = attentionMask === undefined ? undefined : rowsOf(attentionMask);
       // the padding flag of each key, looked up by the position it holds
       const keyPadding = maskRows?.map((row) => Int32Array.from(keyPositions, (p) => (p < 0 ? 0 : row[p])));
       return blockedKeys({ queryPositions, keyPositions, keyPadding, slidingWindow: sliding ? this.config.slidingWindow : undefined });

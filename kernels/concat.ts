@@ -3,7 +3,8 @@
 // and each thread copies from whichever input owns its position on the axis.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { boxed, launch } from './launch.ts';
+import { boxed, launch, recordLaunch } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
 
 function concatPair(this: any, A: number[][][], B: number[][][]): number {
   if (this.thread.y < this.constants.lengthA) {
@@ -13,6 +14,18 @@ function concatPair(this: any, A: number[][][], B: number[][][]): number {
 }
 
 export function runConcatPair(a: TypedData, b: TypedData, outer: number, lengthA: number, lengthB: number, inner: number): Float32Array {
+  if (useSimdKernels()) {
+    // pure data movement: on the CPU path, block copies (memcpy) beat any kernel, which must first copy its inputs in
+    const started = performance.now();
+    const out = new Float32Array(outer * (lengthA + lengthB) * inner);
+    const [blockA, blockB] = [lengthA * inner, lengthB * inner];
+    for (let o = 0; o < outer; o++) {
+      out.set(a.subarray(o * blockA, (o + 1) * blockA), o * (blockA + blockB));
+      out.set(b.subarray(o * blockB, (o + 1) * blockB), o * (blockA + blockB) + blockA);
+    }
+    recordLaunch('concat.pair', 'host-copy', performance.now() - started);
+    return out;
+  }
   return launch({
     name: 'concat.pair',
     source: concatPair,

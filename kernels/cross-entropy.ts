@@ -4,7 +4,9 @@
 // logits box [C, N]; the loss is one thread per row, the gradient one per cell.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { boxed, launch } from './launch.ts';
+import { boxed, launch, recordLaunch } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
+import { simdScaledExpShiftRows } from './wasm/vector-math.ts';
 
 function crossEntropyRows(this: any, logits: number[][], targets: number[], lse: number[]): number {
   const target = targets[this.thread.x];
@@ -45,6 +47,7 @@ export function runCrossEntropyGrad(
   rowGrad: TypedData,
   ignoreIndex: number,
 ): Float32Array {
+  if (useSimdKernels()) return simdCrossEntropyGrad(logits, rows, classes, targets, lse, rowGrad, ignoreIndex);
   return launch({
     name: 'crossEntropy.grad',
     source: crossEntropyGrad,
@@ -52,4 +55,26 @@ export function runCrossEntropyGrad(
     args: [boxed(logits, [classes, rows, 1]), boxed(targets, [rows, 1, 1]), boxed(lse, [rows, 1, 1]), boxed(rowGrad, [rows, 1, 1])],
     constants: { ignoreIndex },
   });
+}
+
+/**
+ * The same gradient on the SIMD kernels: rowGrad * exp(logit - lse) for every
+ * cell, then the target cell recomputed as rowGrad * (p - 1) and ignored rows
+ * zeroed, each in the float32 steps of the GPU.js kernel.
+ */
+function simdCrossEntropyGrad(logits: TypedData, rows: number, classes: number, targets: TypedData, lse: TypedData, rowGrad: TypedData, ignoreIndex: number): Float32Array {
+  const started = performance.now();
+  const grad = simdScaledExpShiftRows(logits, rows, classes, lse, rowGrad);
+  const f = Math.fround;
+  for (let r = 0; r < rows; r++) {
+    const target = targets[r];
+    if (target === ignoreIndex) {
+      grad.fill(0, r * classes, (r + 1) * classes);
+      continue;
+    }
+    const p = f(Math.exp(f(logits[r * classes + target] - lse[r])));
+    grad[r * classes + target] = f(rowGrad[r] * f(p - 1));
+  }
+  recordLaunch('crossEntropy.grad', 'wasm-simd', performance.now() - started);
+  return grad;
 }

@@ -5,7 +5,9 @@
 // there, so broadcasting never materialises the smaller operand.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { type Box, MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
+import { type Box, MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
+import { SIMD_MAP_OPS, type SimdMapOp, simdMap } from './wasm/vector-math.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
@@ -34,6 +36,9 @@ export const ELEMENTWISE_FORMULAS = {
   geluTanh: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a)); return 0.5 * a * (1 + t);`,
   // its derivative: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
   geluTanhGrad: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a)); return 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * ${SQRT_2_OVER_PI} * (1 + 0.134145 * a * a);`,
+  // the logit softcap s tanh(x / s), and its gradient from the output a: b (1 - (a / s)^2)
+  softcap: 'return s * Math.tanh(a / s);',
+  softcapGrad: 'const t = a / s; return b * (1 - t * t);',
   // softmax from a log-sum-exp b: exp(a - b), and log-softmax a - b
   expSub: 'return Math.exp(a - b);',
   // selection: a is the condition (non-zero = true)
@@ -113,6 +118,13 @@ const sources = new Map<string, string>();
  * Returns the output values in row-major order of the output box.
  */
 export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+  if (isSimdMapOp(op) && useSimdKernels()) {
+    // one operand, so every element is read once in order: the SIMD kernel of wasm/vector-math.ts
+    const started = performance.now();
+    const out = simdMap(op, operands[0], scalar);
+    recordLaunch(`elementwise.${op}`, 'wasm-simd', performance.now() - started);
+    return out;
+  }
   const pattern = layout.follows.map((f) => f.map((p) => (p ? '1' : '0')).join('')).join('.');
   const name = `elementwise.${op}.${pattern}${scalar === undefined ? '' : '.s'}`;
   let source = sources.get(name);
@@ -122,6 +134,10 @@ export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, opera
   }
   const args = operands.map((data, i) => boxed(data, operandBox(layout, i)));
   return launch({ name, source, output: layout.output, args: scalar === undefined ? args : [...args, scalar] });
+}
+
+function isSimdMapOp(op: ElementwiseOp): op is SimdMapOp {
+  return (SIMD_MAP_OPS as readonly string[]).includes(op);
 }
 
 /**

@@ -7,7 +7,8 @@
 // rowStart, positions) and each thread sums its row's positions, so the work
 // is proportional to the tokens, not to the vocabulary.
 
-import { boxed, launch } from './launch.ts';
+import { boxed, launch, recordLaunch } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
 import type { TypedData } from '../lib/tensor/dtype.ts';
 
 function embeddingGather(this: any, table: number[][], ids: number[]): number {
@@ -28,6 +29,14 @@ function embeddingScatterRows(this: any, g: number[][], positions: number[], row
 
 /** Rows `ids` of `table` ([V, H] row-major): [ids.length, H]. */
 export function runEmbeddingGather(table: TypedData, vocab: number, hidden: number, ids: TypedData): Float32Array {
+  if (useSimdKernels()) {
+    // on the CPU path a row copy per token: a kernel would first copy the whole table into its memory
+    const started = performance.now();
+    const out = new Float32Array(ids.length * hidden);
+    for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * hidden, (ids[t] + 1) * hidden), t * hidden);
+    recordLaunch('embedding.gather', 'host-copy', performance.now() - started);
+    return out;
+  }
   return launch({
     name: 'embedding.gather',
     source: embeddingGather,

@@ -8,8 +8,8 @@
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { type Box, boxed, launch, recordLaunch } from './launch.ts';
-import { BackendError, currentBackend } from './backend.ts';
-import { isSimdGemmAvailable, simdMatmul } from './wasm/gemm.ts';
+import { simdMatmul } from './wasm/gemm.ts';
+import { useSimdKernels } from './simd.ts';
 
 function matmulNN(this: any, A: number[][][], B: number[][][]): number {
   const za = this.thread.z * this.constants.aBatched;
@@ -57,26 +57,17 @@ export interface MatmulDims {
 /**
  * C [batch, M, N] row-major. K must be at least 1. On the webasm backend the
  * product runs on the SIMD microkernel of wasm/gemm.ts (same float32 sums in
- * the same order, 30-50x faster); GEMMA2_MATMUL=gpujs keeps the GPU.js
- * kernels below on every backend.
+ * the same order, 30-50x faster); GEMMA2_KERNELS=gpujs keeps the GPU.js
+ * kernels below on every backend (the rule: kernels/simd.ts).
  */
 export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
-  if (useSimdMatmul()) {
+  if (useSimdKernels()) {
     const started = performance.now();
     const out = simdMatmul(layout, a, b, dims);
     recordLaunch(`matmul.${layout}`, 'wasm-simd', performance.now() - started);
     return out;
   }
   return runGpuJsMatmul(layout, a, b, dims);
-}
-
-/** The rule: the SIMD microkernel on webasm (where WebAssembly SIMD runs), unless GEMMA2_MATMUL=gpujs. */
-export function useSimdMatmul(): boolean {
-  const choice = process.env.GEMMA2_MATMUL;
-  if (choice !== undefined && choice !== '' && choice !== 'gpujs' && choice !== 'simd') {
-    throw new BackendError(`GEMMA2_MATMUL: expected "simd" or "gpujs", got "${choice}"`);
-  }
-  return currentBackend() === 'webasm' && choice !== 'gpujs' && isSimdGemmAvailable();
 }
 
 /** The GPU.js kernels above, on the current backend. */

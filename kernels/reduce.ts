@@ -6,7 +6,9 @@
 // Outer blocks larger than 2^24 rows are launched in chunks.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { MAX_KERNEL_AXIS, boxed, launch, type KernelSource } from './launch.ts';
+import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
+import { simdLogSumExpRows } from './wasm/vector-math.ts';
 
 function sumAlongAxis(this: any, A: number[][][]): number {
   let total = 0;
@@ -75,6 +77,13 @@ export type Reduction = keyof typeof REDUCTIONS;
  * Returns outer*inner values, row-major [outer, inner].
  */
 export function runReduction(kind: Reduction, data: TypedData, outer: number, length: number, inner: number): Float32Array {
+  if (kind === 'logSumExp' && inner === 1 && useSimdKernels()) {
+    // rows along the last axis: the SIMD kernel of wasm/vector-math.ts (lane-parallel sums)
+    const started = performance.now();
+    const out = simdLogSumExpRows(data, outer, length);
+    recordLaunch('reduce.logSumExp', 'wasm-simd', performance.now() - started);
+    return out;
+  }
   const out = new Float32Array(outer * inner);
   const rowsPerLaunch = MAX_KERNEL_AXIS;
   for (let start = 0; start < outer; start += rowsPerLaunch) {

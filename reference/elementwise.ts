@@ -29,6 +29,9 @@ export const exp = (x: RefTensor) => map(x, Math.exp);
 export const log = (x: RefTensor) => map(x, Math.log);
 export const tanh = (x: RefTensor) => map(x, Math.tanh);
 
+/** Soft capping: cap tanh(x / cap). */
+export const softcap = (x: RefTensor, cap: number) => map(x, (v) => cap * Math.tanh(v / cap));
+
 /** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 export const geluTanh = (x: RefTensor) =>
   map(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))));

@@ -24,7 +24,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   resetBackend();
-  delete process.env.GEMMA2_MATMUL;
+  delete process.env.GEMMA2_KERNELS;
   delete process.env.GEMMA2_THREADS;
   if (startingEnv === undefined) delete process.env.GEMMA2_BACKEND;
   else process.env.GEMMA2_BACKEND = startingEnv;
@@ -71,19 +71,24 @@ describe('kernel cache and stats', () => {
       resetKernelStats();
       const a = randomTensor([3, 5], 1);
       const b = randomTensor([5, 2], 2);
-      for (let i = 0; i < 3; i++) ops.exp(a);
-      ops.exp(randomTensor([4, 5], 3));
-      const stat = kernelStats().get('elementwise.exp.100')!;
+      for (let i = 0; i < 3; i++) ops.sqrt(a);
+      ops.sqrt(randomTensor([4, 5], 3));
+      const stat = kernelStats().get('elementwise.sqrt.100')!;
       expect(stat.launches).toBe(4);
       expect(stat.compiles).toBe(2);
       expect([...stat.ranOn]).toEqual([backend]);
       ops.matmul(a, b);
-      // matmul on webasm runs on the SIMD microkernel (kernels/wasm/gemm.ts), elsewhere on GPU.js
-      expect([...kernelStats().get('matmul.NN')!.ranOn]).toEqual([backend === 'webasm' ? 'wasm-simd' : backend]);
+      ops.exp(a);
+      ops.softmax(a);
+      // matmul, exp and softmax on webasm run on the SIMD kernels (kernels/wasm/), elsewhere on GPU.js
+      const simdOrBackend = backend === 'webasm' ? 'wasm-simd' : backend;
+      expect([...kernelStats().get('matmul.NN')!.ranOn]).toEqual([simdOrBackend]);
+      expect([...(kernelStats().get('elementwise.exp') ?? kernelStats().get('elementwise.exp.100'))!.ranOn]).toEqual([simdOrBackend]);
+      expect(kernelStats().has('softmax.rows')).toBe(backend === 'webasm');
     });
   }
 
-  test('GEMMA2_MATMUL=gpujs keeps GPU.js matmuls on webasm, with bit-identical results', () => {
+  test('GEMMA2_KERNELS=gpujs keeps GPU.js kernels on webasm, with bit-identical results', () => {
     setBackend('webasm');
     fc.assert(
       fc.property(fc.constantFrom('NN', 'NT', 'TN' as const), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 21 }), (layout, batch, M, K, N) => {
@@ -91,20 +96,20 @@ describe('kernel cache and stats', () => {
         const b = randomTensor([K * N], N);
         const dims = { batch, M, K, N, aBatched: 1 as const, bBatched: 0 as const };
         const simd = runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims);
-        process.env.GEMMA2_MATMUL = 'gpujs';
+        process.env.GEMMA2_KERNELS = 'gpujs';
         const gpujs = runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims);
-        delete process.env.GEMMA2_MATMUL;
+        delete process.env.GEMMA2_KERNELS;
         expect(Array.from(simd)).toEqual(Array.from(gpujs));
       }),
       { numRuns: 40 },
     );
-    process.env.GEMMA2_MATMUL = 'gpujs';
+    process.env.GEMMA2_KERNELS = 'gpujs';
     resetKernelStats();
     ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2));
     expect([...kernelStats().get('matmul.NN')!.ranOn]).toEqual(['webasm']);
-    process.env.GEMMA2_MATMUL = 'fast';
-    expect(() => ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2))).toThrow(/GEMMA2_MATMUL: expected "simd" or "gpujs", got "fast"/);
-    delete process.env.GEMMA2_MATMUL;
+    process.env.GEMMA2_KERNELS = 'fast';
+    expect(() => ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2))).toThrow(/GEMMA2_KERNELS: expected "simd" or "gpujs", got "fast"/);
+    delete process.env.GEMMA2_KERNELS;
   });
 
   test('the SIMD matmul split over worker threads gives the single-thread result bit for bit', () => {

@@ -1,185 +1,276 @@
-// Matrix products on WebAssembly SIMD: a hand-scheduled microkernel, emitted
+// Matrix products on WebAssembly SIMD: hand-scheduled microkernels, emitted
 // as bytecode by module-builder.ts, for the webasm backend's matmuls.
 //
 // Why: GPU.js's generated code gives each thread one output cell, so every
 // product re-reads its operands K times per cell through scalar loads and
 // runs at 0.4-1.0 GFLOP/s here. The classic register-blocked kernel computes
 // a 4 x 8 block of C in eight 4-lane accumulators:
-//   for k: b0, b1 = B[k][j..j+4), B[k][j+4..j+8)       (one packed panel row)
+//   for k: b0, b1 = B[k][j..j+4), B[k][j+4..j+8)       (one panel row)
 //          for r < 4: a = splat(A[i+r][k]); acc[r][0] += a b0; acc[r][1] += a b1
 // which keeps every loaded value busy for 8 multiply-adds and runs at 30-40
 // GFLOP/s on one core of this machine (npm run bench:ops). Each output is still
 // a plain float32 sum over k in order, like the GPU.js kernel's.
 //
-// Host side, per product: A is copied into wasm memory row-major (transposed
-// for the TN layout), B is packed into panels of 8 columns, [N/8][K][8], zero-
-// padded at the right edge, and each panel runs the 4-row kernel over the rows
-// (a 1-row kernel takes the last M mod 4). C comes back row by row.
+// Operands, per layout (no operand is ever transposed in memory):
+//   A: NN/NT [M, K] rows (step along k: one float); TN [K, M] (step: a row)
+//   B: NN/TN [K, N] read in place, 8 columns at a time, when N is a multiple
+//      of 8; otherwise, and for NT ([N, K], a Linear weight), packed into
+//      panels of 8 columns, [N/8][K][8], zero-padded at the right edge.
+// The 4-row kernel runs over the rows of A, a 1-row kernel over the last
+// M mod 4. Panels are split across worker threads.
+//
+// Decoding multiplies one row (or a few) by a weight [N, K]: packing the
+// weight would cost more than the product. gemv_nt<R> instead reads four
+// weight rows at once, transposes each 4 x 4 block in registers (eight
+// shuffles) and accumulates lane n = W[n] . x in k order, so the sums are
+// again the GPU.js kernel's, bit for bit. Weights that live in wasm memory
+// (resident, memory.ts) are read where they are, without a copy.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import type { MatmulDims, MatmulLayout } from '../matmul.ts';
 import { I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
-import { PanelThreads, threadCount } from './threads.ts';
+import { MAX_PAGES, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
+import { type WasmCall, parallel, registerModule } from './threads.ts';
 
-const PANEL = 8; // columns per packed panel: two 4-lane vectors
-const PAGE_BYTES = 65536;
-const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
+const PANEL = 8; // columns per panel: two 4-lane vectors
+/** Up to this many rows of A, an NT product runs on gemv_nt. */
+const GEMV_MAX_ROWS = 4;
+/** Up to this many rows of A, an NN or TN product reads B in place instead of packing it. */
+const IN_PLACE_MAX_ROWS = 16;
+
+const get = op.localGet;
+const set = op.localSet;
 
 /**
- * gemm_rows<R>(a, b, c, blocks, k, lda, ldc): for `blocks` blocks of R rows,
- * C[R rows][8] = A[R rows][k] x panel[k][8]. a, b, c are byte addresses;
- * lda and ldc are row strides in bytes.
+ * gemm_rows<R>(a, b, c, blocks, k, lda, ldc, aStepK, ldb, panels, panelStride):
+ * for each of `panels` panels and `blocks` blocks of R rows,
+ * C[R rows][8] = A[R rows][k] x panel[k][8]. a, b, c are byte addresses of
+ * the first panel; lda and ldc are row strides, aStepK the step from A[r][k]
+ * to A[r][k+1], ldb from one panel row to the next and panelStride from one
+ * panel to the next, all in bytes; C moves 8 columns per panel.
  */
 function gemmKernel(rows: number): FunctionSpec {
-  const [A, B, C, BLOCKS, K, LDA, LDC] = [0, 1, 2, 3, 4, 5, 6]; // parameters
-  const [BLOCK, KK, AP, BP] = [7, 8, 9, 10]; // i32 locals
-  const ACC = 11; // 2 * rows v128 accumulators, then b0, b1, a
+  const [A, B, C, BLOCKS, K, LDA, LDC, A_STEP, LDB, PANELS, PANEL_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; // parameters
+  const [BLOCK, KK, AP, BP, P] = [11, 12, 13, 14, 15]; // i32 locals
+  const ACC = 16; // 2 * rows v128 accumulators, then b0, b1, a
   const B0 = ACC + 2 * rows;
   const B1 = B0 + 1;
   const AV = B1 + 1;
-  const rowAddress = (base: number, stride: number, r: number) => (r === 0 ? op.localGet(base) : [...op.localGet(base), ...op.localGet(stride), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add]);
-  const body: number[] = [...op.i32Const(0), ...op.localSet(BLOCK), ...op.blockLoop];
-  body.push(...op.localGet(BLOCK), ...op.localGet(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  for (let v = 0; v < 2 * rows; v++) body.push(...op.v128Zero, ...op.localSet(ACC + v));
+  const rowAddress = (base: number, stride: number, r: number) => (r === 0 ? get(base) : [...get(base), ...get(stride), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add]);
+  // for p < panels: (the blocks of this panel) ; b += panelStride ; c += 8 floats
+  const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
+  body.push(...op.i32Const(0), ...set(BLOCK), ...op.blockLoop);
+  body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  for (let v = 0; v < 2 * rows; v++) body.push(...op.v128Zero, ...set(ACC + v));
   // ap = a + block * rows * lda ; bp = b
-  body.push(...op.localGet(A), ...op.localGet(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...op.localGet(LDA), ...op.i32Mul, ...op.i32Add, ...op.localSet(AP));
-  body.push(...op.localGet(B), ...op.localSet(BP), ...op.i32Const(0), ...op.localSet(KK), ...op.blockLoop);
-  body.push(...op.localGet(KK), ...op.localGet(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  body.push(...op.localGet(BP), ...op.v128Load(0), ...op.localSet(B0), ...op.localGet(BP), ...op.v128Load(16), ...op.localSet(B1));
+  body.push(...get(A), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDA), ...op.i32Mul, ...op.i32Add, ...set(AP));
+  body.push(...get(B), ...set(BP), ...op.i32Const(0), ...set(KK), ...op.blockLoop);
+  body.push(...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  body.push(...get(BP), ...op.v128Load(0), ...set(B0), ...get(BP), ...op.v128Load(16), ...set(B1));
   for (let r = 0; r < rows; r++) {
-    body.push(...rowAddress(AP, LDA, r), ...op.v128Load32Splat(0), ...op.localSet(AV));
+    body.push(...rowAddress(AP, LDA, r), ...op.v128Load32Splat(0), ...set(AV));
     for (const [acc, bv] of [[ACC + 2 * r, B0], [ACC + 2 * r + 1, B1]]) {
-      body.push(...op.localGet(acc), ...op.localGet(AV), ...op.localGet(bv), ...op.f32x4Mul, ...op.f32x4Add, ...op.localSet(acc));
+      body.push(...get(acc), ...get(AV), ...get(bv), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc));
     }
   }
-  body.push(...op.localGet(AP), ...op.i32Const(4), ...op.i32Add, ...op.localSet(AP)); // next k: one float along A's row
-  body.push(...op.localGet(BP), ...op.i32Const(4 * PANEL), ...op.i32Add, ...op.localSet(BP)); // next panel row
-  body.push(...op.localGet(KK), ...op.i32Const(1), ...op.i32Add, ...op.localSet(KK), ...op.continueLoop, ...op.end, ...op.end);
+  body.push(...get(AP), ...get(A_STEP), ...op.i32Add, ...set(AP)); // next k along A
+  body.push(...get(BP), ...get(LDB), ...op.i32Add, ...set(BP)); // next panel row
+  body.push(...get(KK), ...op.i32Const(1), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
   // store the block: c + block * rows * ldc + r * ldc
   for (let r = 0; r < rows; r++) {
-    body.push(...op.localGet(C), ...op.localGet(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...op.localGet(LDC), ...op.i32Mul, ...op.i32Add);
-    if (r > 0) body.push(...op.localGet(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add);
-    body.push(...op.localTee(AP), ...op.localGet(ACC + 2 * r), ...op.v128Store(0), ...op.localGet(AP), ...op.localGet(ACC + 2 * r + 1), ...op.v128Store(16));
+    body.push(...get(C), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDC), ...op.i32Mul, ...op.i32Add);
+    if (r > 0) body.push(...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add);
+    body.push(...op.localTee(AP), ...get(ACC + 2 * r), ...op.v128Store(0), ...get(AP), ...get(ACC + 2 * r + 1), ...op.v128Store(16));
   }
-  body.push(...op.localGet(BLOCK), ...op.i32Const(1), ...op.i32Add, ...op.localSet(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: `gemm_rows${rows}`, params: 7, locals: [[4, I32], [2 * rows + 3, V128]], body };
+  body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
+  body.push(...get(B), ...get(PANEL_STRIDE), ...op.i32Add, ...set(B), ...get(C), ...op.i32Const(4 * PANEL), ...op.i32Add, ...set(C));
+  body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: `gemm_rows${rows}`, params: 11, locals: [[5, I32], [2 * rows + 3, V128]], body };
 }
 
-type Kernel = (a: number, b: number, c: number, blocks: number, k: number, lda: number, ldc: number) => void;
-
-/** The parts of the WebAssembly JS API used here (the project compiles without the DOM typings that declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBufferLike;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-interface Runtime {
-  memory: WasmMemory;
-  module: object;
-  rows4: Kernel;
-  rows1: Kernel;
-  /** Worker threads, started on the first product big enough to share. */
-  threads: PanelThreads | null;
-}
-
-/** Products below this many multiply-adds stay on the main thread: a hand-off costs tens of microseconds. */
-const THREADING_THRESHOLD = 1 << 20;
-
-let runtime: Runtime | null = null;
-
-/** The compiled module over one shared memory, created on first use. */
-function getRuntime(): Runtime {
-  if (runtime === null) {
-    const memory = new wasm.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-    const module = new wasm.Module(buildModule([gemmKernel(4), gemmKernel(1)], MAX_PAGES));
-    const exports = new wasm.Instance(module, { env: { memory } }).exports as Record<string, Kernel>;
-    runtime = { memory, module, rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, threads: null };
+/**
+ * gemv_nt<R>(a, w, c, blocks, k, lda, ldw, ldc): C[r][4j..4j+4) = A[r] . W[4j..4j+4)
+ * for R rows of A and `blocks` blocks of four weight rows; k a multiple of 4.
+ */
+function gemvKernel(rows: number): FunctionSpec {
+  const [A, W, C, BLOCKS, K, LDA, LDW, LDC] = [0, 1, 2, 3, 4, 5, 6, 7]; // parameters
+  const [BLOCK, KK, AP, P0] = [8, 9, 10, 11]; // i32 locals; P0..P0+3 point into the four weight rows
+  const ROW = P0 + 4; // v128: the four loaded rows, the four transposed columns, the accumulators, a
+  const COL = ROW + 4;
+  const ACC = COL + 4;
+  const AV = ACC + rows;
+  const body: number[] = [...op.i32Const(0), ...set(BLOCK), ...op.blockLoop];
+  body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  for (let r = 0; r < rows; r++) body.push(...op.v128Zero, ...set(ACC + r));
+  // p_j = w + (4 block + j) ldw
+  for (let j = 0; j < 4; j++) {
+    body.push(...get(W), ...get(BLOCK), ...op.i32Const(4), ...op.i32Mul, ...op.i32Const(j), ...op.i32Add, ...get(LDW), ...op.i32Mul, ...op.i32Add, ...set(P0 + j));
   }
-  return runtime;
+  body.push(...get(A), ...set(AP), ...op.i32Const(0), ...set(KK), ...op.blockLoop);
+  body.push(...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  for (let j = 0; j < 4; j++) body.push(...get(P0 + j), ...op.v128Load(0), ...set(ROW + j));
+  // 4 x 4 transpose: COL+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
+  const shuffle = (x: number, y: number, lanes: [number, number, number, number], into: number) => [...get(x), ...get(y), ...op.f32x4Shuffle(lanes), ...set(into)];
+  body.push(...shuffle(ROW, ROW + 1, [0, 4, 1, 5], COL), ...shuffle(ROW + 2, ROW + 3, [0, 4, 1, 5], COL + 1));
+  body.push(...shuffle(ROW, ROW + 1, [2, 6, 3, 7], COL + 2), ...shuffle(ROW + 2, ROW + 3, [2, 6, 3, 7], COL + 3));
+  body.push(...shuffle(COL, COL + 1, [0, 1, 4, 5], ROW), ...shuffle(COL, COL + 1, [2, 3, 6, 7], ROW + 1));
+  body.push(...shuffle(COL + 2, COL + 3, [0, 1, 4, 5], ROW + 2), ...shuffle(COL + 2, COL + 3, [2, 3, 6, 7], ROW + 3)); // columns now in ROW..ROW+3
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < 4; j++) {
+      body.push(...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * j), ...set(AV));
+      body.push(...get(ACC + r), ...get(AV), ...get(ROW + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r));
+    }
+  }
+  for (let j = 0; j < 4; j++) body.push(...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
+  body.push(...get(AP), ...op.i32Const(16), ...op.i32Add, ...set(AP));
+  body.push(...get(KK), ...op.i32Const(4), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
+  // c + r ldc + 16 block
+  for (let r = 0; r < rows; r++) {
+    body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(ACC + r), ...op.v128Store(0));
+  }
+  body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: `gemv_nt${rows}`, params: 8, locals: [[7, I32], [8 + rows + 1, V128]], body };
+}
+
+type GemmFn = (a: number, b: number, c: number, blocks: number, k: number, lda: number, ldc: number, aStepK: number, ldb: number, panels: number, panelStride: number) => void;
+type GemvFn = (a: number, w: number, c: number, blocks: number, k: number, lda: number, ldw: number, ldc: number) => void;
+
+interface Kernels {
+  rows4: GemmFn;
+  rows1: GemmFn;
+  gemv: GemvFn[]; // gemv[R] for R rows
+}
+
+let kernels: Kernels | null = null;
+
+/** The compiled module over the shared memory, created on first use. */
+function getKernels(): Kernels {
+  if (kernels === null) {
+    const functions = [gemmKernel(4), gemmKernel(1), ...[1, 2, 3, 4].map(gemvKernel)];
+    const module = new wasm.Module(buildModule(functions, MAX_PAGES));
+    const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
+    kernels = { rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, gemv: [0, 1, 2, 3, 4].map((r) => exports[`gemv_nt${r}`]) };
+    registerModule(module, functions.map((f) => f.name));
+  }
+  return kernels;
 }
 
 /** Whether this JavaScript engine runs WebAssembly SIMD with shared memory. */
 export function isSimdGemmAvailable(): boolean {
   try {
-    getRuntime();
+    getKernels();
     return true;
   } catch {
     return false;
   }
 }
 
-/** A float32 view of at least `floats` values of wasm memory (growing it as needed). */
-function heap(floats: number): Float32Array {
-  const { memory } = getRuntime();
-  const bytes = floats * 4;
-  const have = memory.buffer.byteLength;
-  if (bytes > have) {
-    const pages = Math.ceil((bytes - have) / PAGE_BYTES);
-    if (have / PAGE_BYTES + pages > MAX_PAGES) throw new RangeError(`matmul: ${bytes} bytes of operands exceed WebAssembly's 4 GiB memory`);
-    memory.grow(pages);
-  }
-  return new Float32Array(memory.buffer);
-}
-
 const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
 
-/** The runtime's worker threads (started once), or null when only one thread is wanted. */
-function threadsFor(r: Runtime): PanelThreads | null {
-  const count = threadCount();
-  if (count <= 1) return null;
-  if (r.threads === null || r.threads.count !== count) {
-    r.threads?.stop();
-    r.threads = new PanelThreads(r.module, r.memory, count - 1);
-  }
-  return r.threads;
-}
+/** Products below this many multiply-adds stay on the main thread: a hand-off costs tens of microseconds. */
+const THREADING_THRESHOLD = 1 << 20;
 
 /** Same contract as runMatmul: C [batch, M, N] for the given layout. */
 export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+  const { M, K, N } = dims;
+  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % 4 === 0 && N % 4 === 0) return gemvProduct(a, b, dims);
+  // B [K, N] read as it is stored when few rows of A use it: packing would cost more than it saves.
+  // For more rows the packed panel stays in L1 across row blocks, while in place its K rows lie a
+  // whole row of B apart, which for wide B falls into a handful of cache sets (measured: 512x256x8192
+  // at 25 GFLOP/s in place against 40 packed).
+  const inPlace = layout !== 'NT' && N % PANEL === 0 && M <= IN_PLACE_MAX_ROWS;
+  return gemmProduct(layout, a, b, dims, inPlace);
+}
+
+/** Where operand B of batch entry `offset` starts: resident weights in place, others copied (or packed) into scratch. */
+function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims, inPlace: boolean): Float32Array {
   const { batch, M, K, N, aBatched, bBatched } = dims;
+  const { rows4, rows1 } = getKernels();
   const panels = Math.ceil(N / PANEL);
-  const paddedN = panels * PANEL;
-  // memory: [A: M*K][packed B: K*paddedN][C: M*paddedN], each 16-byte aligned
+  const ldcFloats = panels * PANEL;
+  const resident = inPlace ? residentOffset(b) : -1;
+  // scratch: [A: M*K][B: K*N copied, or K*ldc packed, or nothing when resident][C: M*ldc]
   const aStart = 0;
+  const bSize = resident >= 0 ? 0 : inPlace ? K * N : K * ldcFloats;
   const bStart = roundUp(aStart + M * K, 4);
-  const cStart = roundUp(bStart + K * paddedN, 4);
-  const memory = heap(cStart + M * paddedN);
-  const { rows4, rows1 } = getRuntime();
+  const cStart = roundUp(bStart + bSize, 4);
+  const { memory, base } = scratch(cStart + M * ldcFloats);
+  // byte strides: A rows and the k step; B panel rows and panels
+  const [lda, aStepK] = layout === 'TN' ? [4, 4 * M] : [4 * K, 4];
+  const ldb = inPlace ? 4 * N : 4 * PANEL;
+  const panelStride = inPlace ? PANEL : K * PANEL; // floats from one panel to the next
   const out = new Float32Array(batch * M * N);
-  let packedFor = -1;
+  let placedFor = -1;
+  let bAt = 0;
   for (let z = 0; z < batch; z++) {
     const aOffset = aBatched ? z * M * K : 0;
     const bOffset = bBatched ? z * K * N : 0;
-    if (layout === 'TN') {
-      // A is stored [K, M]: copy it transposed, so rows of A are contiguous
-      for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) memory[aStart + m * K + k] = a[aOffset + k * M + m];
-    } else {
-      memory.set(a.subarray(aOffset, aOffset + M * K), aStart);
-    }
-    if (bOffset !== packedFor) {
-      packPanels(memory, bStart, b, bOffset, K, N, paddedN, layout === 'NT');
-      packedFor = bOffset;
+    memory.set(a.subarray(aOffset, aOffset + M * K), base + aStart); // TN keeps A [K, M] as stored
+    if (bOffset !== placedFor) {
+      if (resident >= 0) bAt = resident + bOffset;
+      else if (inPlace) {
+        memory.set(b.subarray(bOffset, bOffset + K * N), base + bStart);
+        bAt = base + bStart;
+      } else {
+        packPanels(memory, base + bStart, b, bOffset, K, N, ldcFloats, layout === 'NT');
+        bAt = base + bStart;
+      }
+      placedFor = bOffset;
     }
     const fullBlocks = Math.floor(M / 4);
-    // panels [first, end) of this product; the same loop runs in the worker threads (threads.ts)
-    const runPanels = (first: number, end: number) => {
-      for (let p = first; p < end; p++) {
-        const panel = 4 * (bStart + p * K * PANEL);
-        const cPanel = 4 * (cStart + p * PANEL);
-        if (fullBlocks > 0) rows4(4 * aStart, panel, cPanel, fullBlocks, K, 4 * K, 4 * paddedN);
-        if (M % 4 > 0) rows1(4 * (aStart + fullBlocks * 4 * K), panel, cPanel + 4 * fullBlocks * 4 * paddedN, M % 4, K, 4 * K, 4 * paddedN);
-      }
+    const aBytes = 4 * (base + aStart);
+    const cBytes = 4 * (base + cStart);
+    // panels [first, end): the 4-row kernel over the full blocks of rows, the 1-row kernel over the rest
+    const panelCalls = (first: number, end: number): WasmCall[] => {
+      const panel = 4 * (bAt + first * panelStride);
+      const cPanel = cBytes + 4 * first * PANEL;
+      const calls: WasmCall[] = [];
+      if (fullBlocks > 0) calls.push({ fn: 'gemm_rows4', args: [aBytes, panel, cPanel, fullBlocks, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
+      if (M % 4 > 0) calls.push({ fn: 'gemm_rows1', args: [aBytes + fullBlocks * 4 * lda, panel, cPanel + fullBlocks * 4 * 4 * ldcFloats, M % 4, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
+      return calls;
     };
-    const threads = M * K * N >= THREADING_THRESHOLD && panels > 1 ? threadsFor(getRuntime()) : null;
-    if (threads === null) runPanels(0, panels);
-    else threads.run({ aStart, bStart, cStart, K, paddedN, M }, panels, runPanels);
-    for (let m = 0; m < M; m++) out.set(memory.subarray(cStart + m * paddedN, cStart + m * paddedN + N), (z * M + m) * N);
+    const runHere = (first: number, end: number) => {
+      for (const { fn, args } of panelCalls(first, end)) (fn === 'gemm_rows4' ? rows4 : rows1)(...(args as Parameters<GemmFn>));
+    };
+    parallel(panels, M * K * N >= THREADING_THRESHOLD, panelCalls, runHere);
+    for (let m = 0; m < M; m++) out.set(memory.subarray(base + cStart + m * ldcFloats, base + cStart + m * ldcFloats + N), (z * M + m) * N);
+  }
+  return out;
+}
+
+/** NT with at most GEMV_MAX_ROWS rows of A: C = A W^T with W [N, K] read row by row, in place when resident. */
+function gemvProduct(a: TypedData, w: TypedData, dims: MatmulDims): Float32Array {
+  const { batch, M, K, N, aBatched, bBatched } = dims;
+  const gemv = getKernels().gemv[M];
+  const resident = residentOffset(w);
+  const aStart = 0;
+  const wStart = roundUp(M * K, 4);
+  const cStart = roundUp(wStart + (resident >= 0 ? 0 : K * N), 4);
+  const { memory, base } = scratch(cStart + M * N);
+  const out = new Float32Array(batch * M * N);
+  let placedFor = -1;
+  let wAt = 0;
+  for (let z = 0; z < batch; z++) {
+    const aOffset = aBatched ? z * M * K : 0;
+    const wOffset = bBatched ? z * K * N : 0;
+    memory.set(a.subarray(aOffset, aOffset + M * K), base + aStart);
+    if (wOffset !== placedFor) {
+      if (resident >= 0) wAt = resident + wOffset;
+      else {
+        memory.set(w.subarray(wOffset, wOffset + K * N), base + wStart);
+        wAt = base + wStart;
+      }
+      placedFor = wOffset;
+    }
+    const blocks = N / 4;
+    const args = (first: number, end: number) => [4 * (base + aStart), 4 * (wAt + first * 4 * K), 4 * (base + cStart + first * 4), end - first, K, 4 * K, 4 * K, 4 * N];
+    parallel(
+      blocks,
+      M * K * N >= THREADING_THRESHOLD,
+      (first, end) => [{ fn: `gemv_nt${M}`, args: args(first, end) }],
+      (first, end) => gemv(...(args(first, end) as Parameters<GemvFn>)),
+    );
+    out.set(memory.subarray(base + cStart, base + cStart + M * N), z * M * N);
   }
   return out;
 }

@@ -1,37 +1,49 @@
-// Worker threads for the SIMD matmul: every core but the main thread's runs
-// a worker holding its own instance of the same module over the same shared
-// memory. A product is split by panels of B; the main thread posts each
-// worker its range through a small shared control block, computes its own
-// range, and waits (Atomics.wait: the tensor API stays synchronous) until
+// Worker threads for the SIMD kernels: every core but the main thread's runs
+// a worker holding its own instances of our wasm modules over the same shared
+// memory. A kernel splits its work into ranges (panels of a product, blocks
+// of a matrix-vector product, slices of an element-wise map) and hands each
+// worker a short list of calls, "run exported function f with these
+// arguments", through a shared call block; the main thread runs its own
+// range and then waits (Atomics.wait: the tensor API stays synchronous) until
 // every worker has finished. GEMMA2_THREADS sets the thread count (1: none).
 
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { sharedMemory } from './memory.ts';
+
+/** One call of an exported wasm function. */
+export interface WasmCall {
+  fn: string;
+  args: number[];
+}
 
 /** Control block slots (Int32Array over a SharedArrayBuffer). */
 const JOB = 0; // bumped by the main thread for each job; negative: stop
 const DONE = 1; // bumped by the worker when the job is finished
-const ARGS = 2; // aStart, bStart, cStart, K, paddedN, M, firstPanel, endPanel (element offsets)
-const ARG_COUNT = 8;
+const CALLS = 2; // number of calls in the call block
+/** The call block (Float64Array): per call, the function index, its argument count, then the arguments. */
+const CALL_BLOCK_VALUES = 256;
+/** Arguments per call the worker passes on. */
+const MAX_ARGS = 12;
 
-// Plain JavaScript, evaluated in each worker: mirrors panelRange in gemm.ts.
+// Plain JavaScript, evaluated in each worker.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control } = workerData;
-const { gemm_rows4: rows4, gemm_rows1: rows1 } = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const { modules, memory, names, control, callBlock } = workerData;
+const exported = Object.assign({}, ...modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports));
+const functions = names.map((name) => exported[name]);
 const c = new Int32Array(control);
+const calls = new Float64Array(callBlock);
 let seen = 0;
 for (;;) {
   Atomics.wait(c, ${JOB}, seen);
   seen = Atomics.load(c, ${JOB});
   if (seen < 0) break;
-  const [aStart, bStart, cStart, K, paddedN, M, first, end] = c.subarray(${ARGS}, ${ARGS + ARG_COUNT});
-  const fullBlocks = Math.floor(M / 4);
-  for (let p = first; p < end; p++) {
-    const panel = 4 * (bStart + p * K * 8);
-    const cPanel = 4 * (cStart + p * 8);
-    if (fullBlocks > 0) rows4(4 * aStart, panel, cPanel, fullBlocks, K, 4 * K, 4 * paddedN);
-    if (M % 4 > 0) rows1(4 * (aStart + fullBlocks * 4 * K), panel, cPanel + 4 * fullBlocks * 4 * paddedN, M % 4, K, 4 * K, 4 * paddedN);
+  for (let i = 0, at = 0; i < c[${CALLS}]; i++) {
+    const f = functions[calls[at]];
+    const x = at + 2; // arguments past a function's own are ignored
+    f(calls[x], calls[x + 1], calls[x + 2], calls[x + 3], calls[x + 4], calls[x + 5], calls[x + 6], calls[x + 7], calls[x + 8], calls[x + 9], calls[x + 10], calls[x + 11]);
+    at += 2 + calls[at + 1];
   }
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
@@ -41,27 +53,31 @@ for (;;) {
 interface Helper {
   worker: Worker;
   control: Int32Array;
+  calls: Float64Array;
 }
 
-export interface PanelJob {
-  aStart: number;
-  bStart: number;
-  cStart: number;
-  K: number;
-  paddedN: number;
-  M: number;
-}
-
-export class PanelThreads {
+export class WorkerPool {
   private readonly helpers: Helper[];
+  private readonly index: Map<string, number>;
 
-  constructor(module: object, memory: object, helperCount: number) {
+  /** `modules`: compiled WebAssembly modules importing env.memory; `names`: their exports that jobs may call. */
+  constructor(modules: object[], names: string[], helperCount: number) {
+    this.index = new Map(names.map((name, i) => [name, i]));
     this.helpers = Array.from({ length: helperCount }, () => {
-      const control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + ARG_COUNT)));
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: control.buffer } });
+      const control = new Int32Array(new SharedArrayBuffer(4 * 4));
+      const calls = new Float64Array(new SharedArrayBuffer(8 * CALL_BLOCK_VALUES));
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { modules, memory: sharedMemory(), names, control: control.buffer, callBlock: calls.buffer },
+      });
       worker.unref(); // idle workers must not keep the process alive
-      return { worker, control };
+      return { worker, control, calls };
     });
+  }
+
+  /** Threads in all, the main one included. */
+  get count(): number {
+    return this.helpers.length + 1;
   }
 
   /** Tells every worker to finish. */
@@ -72,29 +88,32 @@ export class PanelThreads {
     }
   }
 
-  /** Threads in all, the main one included. */
-  get count(): number {
-    return this.helpers.length + 1;
-  }
-
   /**
-   * Runs panels [0, panels) split evenly: helpers take the first ranges, the
-   * main thread the last (through `runOwn`), then waits for the helpers.
+   * Hands helper i the calls perHelper[i] (an empty list: none), runs `own`
+   * on this thread, then waits for the helpers.
    */
-  run(job: PanelJob, panels: number, runOwn: (first: number, end: number) => void): void {
-    const share = Math.ceil(panels / this.count);
+  run(perHelper: WasmCall[][], own: () => void): void {
     const started: Helper[] = [];
-    this.helpers.forEach((helper, i) => {
-      const first = i * share;
-      const end = Math.min(panels, first + share);
-      if (first >= end) return;
-      const { control } = helper;
-      control.set([job.aStart, job.bStart, job.cStart, job.K, job.paddedN, job.M, first, end], ARGS);
-      Atomics.add(control, JOB, 1);
-      Atomics.notify(control, JOB);
+    perHelper.forEach((calls, i) => {
+      if (calls.length === 0) return;
+      const helper = this.helpers[i];
+      let at = 0;
+      for (const { fn, args } of calls) {
+        const f = this.index.get(fn);
+        if (args.length > MAX_ARGS) throw new RangeError(`WorkerPool: ${fn} called with ${args.length} arguments, at most ${MAX_ARGS}`);
+        if (f === undefined) throw new Error(`WorkerPool: no exported function "${fn}"`);
+        if (at + 2 + args.length > CALL_BLOCK_VALUES) throw new RangeError(`WorkerPool: more than ${CALL_BLOCK_VALUES} values of calls in one job`);
+        helper.calls[at] = f;
+        helper.calls[at + 1] = args.length;
+        helper.calls.set(args, at + 2);
+        at += 2 + args.length;
+      }
+      helper.control[CALLS] = calls.length;
+      Atomics.add(helper.control, JOB, 1);
+      Atomics.notify(helper.control, JOB);
       started.push(helper);
     });
-    runOwn(Math.min(panels, this.helpers.length * share), panels);
+    own();
     for (const { control } of started) {
       const target = Atomics.load(control, JOB);
       for (let done = Atomics.load(control, DONE); done !== target; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
@@ -111,4 +130,48 @@ export function threadCount(): number {
     return n;
   }
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Splits [0, total) into `parts` contiguous ranges of near-equal size (some may be empty). */
+export function splitRange(total: number, parts: number): [number, number][] {
+  const share = Math.ceil(total / parts);
+  return Array.from({ length: parts }, (_, i) => [Math.min(total, i * share), Math.min(total, (i + 1) * share)]);
+}
+
+// ---- the one pool, over every module the kernels have compiled ----
+
+const registered: { module: object; names: string[] }[] = [];
+let pool: WorkerPool | null = null;
+
+/** Makes a compiled module's functions callable from worker jobs (the pool restarts to load it). */
+export function registerModule(module: object, names: string[]): void {
+  registered.push({ module, names });
+  pool?.stop();
+  pool = null;
+}
+
+/** The worker pool for GEMMA2_THREADS threads, or null when only one thread is wanted. */
+export function workerPool(): WorkerPool | null {
+  const count = threadCount();
+  if (count <= 1) return null;
+  if (pool === null || pool.count !== count) {
+    pool?.stop();
+    pool = new WorkerPool(registered.map((r) => r.module), registered.flatMap((r) => r.names), count - 1);
+  }
+  return pool;
+}
+
+/**
+ * Splits [0, total) across the pool (when `worthIt` and there is one): helper
+ * i runs callsFor(its range), this thread runHere(the last range).
+ */
+export function parallel(total: number, worthIt: boolean, callsFor: (first: number, end: number) => WasmCall[], runHere: (first: number, end: number) => void): void {
+  const pool = worthIt && total > 1 ? workerPool() : null;
+  if (pool === null) {
+    runHere(0, total);
+    return;
+  }
+  const ranges = splitRange(total, pool.count);
+  const own = ranges.pop()!;
+  pool.run(ranges.map(([first, end]) => (first < end ? callsFor(first, end) : [])), () => runHere(own[0], own[1]));
 }

@@ -10,8 +10,8 @@
 // one key/value head, expressed as a broadcast over the group axis.
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { div, mul } from '../ops/arithmetic.ts';
-import { tanh } from '../ops/unary.ts';
+import { mul } from '../ops/arithmetic.ts';
+import { softcap } from '../ops/unary.ts';
 import { matmul } from '../ops/matmul.ts';
 import { softmax } from '../ops/softmax.ts';
 import { maskedFill } from '../ops/where.ts';
@@ -85,7 +85,7 @@ export class Gemma2Attention implements Module {
     const v = values.unsqueeze(2); // [B, kv, 1, S, hd]
 
     let scores = mul(matmul(q, k.transpose(-1, -2)), this.scaling); // [B, kv, groups, T, S]
-    if (this.softcap !== null) scores = mul(tanh(div(scores, this.softcap)), this.softcap);
+    if (this.softcap !== null) scores = softcap(scores, this.softcap); // c tanh(s / c)
     scores = maskedFill(scores, blocked.unsqueeze(1), MASKED_SCORE); // blocked: [B|1, 1, 1, T, S]
     const probabilities = softmax(scores, -1);
     const o = matmul(probabilities, v) // [B, kv, groups, T, hd]

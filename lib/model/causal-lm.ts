@@ -7,8 +7,7 @@
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { div, mul } from '../ops/arithmetic.ts';
-import { tanh } from '../ops/unary.ts';
+import { softcap } from '../ops/unary.ts';
 import { linear } from '../ops/matmul.ts';
 import { crossEntropy } from '../ops/cross-entropy.ts';
 import { expectInt } from '../ops/check.ts';
@@ -30,11 +29,6 @@ export interface CausalLMOutput {
   /** Scalar, when labels are given. */
   loss?: Tensor;
   hiddenStates?: Tensor[];
-}
-
-/** c tanh(x / c): squashes x smoothly into (-c, c). */
-export function softcap(x: Tensor, cap: number | null): Tensor {
-  return cap === null ? x : mul(tanh(div(x, cap)), cap);
 }
 
 /** Mean cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 ignored). */
@@ -73,7 +67,9 @@ export class Gemma2ForCausalLM implements Module {
     const T = lastHiddenState.shape[1];
     const keep = Math.min(input.numLogitsToKeep ?? T, T);
     const h = keep === T ? lastHiddenState : lastHiddenState.narrow(1, T - keep, keep);
-    const logits = softcap(linear(h, this.headWeight), this.config.finalLogitSoftcapping); // [B, keep, V]
+    const cap = this.config.finalLogitSoftcapping;
+    const raw = linear(h, this.headWeight); // [B, keep, V]
+    const logits = cap === null ? raw : softcap(raw, cap);
     const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
     return { logits, loss, hiddenStates };
   }

@@ -5,6 +5,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { Generator } from '../tensor/random.ts';
 import { linear } from '../ops/matmul.ts';
 import { add } from '../ops/arithmetic.ts';
+import { allocateWeightStorage } from '../../kernels/simd.ts';
 
 export type NamedParameters = [name: string, parameter: Tensor][];
 
@@ -24,9 +25,13 @@ export interface InitOptions {
   std: number;
 }
 
-/** A [rows, cols] weight: normal(0, std) from the generator, or zeros when there is none. */
+/**
+ * A [rows, cols] weight: normal(0, std) from the generator, or zeros when
+ * there is none. Its storage may live in the SIMD kernels' memory (see
+ * allocateWeightStorage), where matmuls read it without a copy.
+ */
 export function initWeight(shape: number[], init: InitOptions): Tensor {
-  const data = new Float32Array(shape.reduce((n, d) => n * d, 1));
+  const data = allocateWeightStorage(shape.reduce((n, d) => n * d, 1));
   if (init.generator !== null) for (let i = 0; i < data.length; i++) data[i] = init.std * init.generator.nextNormal();
   return Tensor.fromData(data, shape);
 }

@@ -2,7 +2,7 @@
 // launches kernels from kernels/) and, beside it, its backward rule.
 
 export { add, sub, mul, div, pow, neg, addScalar, mulScalar, powScalar, rsubScalar, rdivScalar, type Operand } from './arithmetic.ts';
-export { sqrt, rsqrt, exp, log, tanh, geluTanh } from './unary.ts';
+export { sqrt, rsqrt, exp, log, tanh, geluTanh, softcap } from './unary.ts';
 export { sum, mean, max, argmax, logSumExp, sumToShape } from './reduce.ts';
 export { softmax, logSoftmax } from './softmax.ts';
 export { matmul, linear } from './matmul.ts';

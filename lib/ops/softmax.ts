@@ -5,8 +5,9 @@
 // with the result, not with |x|. A fully masked row (all -inf) has m = -inf
 // and x - m = NaN, so its softmax is NaN, exactly as in PyTorch.
 
-import type { Tensor } from '../tensor/tensor.ts';
-import { normalizeAxis } from '../tensor/shape.ts';
+import { Tensor } from '../tensor/tensor.ts';
+import { normalizeAxis, splitAroundAxis } from '../tensor/shape.ts';
+import { runSoftmaxRows } from '../../kernels/softmax.ts';
 import { record } from '../autograd/tape.ts';
 import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
@@ -17,7 +18,9 @@ import { shiftedLogSumExp, sum } from './reduce.ts';
 export function softmax(x: Tensor, axis = -1): Tensor {
   expectFloat('softmax', x);
   const a = normalizeAxis('softmax', axis, x.rank);
-  const y = elementwise('expSub', shiftedLogSumExp(x, a));
+  const [outer, length, inner] = splitAroundAxis(x.shape, a);
+  // along the last axis (attention's keys) one fused kernel; along any other the general path
+  const y = inner === 1 && length > 0 && outer > 0 ? Tensor.fromData(runSoftmaxRows(x.contiguousData(), outer, length), x.shape) : elementwise('expSub', shiftedLogSumExp(x, a));
   // dx = y * (g - sum(g * y, axis))
   return record(y, 'softmax', [x], (g) => [mul(y, sub(g, sum(mul(g, y), a, true)))]);
 }

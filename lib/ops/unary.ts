@@ -38,6 +38,18 @@ export function tanh(x: Tensor): Tensor {
   return record(out, 'tanh', [x], (g) => [mul(g, rsubScalar(mul(out, out), 1))]);
 }
 
+/**
+ * Gemma's soft capping, cap tanh(x / cap): squashes x smoothly into (-cap, cap).
+ * One kernel for the divide, tanh and multiply that Transformers runs as three.
+ */
+export function softcap(x: Tensor, cap: number): Tensor {
+  expectFloat('softcap', x);
+  if (!(cap > 0 && Number.isFinite(cap))) throw new RangeError(`softcap: the cap must be a positive finite number, got ${cap}`);
+  const out = elementwise('softcap', [x], cap);
+  // d/dx cap tanh(x / cap) = 1 - tanh(x / cap)^2 = 1 - (out / cap)^2
+  return record(out, 'softcap', [x], (g) => [elementwise('softcapGrad', [out, g], cap)]);
+}
+
 /** GELU with the tanh approximation (Transformers' gelu_pytorch_tanh). */
 export function geluTanh(x: Tensor): Tensor {
   expectFloat('geluTanh', x);

@@ -4,6 +4,7 @@
 // ops read tensors through contiguousData(), which copies only when a view is
 // not laid out row-major.
 
+import { subarrayOf } from './storage.ts';
 import ndarray, { type NdArray } from 'ndarray';
 import { type DType, type TypedData, allocate, dtypeOf } from './dtype.ts';
 import { type Shape, ShapeError, contiguousStrides, formatShape, numel, sameShape } from './shape.ts';
@@ -73,7 +74,7 @@ export class Tensor {
    */
   contiguousData(): TypedData {
     if (this.isContiguous()) {
-      return this.nd.data.subarray(this.nd.offset, this.nd.offset + this.size) as TypedData;
+      return subarrayOf(this.nd.data, this.nd.offset, this.nd.offset + this.size);
     }
     return views.copyStrided(this.nd);
   }

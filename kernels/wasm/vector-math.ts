@@ -1,0 +1,420 @@
+// Transcendental element-wise kernels and row reductions on WebAssembly SIMD,
+// four floats per instruction, for the webasm backend.
+//
+// Why: GPU.js's webasm code calls JavaScript's Math.exp / Math.tanh once per
+// element (about 40 ns each here) and copies every operand in and out per
+// launch, so the softcaps, GELU and the log-sum-exps took more than half of a
+// bench-small forward. Here exp is computed the Cephes way, vectorised:
+//
+//   exp(x) = 2^n e^r,  n = round(x log2 e),  r = x - n ln 2 (ln 2 split in two
+//            parts so r is exact),  e^r = 1 + r + r^2 P(r) with P of degree 5
+//            on |r| <= ln2/2 (about 1 ulp), 2^n built in the exponent bits.
+//   tanh(x) = x + x^3 Q(x^2)                  for |x| < 0.625  (degree 4)
+//           = sign(x) (1 - 2 / (e^(2|x|) + 1)) otherwise
+//
+// Below x = -86.5, exp returns 0 (the true value is under 3e-38), above
+// 88.72 infinity; NaN stays NaN. Measured against float64 (npm run
+// measure:tolerances, test/ops/vector-math.test.ts) the error stays within the
+// transcendental tolerance of kernels/tolerances.ts.
+//
+// Host side: operands are copied into scratch wasm memory, padded to a whole
+// number of vectors (rows each padded on their own for the row kernels), and
+// the result is copied back out.
+
+import type { TypedData } from '../../lib/tensor/dtype.ts';
+import { F32, I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
+import { MAX_PAGES, scratch, sharedMemory, wasm } from './memory.ts';
+import { parallel, registerModule } from './threads.ts';
+
+const get = op.localGet;
+const set = op.localSet;
+const splat = op.f32x4Const;
+
+// Cephes expf: ln 2 = LN2_HI + LN2_LO, LN2_HI exact in a few bits
+const LOG2E = 1.44269504088896341;
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.12194440e-4;
+const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+/** exp(x) overflows float32 above this. */
+const EXP_HI = 88.72283905206835;
+/** Below this exp(x) < 2^-124.8, returned as 0 (2^(n-1) stays a normal float for n >= -125). */
+const EXP_LO = -86.5;
+// Cephes tanhf, |x| < 0.625
+const TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1];
+const TANH_SMALL = 0.625;
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** (((c0 r + c1) r + c2) ...) r + c_last, left on the stack. */
+function horner(r: number, coefficients: number[]): number[] {
+  const code = [...splat(coefficients[0])];
+  for (const c of coefficients.slice(1)) code.push(...get(r), ...op.f32x4Mul, ...splat(c), ...op.f32x4Add);
+  return code;
+}
+
+/** Scratch v128 locals an expression may use; each emitter documents which it clobbers. */
+interface Temps {
+  t: number[];
+}
+
+/**
+ * Code as a list of statements (each leaves the stack empty). A kernel
+ * computes UNROLL vectors per loop turn with one copy of the statements per
+ * vector, interleaved statement by statement: exp is a chain of some forty
+ * dependent instructions, and independent chains side by side keep the
+ * core's pipelines full (measured: 2.7x faster than one vector at a time).
+ */
+type Statements = number[][];
+const UNROLL = 4;
+
+/** The statements of each copy, interleaved: s0 of every copy, then s1 of every copy, ... */
+function interleave(copies: Statements[]): number[] {
+  const code: number[] = [];
+  for (let s = 0; s < copies[0].length; s++) for (const copy of copies) code.push(...copy[s]);
+  return code;
+}
+
+/** out = exp(x) (out may be x); clobbers t[0..2]. */
+function emitExp(x: number, out: number, { t: [n, r, keep] }: Temps): Statements {
+  return [
+    // r = clamp(x) (pmin/pmax let NaN through); n = round(r log2 e); r = (r - n LN2_HI) - n LN2_LO
+    [...get(x), ...set(keep)],
+    [...get(x), ...splat(EXP_HI), ...op.f32x4Pmin, ...splat(EXP_LO), ...op.f32x4Pmax, ...set(r)],
+    [...get(r), ...splat(LOG2E), ...op.f32x4Mul, ...op.f32x4Nearest, ...set(n)],
+    [...get(r), ...get(n), ...splat(LN2_HI), ...op.f32x4Mul, ...op.f32x4Sub, ...get(n), ...splat(LN2_LO), ...op.f32x4Mul, ...op.f32x4Sub, ...set(r)],
+    // e^r = P(r) r^2 + r + 1
+    [...horner(r, EXP_POLY), ...get(r), ...op.f32x4Mul, ...get(r), ...op.f32x4Mul, ...get(r), ...op.f32x4Add, ...splat(1), ...op.f32x4Add, ...set(out)],
+    // 2^n e^r = (e^r + e^r) 2^(n-1), 2^(n-1) from its exponent bits (n - 1 + 127) << 23, so n = 128 still fits
+    [...get(out), ...get(out), ...op.f32x4Add, ...get(n), ...op.i32x4TruncSatF32x4S, ...op.i32x4Const(126), ...op.i32x4Add, ...op.i32Const(23), ...op.i32x4Shl, ...op.f32x4Mul, ...set(out)],
+    // the ends of the range: 0 below EXP_LO, infinity above EXP_HI (NaN fails both tests and stays NaN)
+    [...splat(0), ...get(out), ...get(keep), ...splat(EXP_LO), ...op.f32x4Lt, ...op.v128Bitselect, ...set(out)],
+    [...splat(Infinity), ...get(out), ...get(keep), ...splat(EXP_HI), ...op.f32x4Gt, ...op.v128Bitselect, ...set(out)],
+  ];
+}
+
+/** out = tanh(x) (out may be x); clobbers t[0..4]. */
+function emitTanh(x: number, out: number, temps: Temps): Statements {
+  const [small, big] = temps.t.slice(3);
+  return [
+    // small = x + x^3 Q(x^2)
+    [...get(x), ...get(x), ...op.f32x4Mul, ...set(small)],
+    [...horner(small, TANH_POLY), ...get(small), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Add, ...set(small)],
+    // big = sign(x) (1 - 2 / (exp(2|x|) + 1))
+    [...get(x), ...op.f32x4Abs, ...get(x), ...op.f32x4Abs, ...op.f32x4Add, ...set(big)],
+    ...emitExp(big, big, temps),
+    [...splat(1), ...splat(2), ...get(big), ...splat(1), ...op.f32x4Add, ...op.f32x4Div, ...op.f32x4Sub, ...set(big)],
+    [...get(x), ...get(big), ...op.i32x4Const(-0x80000000), ...op.v128Bitselect, ...set(big)], // copy x's sign bit
+    [...get(big), ...get(small), ...get(x), ...op.f32x4Abs, ...splat(TANH_SMALL), ...op.f32x4Ge, ...op.v128Bitselect, ...set(out)],
+  ];
+}
+
+/** u = sqrt(2/pi) (x + 0.044715 x^3), in the order of the GPU.js formula; out = tanh(u). Clobbers t[0..5]. */
+function emitGeluTanhOfInner(x: number, out: number, temps: Temps): Statements {
+  const u = temps.t[5];
+  return [
+    [...splat(0.044715), ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Add, ...splat(SQRT_2_OVER_PI), ...op.f32x4Mul, ...set(u)],
+    ...emitTanh(u, out, temps),
+  ];
+}
+
+// ---- the kernels ------------------------------------------------------------
+
+const TEMP_COUNT = 7;
+
+/**
+ * name(src..., dst, vectors[, s: f32]): dst[i] = f(src[i]...) for `vectors`
+ * vectors of 4 floats, a multiple of UNROLL. `body` computes local `out` from
+ * the input locals; it is emitted once per unrolled copy, each copy with its
+ * own locals.
+ */
+function mapKernel(name: string, inputs: number, hasScalar: boolean, body: (x: number[], out: number, temps: Temps, scalar: number) => Statements): FunctionSpec {
+  const DST = inputs;
+  const VECTORS = inputs + 1;
+  const SCALAR = inputs + 2;
+  const firstLocal = inputs + 2 + (hasScalar ? 1 : 0);
+  const [OFFSET, END] = [firstLocal, firstLocal + 1]; // i32
+  const SPLAT = firstLocal + 2; // v128: the scalar in four lanes, then per copy: inputs, out, temps
+  const perCopy = inputs + 1 + TEMP_COUNT;
+  const copies = Array.from({ length: UNROLL }, (_, c) => {
+    const first = SPLAT + 1 + c * perCopy;
+    return { x: Array.from({ length: inputs }, (_, i) => first + i), out: first + inputs, temps: { t: Array.from({ length: TEMP_COUNT }, (_, i) => first + inputs + 1 + i) } };
+  });
+  const code: number[] = [...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...set(END), ...op.i32Const(0), ...set(OFFSET)];
+  if (hasScalar) code.push(...get(SCALAR), ...op.f32x4Splat, ...set(SPLAT));
+  code.push(...op.blockLoop, ...get(OFFSET), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  copies.forEach(({ x }, c) => x.forEach((local, i) => code.push(...get(i), ...get(OFFSET), ...op.i32Add, ...op.v128Load(16 * c), ...set(local))));
+  code.push(...interleave(copies.map(({ x, out, temps }) => body(x, out, temps, SPLAT))));
+  copies.forEach(({ out }, c) => code.push(...get(DST), ...get(OFFSET), ...op.i32Add, ...get(out), ...op.v128Store(16 * c)));
+  code.push(...get(OFFSET), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(OFFSET), ...op.continueLoop, ...op.end, ...op.end);
+  const params = [...new Array<number>(inputs + 2).fill(I32), ...(hasScalar ? [F32] : [])];
+  return { name, params, locals: [[2, I32], [1 + UNROLL * perCopy, V128]], body: code };
+}
+
+const MAP_KERNELS: FunctionSpec[] = [
+  mapKernel('exp', 1, false, ([x], out, t) => emitExp(x, out, t)),
+  mapKernel('tanh', 1, false, ([x], out, t) => emitTanh(x, out, t)),
+  // s tanh(x / s): the three roundings of tanh(x / s) * s
+  mapKernel('softcap', 1, true, ([x], out, t, s) => [[...get(x), ...get(s), ...op.f32x4Div, ...set(out)], ...emitTanh(out, out, t), [...get(out), ...get(s), ...op.f32x4Mul, ...set(out)]]),
+  // 0.5 x (1 + tanh(u))
+  mapKernel('geluTanh', 1, false, ([x], out, t) => [...emitGeluTanhOfInner(x, out, t), [...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(out), ...op.f32x4Add, ...op.f32x4Mul, ...set(out)]]),
+  // 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 0.134145 x^2)
+  mapKernel('geluTanhGrad', 1, false, ([x], out, t) => {
+    const th = t.t[6];
+    return [
+      ...emitGeluTanhOfInner(x, th, t),
+      [
+        ...splat(0.5), ...splat(1), ...get(th), ...op.f32x4Add, ...op.f32x4Mul,
+        ...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(th), ...get(th), ...op.f32x4Mul, ...op.f32x4Sub, ...op.f32x4Mul,
+        ...splat(SQRT_2_OVER_PI), ...op.f32x4Mul, ...splat(1), ...splat(0.134145), ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...op.f32x4Add, ...op.f32x4Mul,
+        ...op.f32x4Add, ...set(out),
+      ],
+    ];
+  }),
+];
+
+/** For each unrolled copy c: an input local, and three exp temporaries, numbered from `first`. */
+function copyLocals(first: number) {
+  return Array.from({ length: UNROLL }, (_, c) => ({ x: first + 4 * c, temps: { t: [first + 4 * c + 1, first + 4 * c + 2, first + 4 * c + 3] } }));
+}
+
+/**
+ * rowsMaxSumExp(src, dst, rows, vectorsPerRow): for each row, dst[2r] = m =
+ * max(row) and dst[2r+1] = sum(exp(row - m)), summed in 4 x UNROLL lanes and
+ * then added pairwise. vectorsPerRow is a multiple of UNROLL; rows are padded
+ * with -infinity.
+ */
+function rowsMaxSumExpKernel(): FunctionSpec {
+  const [SRC, DST, ROWS, VECTORS] = [0, 1, 2, 3];
+  const [ROW, P, END, MAXF] = [4, 5, 6, 7]; // i32 x3, f32
+  const M = 8; // v128: the row max, UNROLL accumulators, then per copy x and temps
+  const ACC = 9;
+  const copies = copyLocals(ACC + UNROLL);
+  const lanes = (v: number, combine: number[]) => [
+    ...get(v), ...op.f32x4ExtractLane(0), ...get(v), ...op.f32x4ExtractLane(1), ...combine,
+    ...get(v), ...op.f32x4ExtractLane(2), ...get(v), ...op.f32x4ExtractLane(3), ...combine, ...combine,
+  ];
+  const code: number[] = [...op.i32Const(0), ...set(ROW), ...get(SRC), ...set(P), ...op.blockLoop, ...get(ROW), ...get(ROWS), ...op.i32GeU, ...op.breakIfOutOfLoop];
+  code.push(...get(P), ...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...set(END));
+  // m = max over the row (max, not pmax: a NaN wins)
+  code.push(...get(P), ...op.v128Load(0), ...set(M), ...get(P), ...op.i32Const(16), ...op.i32Add, ...set(P));
+  code.push(...op.blockLoop, ...get(P), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  code.push(...get(M), ...get(P), ...op.v128Load(0), ...op.f32x4Max, ...set(M), ...get(P), ...op.i32Const(16), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
+  code.push(...lanes(M, op.f32Max), ...set(MAXF), ...get(MAXF), ...op.f32x4Splat, ...set(M));
+  // acc_c = sums of exp(x - m), from the row start again, UNROLL vectors per turn
+  code.push(...get(END), ...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...op.i32Sub, ...set(P));
+  for (let c = 0; c < UNROLL; c++) code.push(...op.v128Zero, ...set(ACC + c));
+  code.push(...op.blockLoop, ...get(P), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  code.push(
+    ...interleave(
+      copies.map(({ x, temps }, c) => [
+        [...get(P), ...op.v128Load(16 * c), ...get(M), ...op.f32x4Sub, ...set(x)],
+        ...emitExp(x, x, temps),
+        [...get(ACC + c), ...get(x), ...op.f32x4Add, ...set(ACC + c)],
+      ]),
+    ),
+  );
+  code.push(...get(P), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
+  // acc_0 = (acc_0 + acc_1) + (acc_2 + acc_3)
+  code.push(...get(ACC), ...get(ACC + 1), ...op.f32x4Add, ...get(ACC + 2), ...get(ACC + 3), ...op.f32x4Add, ...op.f32x4Add, ...set(ACC));
+  // dst[2 row] = m, dst[2 row + 1] = sum
+  code.push(...get(DST), ...get(ROW), ...op.i32Const(8), ...op.i32Mul, ...op.i32Add, ...get(MAXF), ...op.f32Store(0));
+  code.push(...get(DST), ...get(ROW), ...op.i32Const(8), ...op.i32Mul, ...op.i32Add, ...lanes(ACC, op.f32Add), ...op.f32Store(4));
+  code.push(...get(ROW), ...op.i32Const(1), ...op.i32Add, ...set(ROW), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: 'rowsMaxSumExp', params: 4, locals: [[3, I32], [1, F32], [1 + UNROLL + 4 * UNROLL, V128]], body: code };
+}
+
+/**
+ * rowsExpShift(src, shiftA, shiftB, scale, dst, rows, vectorsPerRow):
+ * dst = exp((src - shiftA[r]) - shiftB[r]) * scale[r], one value of each per
+ * row; vectorsPerRow is a multiple of UNROLL.
+ */
+function rowsExpShiftKernel(): FunctionSpec {
+  const [SRC, SHIFT_A, SHIFT_B, SCALE, DST, ROWS, VECTORS] = [0, 1, 2, 3, 4, 5, 6];
+  const [ROW, OFFSET, END] = [7, 8, 9]; // i32
+  const [A, B, K] = [10, 11, 12]; // v128: the row's values, then per copy x and temps
+  const copies = copyLocals(13);
+  const perRow = (ptr: number, into: number) => [...get(ptr), ...get(ROW), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...op.v128Load32Splat(0), ...set(into)];
+  const code: number[] = [...op.i32Const(0), ...set(ROW), ...op.i32Const(0), ...set(OFFSET), ...op.blockLoop, ...get(ROW), ...get(ROWS), ...op.i32GeU, ...op.breakIfOutOfLoop];
+  code.push(...perRow(SHIFT_A, A), ...perRow(SHIFT_B, B), ...perRow(SCALE, K));
+  code.push(...get(OFFSET), ...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...set(END));
+  code.push(...op.blockLoop, ...get(OFFSET), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  code.push(
+    ...interleave(
+      copies.map(({ x, temps }, c) => [
+        [...get(SRC), ...get(OFFSET), ...op.i32Add, ...op.v128Load(16 * c), ...get(A), ...op.f32x4Sub, ...get(B), ...op.f32x4Sub, ...set(x)],
+        ...emitExp(x, x, temps),
+        [...get(DST), ...get(OFFSET), ...op.i32Add, ...get(x), ...get(K), ...op.f32x4Mul, ...op.v128Store(16 * c)],
+      ]),
+    ),
+  );
+  code.push(...get(OFFSET), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(OFFSET), ...op.continueLoop, ...op.end, ...op.end);
+  code.push(...get(ROW), ...op.i32Const(1), ...op.i32Add, ...set(ROW), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: 'rowsExpShift', params: 7, locals: [[3, I32], [3 + 4 * UNROLL, V128]], body: code };
+}
+
+// ---- host side --------------------------------------------------------------
+
+export type SimdMapOp = 'exp' | 'tanh' | 'softcap' | 'geluTanh' | 'geluTanhGrad';
+export const SIMD_MAP_OPS: readonly SimdMapOp[] = ['exp', 'tanh', 'softcap', 'geluTanh', 'geluTanhGrad'];
+
+type MapFn = (src: number, dst: number, vectors: number, scalar?: number) => void;
+interface Kernels {
+  maps: Record<SimdMapOp, MapFn>;
+  rowsMaxSumExp: (src: number, dst: number, rows: number, vectors: number) => void;
+  rowsExpShift: (src: number, shiftA: number, shiftB: number, scale: number, dst: number, rows: number, vectors: number) => void;
+}
+
+let kernels: Kernels | null = null;
+
+function getKernels(): Kernels {
+  if (kernels === null) {
+    const functions = [...MAP_KERNELS, rowsMaxSumExpKernel(), rowsExpShiftKernel()];
+    const module = new wasm.Module(buildModule(functions, MAX_PAGES));
+    registerModule(module, functions.map((f) => f.name));
+    const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
+    const maps = Object.fromEntries(SIMD_MAP_OPS.map((name) => [name, exports[name] as MapFn]));
+    kernels = {
+      maps: maps as Record<SimdMapOp, MapFn>,
+      rowsMaxSumExp: exports.rowsMaxSumExp,
+      rowsExpShift: exports.rowsExpShift,
+    };
+  }
+  return kernels;
+}
+
+/** Whether this engine compiles the module (WebAssembly SIMD with shared memory). */
+export function isVectorMathAvailable(): boolean {
+  try {
+    getKernels();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+
+/** Arrays below this many elements stay on the main thread (a hand-off costs tens of microseconds). */
+const THREADING_THRESHOLD = 1 << 16;
+
+/** dst = op(src) element by element (softcap takes the cap as `scalar`). */
+export function simdMap(name: SimdMapOp, src: TypedData, scalar?: number): Float32Array {
+  const n = src.length;
+  const padded = roundUp(n, 4 * UNROLL);
+  const { memory, base } = scratch(2 * padded);
+  memory.set(src, base);
+  memory.fill(0, base + n, base + padded);
+  const map = getKernels().maps[name];
+  // ranges count groups of UNROLL vectors
+  const group = 4 * UNROLL;
+  const args = (first: number, end: number) => [4 * (base + group * first), 4 * (base + padded + group * first), (end - first) * UNROLL, ...(scalar === undefined ? [] : [scalar])];
+  parallel(padded / group, n >= THREADING_THRESHOLD, (first, end) => [{ fn: name, args: args(first, end) }], (first, end) => map(...(args(first, end) as [number, number, number, number?])));
+  return copyOut(memory, base + padded, n);
+}
+
+/** A fresh array of n floats from wasm memory (slice() on shared memory is 2x slower than this). */
+function copyOut(memory: Float32Array, at: number, n: number): Float32Array {
+  const out = new Float32Array(n);
+  out.set(memory.subarray(at, at + n));
+  return out;
+}
+
+/**
+ * Copies `rows` rows of `length` values into scratch at `at`, each padded to a
+ * whole number of vectors with `fill`; returns the padded row length.
+ */
+function copyRows(memory: Float32Array, at: number, data: TypedData, rows: number, length: number, fill: number): number {
+  const stride = rowStride(length);
+  if (stride === length) {
+    memory.set(data.subarray(0, rows * length), at);
+    return stride;
+  }
+  for (let r = 0; r < rows; r++) {
+    memory.set(data.subarray(r * length, (r + 1) * length), at + r * stride);
+    memory.fill(fill, at + r * stride + length, at + (r + 1) * stride);
+  }
+  return stride;
+}
+
+/** Floats per padded row: a whole number of unrolled groups of vectors. */
+const rowStride = (length: number) => roundUp(length, 4 * UNROLL);
+
+/** Copies padded rows at `at` back out as a dense [rows, length] array. */
+function readRows(memory: Float32Array, at: number, rows: number, length: number, stride: number): Float32Array {
+  if (stride === length) return copyOut(memory, at, rows * length);
+  const out = new Float32Array(rows * length);
+  for (let r = 0; r < rows; r++) out.set(memory.subarray(at + r * stride, at + r * stride + length), r * length);
+  return out;
+}
+
+/**
+ * Per row of [rows, length]: m = max(row) and log(sum(exp(x - m))), both
+ * float32 (NaN for a row whose max is not finite). The rows stay in scratch at `at` (padded to `stride`), followed
+ * by room for 3 values per row and `extra` more floats.
+ */
+function maxAndLogSum(data: TypedData, rows: number, length: number, extra: number) {
+  const stride = rowStride(length);
+  const perRow = roundUp(3 * rows, 4);
+  const { memory, base: at } = scratch(rows * stride + perRow + extra);
+  copyRows(memory, at, data, rows, length, -Infinity);
+  const pairs = at + rows * stride;
+  const k = getKernels();
+  const args = (first: number, end: number) => [4 * (at + first * stride), 4 * (pairs + 2 * first), end - first, stride / 4];
+  parallel(rows, rows * stride >= THREADING_THRESHOLD, (first, end) => [{ fn: 'rowsMaxSumExp', args: args(first, end) }], (first, end) => k.rowsMaxSumExp(...(args(first, end) as [number, number, number, number])));
+  const max = new Float32Array(rows);
+  const logSum = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    max[r] = memory[pairs + 2 * r];
+    // a NaN or +inf makes the whole softmax row NaN, as in PyTorch (an all -inf row is NaN through x - m)
+    logSum[r] = Number.isFinite(max[r]) ? Math.log(memory[pairs + 2 * r + 1]) : NaN;
+  }
+  return { memory, at, stride, perRowAt: pairs, outAt: pairs + perRow, max, logSum };
+}
+
+/** rowsExpShift over rows split across threads; every address in floats. */
+function runExpShift(src: number, shiftA: number, shiftB: number, scale: number, dst: number, rows: number, stride: number): void {
+  const k = getKernels();
+  const args = (first: number, end: number) => [4 * (src + first * stride), 4 * (shiftA + first), 4 * (shiftB + first), 4 * (scale + first), 4 * (dst + first * stride), end - first, stride / 4];
+  type Args = Parameters<Kernels['rowsExpShift']>;
+  parallel(rows, rows * stride >= THREADING_THRESHOLD, (first, end) => [{ fn: 'rowsExpShift', args: args(first, end) }], (first, end) => k.rowsExpShift(...(args(first, end) as Args)));
+}
+
+/** log(sum(exp(row))) for each row of a contiguous [rows, length] array (length >= 1). */
+export function simdLogSumExpRows(data: TypedData, rows: number, length: number): Float32Array {
+  const { max, logSum } = maxAndLogSum(data, rows, length, 0);
+  // m + log(sum): -inf for an all -inf row, +inf for a row holding +inf, NaN for NaN
+  return max.map((m, r) => (Number.isFinite(m) ? m + logSum[r] : m));
+}
+
+/**
+ * Softmax of each row: exp((x - m) - log(sum(exp(x - m)))), the two terms
+ * rounded on their own scales (lib/ops/softmax.ts explains why). A fully
+ * masked row (all -inf) is NaN, as in PyTorch.
+ */
+export function simdSoftmaxRows(data: TypedData, rows: number, length: number): Float32Array {
+  const stride = rowStride(length);
+  const { memory, at, perRowAt, outAt, max, logSum } = maxAndLogSum(data, rows, length, rows * stride);
+  // the per-row values replace the pairs: [max][logSum][scale = 1]
+  memory.set(max, perRowAt);
+  memory.set(logSum, perRowAt + rows);
+  memory.fill(1, perRowAt + 2 * rows, perRowAt + 3 * rows);
+  runExpShift(at, perRowAt, perRowAt + rows, perRowAt + 2 * rows, outAt, rows, stride);
+  return readRows(memory, outAt, rows, length, stride);
+}
+
+/**
+ * dst[r][c] = scale[r] * exp(x[r][c] - shift[r]) over [rows, length]: the
+ * softmax-minus-one-hot of the cross-entropy gradient before its target fix-up.
+ */
+export function simdScaledExpShiftRows(data: TypedData, rows: number, length: number, shift: TypedData, scale: TypedData): Float32Array {
+  const stride = rowStride(length);
+  const perRow = rows * stride;
+  const out = roundUp(perRow + 3 * rows, 4);
+  const { memory, base } = scratch(out + rows * stride);
+  copyRows(memory, base, data, rows, length, 0);
+  memory.set(shift, base + perRow);
+  memory.fill(0, base + perRow + rows, base + perRow + 2 * rows);
+  memory.set(scale, base + perRow + 2 * rows);
+  const p = base + perRow;
+  runExpShift(base, p, p + rows, p + 2 * rows, base + out, rows, stride);
+  return readRows(memory, base + out, rows, length, stride);
+}

@@ -1,0 +1,19 @@
+// Where tensor elements live. Most tensors own a plain Float32Array or
+// Int32Array. Model weights may instead live in the SIMD kernels' WebAssembly
+// memory (kernels/wasm/memory.ts), so products read them in place; such an
+// array is a view of one shared buffer whose block is freed when the array is
+// garbage-collected. A sub-view must therefore keep its parent alive: every
+// sub-view of tensor storage is made here, and one over shared memory holds
+// a reference to the array it was cut from.
+
+import type { TypedData } from './dtype.ts';
+
+const parents = new WeakMap<TypedData, TypedData>();
+
+/** data[begin, end) without copying: data itself when that is all of it. */
+export function subarrayOf(data: TypedData, begin: number, end: number): TypedData {
+  if (begin === 0 && end === data.length) return data;
+  const view = data.subarray(begin, end) as TypedData;
+  if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) parents.set(view, data);
+  return view;
+}

@@ -3,6 +3,15 @@
 // an optional scalar argument is s. A kernel reads each operand through its
 // own box; an operand that is broadcast along an axis reads coordinate 0
 // there, so broadcasting never materialises the smaller operand.
+//
+// On the CPU path (kernels/simd.ts) the transcendental formulas run on the
+// SIMD kernels of wasm/vector-math.ts, and every other formula, one or two
+// arithmetic instructions per element, runs as a plain JavaScript loop
+// generated from the same formula text: a GPU.js launch copies each operand
+// into its memory and back, which costs more than such arithmetic. The loop
+// computes like GPU.js's cpu backend (JavaScript numbers, rounded to float32
+// when stored), so a one-operation formula gives the correctly rounded
+// float32 result, the same bits as the GPU.js webasm kernel.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { type Box, MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
@@ -118,15 +127,16 @@ const sources = new Map<string, string>();
  * Returns the output values in row-major order of the output box.
  */
 export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
-  if (isSimdMapOp(op) && useSimdKernels()) {
-    // one operand, so every element is read once in order: the SIMD kernel of wasm/vector-math.ts
-    const started = performance.now();
-    const out = simdMap(op, operands[0], scalar);
-    recordLaunch(`elementwise.${op}`, 'wasm-simd', performance.now() - started);
-    return out;
-  }
   const pattern = layout.follows.map((f) => f.map((p) => (p ? '1' : '0')).join('')).join('.');
   const name = `elementwise.${op}.${pattern}${scalar === undefined ? '' : '.s'}`;
+  if (useSimdKernels()) {
+    const started = performance.now();
+    // one operand, so every element is read once in order: the SIMD kernel of wasm/vector-math.ts
+    const simd = isSimdMapOp(op);
+    const out = simd ? simdMap(op, operands[0], scalar) : runHostLoop(op, layout, operands, scalar);
+    recordLaunch(simd ? `elementwise.${op}` : name, simd ? 'wasm-simd' : 'host-loop', performance.now() - started);
+    return out;
+  }
   let source = sources.get(name);
   if (source === undefined) {
     source = kernelSource(op, layout.follows, scalar !== undefined);
@@ -134,6 +144,48 @@ export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, opera
   }
   const args = operands.map((data, i) => boxed(data, operandBox(layout, i)));
   return launch({ name, source, output: layout.output, args: scalar === undefined ? args : [...args, scalar] });
+}
+
+type HostLoop = (operands: TypedData[], s: number, out: Float32Array, X: number, Y: number, Z: number) => void;
+const hostLoops = new Map<string, HostLoop>();
+
+/**
+ * The JavaScript loop for `op` over `layout`: each operand's row start and
+ * its read along x are written out for its own broadcast pattern, so the
+ * engine compiles a tight loop with the formula inlined.
+ */
+function hostLoopSource(op: ElementwiseOp, follows: [boolean, boolean, boolean][]): string {
+  const names = follows.map((_, i) => OPERAND_NAMES[i]);
+  const rowStarts = follows.map(([fx, fy, fz], i) => {
+    const bx = fx ? 'X' : '1';
+    const by = fy ? 'Y' : '1';
+    return `const r${i} = ${fz ? `z * ${by} * ${bx}` : '0'} + ${fy ? `y * ${bx}` : '0'};`;
+  });
+  const reads = follows.map(([fx], i) => `O${i}[r${i}${fx ? ' + x' : ''}]`);
+  return `
+    const [${follows.map((_, i) => `O${i}`).join(', ')}] = operands;
+    const f = (${names.join(', ')}, s) => { ${ELEMENTWISE_FORMULAS[op]} };
+    let o = 0;
+    for (let z = 0; z < Z; z++) {
+      for (let y = 0; y < Y; y++) {
+        ${rowStarts.join(' ')}
+        for (let x = 0; x < X; x++) out[o++] = f(${reads.join(', ')}, s);
+      }
+    }`;
+}
+
+function runHostLoop(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+  const key = `${op}|${layout.follows.map((f) => f.join()).join('|')}`;
+  let loop = hostLoops.get(key);
+  if (loop === undefined) {
+    // the formula table is this file's own constant text, never user input
+    loop = new Function('operands', 's', 'out', 'X', 'Y', 'Z', hostLoopSource(op, layout.follows)) as HostLoop;
+    hostLoops.set(key, loop);
+  }
+  const [X, Y, Z] = layout.output;
+  const out = new Float32Array(X * Y * Z);
+  loop(operands, scalar ?? 0, out, X, Y, Z);
+  return out;
 }
 
 function isSimdMapOp(op: ElementwiseOp): op is SimdMapOp {

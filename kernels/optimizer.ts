@@ -7,9 +7,15 @@
 // SGD with momentum (PyTorch's), in two:
 //   b' = momentum b + (1 - dampening) g'        g' = g + wd p
 //   p' = p - lr d,   d = b' (or g' + momentum b' with Nesterov)
+// On the CPU path (kernels/simd.ts) AdamW runs as one SIMD pass
+// (wasm/adamw.ts) and SGD as one JavaScript loop that rounds every step to
+// float32 (Math.fround) in the kernels' order: the webasm kernels' bits,
+// without launches that each copy four arrays in and out.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { MAX_KERNEL_AXIS, boxed, launch, type KernelSource } from './launch.ts';
+import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
+import { simdAdamW } from './wasm/adamw.ts';
 
 function adamwFirstMoment(this: any, M: number[], G: number[], beta1: number): number {
   return beta1 * M[this.thread.x] + (1 - beta1) * G[this.thread.x];
@@ -63,8 +69,13 @@ export interface AdamWStep {
   eps: number;
 }
 
-/** One AdamW step for one parameter: the new parameter and moments. */
+/**
+ * One AdamW step for one parameter: the new parameter and moments. On the CPU
+ * path they are written over p, m and v in place (and those arrays returned):
+ * fresh arrays of a model's size cost more in page faults than the update.
+ */
 export function runAdamW(p: TypedData, g: TypedData, m: TypedData, v: TypedData, s: AdamWStep): { p: Float32Array; m: Float32Array; v: Float32Array } {
+  if (useSimdKernels()) return hostAdamW(p, g, m, v, s);
   const m2 = runFlat('adamw.firstMoment', adamwFirstMoment, [m, g], [s.beta1]);
   const v2 = runFlat('adamw.secondMoment', adamwSecondMoment, [v, g], [s.beta2]);
   const p2 = runFlat('adamw.parameter', adamwParameter, [p, m2, v2], [s.decay, s.stepSize, s.correction2Sqrt, s.eps]);
@@ -79,12 +90,58 @@ export interface SgdStep {
   nesterov: boolean;
 }
 
-/** One SGD step for one parameter with a momentum buffer (pass b = g for the first step, as PyTorch starts it). */
+/**
+ * One SGD step for one parameter with a momentum buffer (pass b = g for the
+ * first step, as PyTorch starts it). On the CPU path p is updated in place and
+ * the buffer is a fresh array (b may be the gradient itself).
+ */
 export function runSgd(p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean): { p: Float32Array; b: Float32Array } {
+  if (useSimdKernels()) return hostSgd(p, g, b, s, firstStep);
   // PyTorch's first step takes the buffer to be g' itself, undamped.
   const b2 = firstStep
     ? runFlat('sgd.momentumBuffer', sgdMomentumBuffer, [b, g, p], [0, 0, s.weightDecay])
     : runFlat('sgd.momentumBuffer', sgdMomentumBuffer, [b, g, p], [s.momentum, s.dampening, s.weightDecay]);
   const p2 = runFlat('sgd.parameter', sgdParameter, [p, g, b2], [s.lr, s.weightDecay, s.momentum, s.nesterov ? 1 : 0]);
   return { p: p2, b: b2 };
+}
+
+const f = Math.fround;
+
+/** runAdamW's three kernels fused into one float32-exact pass, in place: SIMD over whole vectors, a loop over the last n mod 4 values. */
+function hostAdamW(p: TypedData, g: TypedData, m: TypedData, v: TypedData, s: AdamWStep): { p: Float32Array; m: Float32Array; v: Float32Array } {
+  const started = performance.now();
+  const vectorized = p.length - (p.length % 4);
+  simdAdamW(p, g, m, v, vectorized, s);
+  // the kernels see their scalar arguments as float32
+  const [beta1, beta2, decay, stepSize, correction2Sqrt, eps] = [s.beta1, s.beta2, s.decay, s.stepSize, s.correction2Sqrt, s.eps].map(f);
+  const [keep1, keep2] = [f(1 - beta1), f(1 - beta2)];
+  for (let i = vectorized; i < p.length; i++) {
+    const gi = g[i];
+    const mi = f(f(beta1 * m[i]) + f(keep1 * gi));
+    const vi = f(f(beta2 * v[i]) + f(f(keep2 * gi) * gi));
+    const denominator = f(f(f(Math.sqrt(vi)) / correction2Sqrt) + eps);
+    p[i] = f(f(p[i] * decay) - f(f(stepSize * mi) / denominator));
+    m[i] = mi;
+    v[i] = vi;
+  }
+  recordLaunch('adamw.step', 'wasm-simd', performance.now() - started);
+  return { p: p as Float32Array, m: m as Float32Array, v: v as Float32Array };
+}
+
+/** runSgd's two kernels fused into one float32-exact loop; p in place. */
+function hostSgd(p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean): { p: Float32Array; b: Float32Array } {
+  const started = performance.now();
+  const [momentum, lr, weightDecay] = [s.momentum, s.lr, s.weightDecay].map(f);
+  // PyTorch's first step takes the buffer to be g' itself, undamped (momentum 0, dampening 0)
+  const [bufferMomentum, keep] = firstStep ? [0, 1] : [momentum, f(1 - f(s.dampening))];
+  const b2 = new Float32Array(p.length);
+  for (let i = 0; i < p.length; i++) {
+    const gi = f(g[i] + f(weightDecay * p[i]));
+    const bi = f(f(bufferMomentum * b[i]) + f(keep * gi));
+    const direction = s.nesterov ? f(gi + f(momentum * bi)) : bi;
+    p[i] = f(p[i] - f(lr * direction));
+    b2[i] = bi;
+  }
+  recordLaunch('sgd.step', 'host-loop', performance.now() - started);
+  return { p: p as Float32Array, b: b2 };
 }

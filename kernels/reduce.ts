@@ -4,6 +4,11 @@
 //   input box  [inner, length, outer]   read as A[outer][i][inner]
 //   output box [inner, outer, 1]
 // Outer blocks larger than 2^24 rows are launched in chunks.
+//
+// On the CPU path (kernels/simd.ts) a log-sum-exp along the last axis runs on
+// the SIMD kernel of wasm/vector-math.ts and every other reduction as a plain
+// loop (hostReduction below) that keeps the kernels' float32 steps, each sum
+// rounded to float32 as it goes, so its results are the webasm kernel's bits.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
@@ -84,6 +89,12 @@ export function runReduction(kind: Reduction, data: TypedData, outer: number, le
     recordLaunch('reduce.logSumExp', 'wasm-simd', performance.now() - started);
     return out;
   }
+  if (useSimdKernels()) {
+    const started = performance.now();
+    const out = hostReduction(kind, data, outer, length, inner);
+    recordLaunch(`reduce.${kind}`, 'host-loop', performance.now() - started);
+    return out;
+  }
   const out = new Float32Array(outer * inner);
   const rowsPerLaunch = MAX_KERNEL_AXIS;
   for (let start = 0; start < outer; start += rowsPerLaunch) {
@@ -100,3 +111,53 @@ export function runReduction(kind: Reduction, data: TypedData, outer: number, le
   }
   return out;
 }
+
+/**
+ * The reductions above as loops over [outer, length, inner], walking each
+ * outer block row by row (so reads are sequential) with one running value
+ * per inner position, updated in the kernels' order and float32 rounding.
+ */
+function hostReduction(kind: Reduction, data: TypedData, outer: number, length: number, inner: number): Float32Array {
+  const out = new Float32Array(outer * inner);
+  for (let o = 0; o < outer; o++) {
+    const block = o * length * inner;
+    for (let j = 0; j < inner; j++) out[o * inner + j] = REDUCE_ONE[kind](data, block + j, length, inner);
+  }
+  return out;
+}
+
+const f = Math.fround;
+
+/** One output: the `length` values data[start], data[start + step], ... */
+const REDUCE_ONE: Record<Reduction, (data: TypedData, start: number, length: number, step: number) => number> = {
+  sum(data, start, length, step) {
+    let total = 0;
+    for (let i = 0, at = start; i < length; i++, at += step) total = f(total + data[at]);
+    return total;
+  },
+  // NaN wins: once m is NaN no comparison replaces it
+  max(data, start, length, step) {
+    let m = data[start];
+    for (let i = 1, at = start + step; i < length; i++, at += step) if (data[at] > m || data[at] !== data[at]) m = data[at];
+    return m;
+  },
+  argmax(data, start, length, step) {
+    let m = data[start];
+    let index = 0;
+    for (let i = 1, at = start + step; i < length; i++, at += step) {
+      const v = data[at];
+      if ((v > m || v !== v) && m === m) {
+        m = v;
+        index = i;
+      }
+    }
+    return index;
+  },
+  logSumExp(data, start, length, step) {
+    const m = REDUCE_ONE.max(data, start, length, step);
+    if (!Number.isFinite(m)) return m; // -inf (all masked), +inf, or NaN
+    let total = 0;
+    for (let i = 0, at = start; i < length; i++, at += step) total = f(total + f(Math.exp(f(data[at] - m))));
+    return f(m + f(Math.log(total)));
+  },
+};

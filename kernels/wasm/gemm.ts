@@ -109,12 +109,7 @@ function gemvKernel(rows: number): FunctionSpec {
   body.push(...get(A), ...set(AP), ...op.i32Const(0), ...set(KK), ...op.blockLoop);
   body.push(...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
   for (let j = 0; j < 4; j++) body.push(...get(P0 + j), ...op.v128Load(0), ...set(ROW + j));
-  // 4 x 4 transpose: COL+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
-  const shuffle = (x: number, y: number, lanes: [number, number, number, number], into: number) => [...get(x), ...get(y), ...op.f32x4Shuffle(lanes), ...set(into)];
-  body.push(...shuffle(ROW, ROW + 1, [0, 4, 1, 5], COL), ...shuffle(ROW + 2, ROW + 3, [0, 4, 1, 5], COL + 1));
-  body.push(...shuffle(ROW, ROW + 1, [2, 6, 3, 7], COL + 2), ...shuffle(ROW + 2, ROW + 3, [2, 6, 3, 7], COL + 3));
-  body.push(...shuffle(COL, COL + 1, [0, 1, 4, 5], ROW), ...shuffle(COL, COL + 1, [2, 3, 6, 7], ROW + 1));
-  body.push(...shuffle(COL + 2, COL + 3, [0, 1, 4, 5], ROW + 2), ...shuffle(COL + 2, COL + 3, [2, 3, 6, 7], ROW + 3)); // columns now in ROW..ROW+3
+  body.push(...transpose4x4(ROW, COL)); // ROW+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < 4; j++) {
       body.push(...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * j), ...set(AV));
@@ -132,12 +127,79 @@ function gemvKernel(rows: number): FunctionSpec {
   return { name: `gemv_nt${rows}`, params: 8, locals: [[7, I32], [8 + rows + 1, V128]], body };
 }
 
+/**
+ * pack_nn(src, dst, k, ldsrc, panels): panel p of a [K, N] matrix, the 8
+ * columns 8p..8p+8 of every row, to dst + p K 8 floats. ldsrc: bytes per row.
+ */
+function packNNKernel(): FunctionSpec {
+  const [SRC, DST, K, LD, PANELS] = [0, 1, 2, 3, 4];
+  const [P, KK, S, D] = [5, 6, 7, 8];
+  const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
+  body.push(...get(SRC), ...get(P), ...op.i32Const(4 * PANEL), ...op.i32Mul, ...op.i32Add, ...set(S));
+  body.push(...get(DST), ...get(P), ...get(K), ...op.i32Mul, ...op.i32Const(4 * PANEL), ...op.i32Mul, ...op.i32Add, ...set(D));
+  body.push(...op.i32Const(0), ...set(KK), ...op.blockLoop, ...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  body.push(...get(D), ...get(S), ...op.v128Load(0), ...op.v128Store(0), ...get(D), ...get(S), ...op.v128Load(16), ...op.v128Store(16));
+  body.push(...get(S), ...get(LD), ...op.i32Add, ...set(S), ...get(D), ...op.i32Const(4 * PANEL), ...op.i32Add, ...set(D));
+  body.push(...get(KK), ...op.i32Const(1), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
+  body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: 'pack_nn', params: 5, locals: [[4, I32]], body };
+}
+
+/**
+ * pack_nt(src, dst, k, ldsrc, panels): panel p of W^T for W [N, K] (k a
+ * multiple of 4): rows 8p..8p+8 of W become the 8 columns of the panel,
+ * through 4 x 4 register transposes. ldsrc: bytes per row of W.
+ */
+function packNTKernel(): FunctionSpec {
+  const [SRC, DST, K, LD, PANELS] = [0, 1, 2, 3, 4];
+  const [P, KK, D, ROW0] = [5, 6, 7, 8]; // ROW0..ROW0+7: pointers into the panel's 8 rows
+  const V = 16; // v128: 4 loaded rows, 4 shuffled
+  const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
+  for (let j = 0; j < PANEL; j++) {
+    body.push(...get(SRC), ...get(P), ...op.i32Const(PANEL), ...op.i32Mul, ...op.i32Const(j), ...op.i32Add, ...get(LD), ...op.i32Mul, ...op.i32Add, ...set(ROW0 + j));
+  }
+  body.push(...get(DST), ...get(P), ...get(K), ...op.i32Mul, ...op.i32Const(4 * PANEL), ...op.i32Mul, ...op.i32Add, ...set(D));
+  body.push(...op.i32Const(0), ...set(KK), ...op.blockLoop, ...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  for (const half of [0, 1]) {
+    for (let j = 0; j < 4; j++) body.push(...get(ROW0 + 4 * half + j), ...op.v128Load(0), ...set(V + j));
+    body.push(...transpose4x4(V, V + 4));
+    // column j of these four rows: W[8p + 4 half .. +4][k + j] -> dst[(k + j) 8 + 4 half ..]
+    for (let j = 0; j < 4; j++) body.push(...get(D), ...get(V + j), ...op.v128Store(32 * j + 16 * half));
+  }
+  for (let j = 0; j < PANEL; j++) body.push(...get(ROW0 + j), ...op.i32Const(16), ...op.i32Add, ...set(ROW0 + j));
+  body.push(...get(D), ...op.i32Const(4 * 4 * PANEL), ...op.i32Add, ...set(D));
+  body.push(...get(KK), ...op.i32Const(4), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
+  body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: 'pack_nt', params: 5, locals: [[3 + PANEL, I32], [8, V128]], body };
+}
+
+/**
+ * Transposes the 4 x 4 block in v128 locals rows..rows+3 (one row each) in
+ * place, using temp..temp+3: afterwards local rows+j holds column j.
+ */
+function transpose4x4(rows: number, temp: number): number[] {
+  const shuffle = (x: number, y: number, lanes: [number, number, number, number], into: number) => [...get(x), ...get(y), ...op.f32x4Shuffle(lanes), ...set(into)];
+  return [
+    ...shuffle(rows, rows + 1, [0, 4, 1, 5], temp), // r0[0] r1[0] r0[1] r1[1]
+    ...shuffle(rows + 2, rows + 3, [0, 4, 1, 5], temp + 1), // r2[0] r3[0] r2[1] r3[1]
+    ...shuffle(rows, rows + 1, [2, 6, 3, 7], temp + 2), // r0[2] r1[2] r0[3] r1[3]
+    ...shuffle(rows + 2, rows + 3, [2, 6, 3, 7], temp + 3), // r2[2] r3[2] r2[3] r3[3]
+    ...shuffle(temp, temp + 1, [0, 1, 4, 5], rows),
+    ...shuffle(temp, temp + 1, [2, 3, 6, 7], rows + 1),
+    ...shuffle(temp + 2, temp + 3, [0, 1, 4, 5], rows + 2),
+    ...shuffle(temp + 2, temp + 3, [2, 3, 6, 7], rows + 3),
+  ];
+}
+
+type PackFn = (src: number, dst: number, k: number, ldsrc: number, panels: number) => void;
 type GemmFn = (a: number, b: number, c: number, blocks: number, k: number, lda: number, ldc: number, aStepK: number, ldb: number, panels: number, panelStride: number) => void;
 type GemvFn = (a: number, w: number, c: number, blocks: number, k: number, lda: number, ldw: number, ldc: number) => void;
 
 interface Kernels {
   rows4: GemmFn;
   rows1: GemmFn;
+  packNN: PackFn;
+  packNT: PackFn;
   gemv: GemvFn[]; // gemv[R] for R rows
 }
 
@@ -146,10 +208,10 @@ let kernels: Kernels | null = null;
 /** The compiled module over the shared memory, created on first use. */
 function getKernels(): Kernels {
   if (kernels === null) {
-    const functions = [gemmKernel(4), gemmKernel(1), ...[1, 2, 3, 4].map(gemvKernel)];
+    const functions = [gemmKernel(4), gemmKernel(1), packNNKernel(), packNTKernel(), ...[1, 2, 3, 4].map(gemvKernel)];
     const module = new wasm.Module(buildModule(functions, MAX_PAGES));
     const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
-    kernels = { rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, gemv: [0, 1, 2, 3, 4].map((r) => exports[`gemv_nt${r}`]) };
+    kernels = { rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, packNN: exports.pack_nn, packNT: exports.pack_nt, gemv: [0, 1, 2, 3, 4].map((r) => exports[`gemv_nt${r}`]) };
     registerModule(module, functions.map((f) => f.name));
   }
   return kernels;
@@ -167,6 +229,18 @@ export function isSimdGemmAvailable(): boolean {
 
 const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
 
+/**
+ * Rows of A are taken in chunks whose K columns fit in about 128 KiB, so a
+ * chunk stays in the core's L2 cache while every panel of B streams past it
+ * (A whole, 512 x 256 floats, does not: measured 33 -> {TBD} GFLOP/s on
+ * 512 x 256 x 8192). At most MAX_CHUNKS chunks, to bound the calls per job.
+ */
+const CHUNK_BYTES = 128 * 1024;
+const MAX_CHUNKS = 16;
+function rowBlocksPerChunk(blocks: number, K: number): number {
+  return Math.max(1, Math.floor(CHUNK_BYTES / (16 * K)), Math.ceil(blocks / MAX_CHUNKS));
+}
+
 /** Products below this many multiply-adds stay on the main thread: a hand-off costs tens of microseconds. */
 const THREADING_THRESHOLD = 1 << 20;
 
@@ -182,18 +256,26 @@ export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dim
   return gemmProduct(layout, a, b, dims, inPlace);
 }
 
-/** Where operand B of batch entry `offset` starts: resident weights in place, others copied (or packed) into scratch. */
+/**
+ * The blocked product. How B gets to the kernel:
+ *   in place    B [K, N] read where it lies (resident) or after one copy into scratch;
+ *   wasm-packed B resident or copied into scratch, then packed by pack_nn / pack_nt,
+ *               each thread packing the panels it is about to multiply;
+ *   js-packed   packed on the host (N not a multiple of 8, or NT with K not a multiple of 4).
+ */
 function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims, inPlace: boolean): Float32Array {
   const { batch, M, K, N, aBatched, bBatched } = dims;
-  const { rows4, rows1 } = getKernels();
+  const kernels = getKernels();
   const panels = Math.ceil(N / PANEL);
   const ldcFloats = panels * PANEL;
-  const resident = inPlace ? residentOffset(b) : -1;
-  // scratch: [A: M*K][B: K*N copied, or K*ldc packed, or nothing when resident][C: M*ldc]
+  const transposed = layout === 'NT';
+  const wasmPacked = !inPlace && N % PANEL === 0 && (!transposed || K % 4 === 0);
+  const resident = inPlace || wasmPacked ? residentOffset(b) : -1;
+  // scratch: [A: M*K][B as stored, unless resident: K*N][B packed: K*ldc][C: M*ldc]
   const aStart = 0;
-  const bSize = resident >= 0 ? 0 : inPlace ? K * N : K * ldcFloats;
-  const bStart = roundUp(aStart + M * K, 4);
-  const cStart = roundUp(bStart + bSize, 4);
+  const rawStart = roundUp(aStart + M * K, 4);
+  const packedStart = roundUp(rawStart + (resident < 0 && (inPlace || wasmPacked) ? K * N : 0), 4);
+  const cStart = roundUp(packedStart + (inPlace ? 0 : K * ldcFloats), 4);
   const { memory, base } = scratch(cStart + M * ldcFloats);
   // byte strides: A rows and the k step; B panel rows and panels
   const [lda, aStepK] = layout === 'TN' ? [4, 4 * M] : [4 * K, 4];
@@ -201,39 +283,56 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
   const panelStride = inPlace ? PANEL : K * PANEL; // floats from one panel to the next
   const out = new Float32Array(batch * M * N);
   let placedFor = -1;
-  let bAt = 0;
+  let rawAt = 0; // where B as stored is (wasm-packed and in place)
+  let packNeeded = false;
   for (let z = 0; z < batch; z++) {
     const aOffset = aBatched ? z * M * K : 0;
     const bOffset = bBatched ? z * K * N : 0;
     memory.set(a.subarray(aOffset, aOffset + M * K), base + aStart); // TN keeps A [K, M] as stored
     if (bOffset !== placedFor) {
-      if (resident >= 0) bAt = resident + bOffset;
-      else if (inPlace) {
-        memory.set(b.subarray(bOffset, bOffset + K * N), base + bStart);
-        bAt = base + bStart;
+      if (inPlace || wasmPacked) {
+        if (resident >= 0) rawAt = resident + bOffset;
+        else {
+          memory.set(b.subarray(bOffset, bOffset + K * N), base + rawStart);
+          rawAt = base + rawStart;
+        }
+        packNeeded = wasmPacked;
       } else {
-        packPanels(memory, base + bStart, b, bOffset, K, N, ldcFloats, layout === 'NT');
-        bAt = base + bStart;
+        packPanels(memory, base + packedStart, b, bOffset, K, N, ldcFloats, transposed);
       }
       placedFor = bOffset;
     }
+    const bAt = inPlace ? rawAt : base + packedStart;
     const fullBlocks = Math.floor(M / 4);
     const aBytes = 4 * (base + aStart);
     const cBytes = 4 * (base + cStart);
-    // panels [first, end): the 4-row kernel over the full blocks of rows, the 1-row kernel over the rest
+    const blocksPerChunk = rowBlocksPerChunk(fullBlocks, K);
+    const packing = packNeeded;
+    // panels [first, end): packed first if needed; then per chunk of rows the 4-row kernel over its
+    // blocks, and the 1-row kernel over the last M mod 4 rows
     const panelCalls = (first: number, end: number): WasmCall[] => {
       const panel = 4 * (bAt + first * panelStride);
       const cPanel = cBytes + 4 * first * PANEL;
       const calls: WasmCall[] = [];
-      if (fullBlocks > 0) calls.push({ fn: 'gemm_rows4', args: [aBytes, panel, cPanel, fullBlocks, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
+      if (packing) {
+        const source = transposed ? 4 * (rawAt + first * PANEL * K) : 4 * (rawAt + first * PANEL);
+        calls.push({ fn: transposed ? 'pack_nt' : 'pack_nn', args: [source, panel, K, transposed ? 4 * K : 4 * N, end - first] });
+      }
+      for (let block = 0; block < fullBlocks; block += blocksPerChunk) {
+        const blocks = Math.min(blocksPerChunk, fullBlocks - block);
+        calls.push({ fn: 'gemm_rows4', args: [aBytes + block * 4 * lda, panel, cPanel + block * 4 * 4 * ldcFloats, blocks, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
+      }
       if (M % 4 > 0) calls.push({ fn: 'gemm_rows1', args: [aBytes + fullBlocks * 4 * lda, panel, cPanel + fullBlocks * 4 * 4 * ldcFloats, M % 4, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
       return calls;
     };
+    const byName: Record<string, (...args: number[]) => void> = { gemm_rows4: kernels.rows4, gemm_rows1: kernels.rows1, pack_nn: kernels.packNN, pack_nt: kernels.packNT };
     const runHere = (first: number, end: number) => {
-      for (const { fn, args } of panelCalls(first, end)) (fn === 'gemm_rows4' ? rows4 : rows1)(...(args as Parameters<GemmFn>));
+      for (const { fn, args } of panelCalls(first, end)) byName[fn](...args);
     };
     parallel(panels, M * K * N >= THREADING_THRESHOLD, panelCalls, runHere);
-    for (let m = 0; m < M; m++) out.set(memory.subarray(base + cStart + m * ldcFloats, base + cStart + m * ldcFloats + N), (z * M + m) * N);
+    packNeeded = false; // the packed panels serve the following batch entries that share B
+    if (ldcFloats === N) out.set(memory.subarray(base + cStart, base + cStart + M * N), z * M * N);
+    else for (let m = 0; m < M; m++) out.set(memory.subarray(base + cStart + m * ldcFloats, base + cStart + m * ldcFloats + N), (z * M + m) * N);
   }
   return out;
 }

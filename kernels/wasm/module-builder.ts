@@ -88,6 +88,7 @@ export const op = {
   i32x4Shl: simd(0xab),
   i32x4Add: simd(0xae),
   f32x4Abs: simd(0xe0),
+  f32x4Sqrt: simd(0xe3),
   f32x4Add: simd(0xe4),
   f32x4Sub: simd(0xe5),
   f32x4Mul: simd(0xe6),

@@ -22,7 +22,7 @@ const JOB = 0; // bumped by the main thread for each job; negative: stop
 const DONE = 1; // bumped by the worker when the job is finished
 const CALLS = 2; // number of calls in the call block
 /** The call block (Float64Array): per call, the function index, its argument count, then the arguments. */
-const CALL_BLOCK_VALUES = 256;
+const CALL_BLOCK_VALUES = 1024;
 /** Arguments per call the worker passes on. */
 const MAX_ARGS = 12;
 

@@ -69,8 +69,10 @@ export abstract class Optimizer<H extends { lr: number }, S> {
 }
 
 /** Writes new values into a parameter (inside noGrad: it requires a gradient). */
+/** Writes the updated values into the parameter (nothing to do when the kernel updated it in place). */
 function assign(p: Tensor, values: Float32Array): void {
-  noGrad(() => p.contiguousData().set(values));
+  const storage = p.contiguousData();
+  if (values !== storage) noGrad(() => storage.set(values));
 }
 
 function checkGradient(p: Tensor): void {

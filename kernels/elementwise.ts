@@ -184,7 +184,7 @@ function runHostLoop(op: ElementwiseOp, layout: BroadcastLayout, operands: Typed
   }
   const [X, Y, Z] = layout.output;
   const out = new Float32Array(X * Y * Z);
-  loop(operands, scalar ?? 0, out, X, Y, Z);
+  loop(operands, Math.fround(scalar ?? 0), out, X, Y, Z); // kernels see scalar arguments as float32
   return out;
 }
 

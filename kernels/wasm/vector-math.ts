@@ -98,12 +98,13 @@ function emitTanh(x: number, out: number, temps: Temps): Statements {
     // small = x + x^3 Q(x^2)
     [...get(x), ...get(x), ...op.f32x4Mul, ...set(small)],
     [...horner(small, TANH_POLY), ...get(small), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Add, ...set(small)],
-    // big = sign(x) (1 - 2 / (exp(2|x|) + 1))
+    // big = 1 - 2 / (exp(2|x|) + 1)
     [...get(x), ...op.f32x4Abs, ...get(x), ...op.f32x4Abs, ...op.f32x4Add, ...set(big)],
     ...emitExp(big, big, temps),
     [...splat(1), ...splat(2), ...get(big), ...splat(1), ...op.f32x4Add, ...op.f32x4Div, ...op.f32x4Sub, ...set(big)],
-    [...get(x), ...get(big), ...op.i32x4Const(-0x80000000), ...op.v128Bitselect, ...set(big)], // copy x's sign bit
-    [...get(big), ...get(small), ...get(x), ...op.f32x4Abs, ...splat(TANH_SMALL), ...op.f32x4Ge, ...op.v128Bitselect, ...set(out)],
+    [...get(big), ...get(small), ...get(x), ...op.f32x4Abs, ...splat(TANH_SMALL), ...op.f32x4Ge, ...op.v128Bitselect, ...set(small)],
+    // tanh is odd: the result takes x's sign bit (so tanh(-0) = -0, as Math.tanh)
+    [...get(x), ...get(small), ...op.i32x4Const(-0x80000000), ...op.v128Bitselect, ...set(out)],
   ];
 }
 

@@ -53,6 +53,7 @@ const unaryCases: [(x: Tensor) => Tensor, (x: RefTensor) => RefTensor, number, n
   [ops.tanh, R.tanh, -4, 4],
   [ops.rsqrt, R.rsqrt, 0.05, 4],
   [ops.geluTanh, R.geluTanh, -5, 5],
+  [(x) => ops.softcap(x, 2.5), (x) => R.softcap(x, 2.5), -8, 8],
   [(x) => ops.pow(x, -1.5), (x) => R.pow(x, R.refTensor([], [-1.5])), 0.2, 2],
 ];
 

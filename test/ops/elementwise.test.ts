@@ -58,6 +58,7 @@ const UNARY: UnaryCase[] = [
   { name: 'log', run: ops.log, ref: R.log, tol: TOLERANCES.transcendental, range: [0.05, 4] },
   { name: 'tanh', run: ops.tanh, ref: R.tanh, tol: TOLERANCES.transcendental, range: [-4, 4] },
   { name: 'geluTanh', run: ops.geluTanh, ref: R.geluTanh, tol: TOLERANCES.transcendental, range: [-5, 5] },
+  { name: 'softcap', run: (x) => ops.softcap(x, 2.5), ref: (x) => R.softcap(x, 2.5), tol: TOLERANCES.transcendental, range: [-8, 8] },
   // scalar forms, checked against the broadcasting reference with a 0-d operand
   { name: 'add scalar', run: (x) => ops.add(x, 0.75), ref: (x) => R.add(x, R.refTensor([], [0.75])), tol: TOLERANCES.rounded, range: [-2, 2] },
   { name: 'scalar sub', run: (x) => ops.sub(1.5, x), ref: (x) => R.sub(R.refTensor([], [1.5]), x), tol: TOLERANCES.rounded, range: [-2, 2] },
@@ -125,6 +126,10 @@ describeEachBackend('element-wise ops', () => {
       );
     });
   }
+
+  test('softcap refuses a cap that is not a positive finite number', () => {
+    for (const cap of [0, -1, Infinity, NaN]) expect(() => ops.softcap(randomTensor([3], 1), cap)).toThrow(/softcap: the cap must be a positive finite number/);
+  });
 
   test('broadcasts that need more than three kernel axes are materialised and still exact', () => {
     // [2,1,3,1,2] against [1,2,1,3,1]: five alternating groups, so the operands are expanded first

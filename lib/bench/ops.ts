@@ -8,9 +8,11 @@
 // backward, each as one kernel launch (copying the operands in included):
 //   forward C = A B (NN)     gradA = dC B^T (NT)     gradB = A^T dC (TN)
 // and reports median GFLOP/s (2 M K N / seconds) over --reps runs after one
-// warm-up. The torch column is measured in the same run, with --threads
-// BLAS threads (default: as many as our SIMD matmul uses, GEMMA2_THREADS or
-// one per core).
+// warm-up. On webasm (the SIMD kernels of kernels/wasm/gemm.ts) it also
+// times each product with B living in wasm memory, as a model's weights do
+// (column "webasm resident B"): no copy of B per call. The torch column is
+// measured in the same run, with --threads BLAS threads (default: as many as
+// our SIMD matmul uses, GEMMA2_THREADS or one per core).
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +22,8 @@ import { runMatmul, type MatmulLayout } from '../../kernels/matmul.ts';
 import { availableBackends, setBackend, type BackendName } from '../../kernels/backend.ts';
 import { randn } from '../tensor/creation.ts';
 import { threadCount } from '../../kernels/wasm/threads.ts';
+import { useSimdKernels } from '../../kernels/simd.ts';
+import { allocateResident } from '../../kernels/wasm/memory.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHARED_SHAPES = join(here, '../../../shared/bench/matmul-shapes.json');
@@ -53,7 +57,7 @@ function median(values: number[]): number {
 }
 
 /** Median seconds of one product, operands laid out as the kernel reads them. */
-function timeProduct(layout: MatmulLayout, [M, K, N]: [number, number, number], reps: number): number {
+function timeProduct(layout: MatmulLayout, [M, K, N]: [number, number, number], reps: number, residentB = false): number {
   // forward: A [M,K], B [K,N]; gradA = dC [M,N] x B^T (B stored [K,N] read as [N,K]^T):
   // computed as a product with inner size N; gradB = A^T [K,M] x dC [M,N]: inner size M.
   const dims = {
@@ -62,7 +66,12 @@ function timeProduct(layout: MatmulLayout, [M, K, N]: [number, number, number], 
     TN: { m: K, k: M, n: N },
   }[layout];
   const a = randn([layout === 'TN' ? dims.k * dims.m : dims.m * dims.k], { seed: 1 }).contiguousData();
-  const b = randn([dims.k * dims.n], { seed: 2 }).contiguousData();
+  let b = randn([dims.k * dims.n], { seed: 2 }).contiguousData();
+  if (residentB) {
+    const inWasm = allocateResident(b.length, Infinity)!;
+    inWasm.set(b);
+    b = inWasm;
+  }
   const run = () => runMatmul(layout, a, b, { batch: 1, M: dims.m, K: dims.k, N: dims.n, aBatched: 0, bBatched: 0 });
   run();
   const times: number[] = [];
@@ -103,28 +112,34 @@ function main(): void {
 
   const gflops = (shape: number[], seconds: number) => (2 * shape[0] * shape[1] * shape[2]) / seconds / 1e9;
   const ours = new Map<string, number>();
+  const columns: string[] = []; // a backend, or 'webasm resident B'
   for (const backend of backends) {
     setBackend(backend);
-    for (const shape of shapes) {
-      for (const product of PRODUCTS) {
-        const seconds = timeProduct(product.layout, shape, reps);
-        ours.set(`${backend}|${shape}|${product.name}`, gflops(shape, seconds));
-        process.stderr.write(`  ${backend} ${shape.join('x')} ${product.name}: ${(seconds * 1000).toFixed(1)} ms\n`);
+    const variants = backend === 'webasm' && useSimdKernels() ? [false, true] : [false];
+    for (const resident of variants) {
+      const column = resident ? `${backend} resident B` : backend;
+      columns.push(column);
+      for (const shape of shapes) {
+        for (const product of PRODUCTS) {
+          const seconds = timeProduct(product.layout, shape, reps, resident);
+          ours.set(`${column}|${shape}|${product.name}`, gflops(shape, seconds));
+          process.stderr.write(`  ${column} ${shape.join('x')} ${product.name}: ${(seconds * 1000).toFixed(1)} ms\n`);
+        }
       }
     }
   }
   const torch = runTorch(shapes, reps, threads);
   const torchNote = typeof torch === 'string' ? `torch column skipped: ${torch}` : `torch ${torch.torch}, ${torch.threads} BLAS thread(s)`;
 
-  const header = ['M x K x N', 'product', ...backends.map((b) => `${b} GFLOP/s`)];
-  if (typeof torch !== 'string') header.push('torch GFLOP/s', ...backends.map((b) => `${b}/torch`));
+  const header = ['M x K x N', 'product', ...columns.map((b) => `${b} GFLOP/s`)];
+  if (typeof torch !== 'string') header.push('torch GFLOP/s', ...columns.map((b) => `${b}/torch`));
   const rows: string[][] = [];
   const json: Record<string, unknown>[] = [];
   shapes.forEach((shape, s) => {
     for (const product of PRODUCTS) {
-      const values = backends.map((b) => ours.get(`${b}|${shape}|${product.name}`)!);
+      const values = columns.map((b) => ours.get(`${b}|${shape}|${product.name}`)!);
       const row = [shape.join(' x '), product.name, ...values.map((v) => v.toFixed(2))];
-      const entry: Record<string, unknown> = { shape, product: product.name, gflops: Object.fromEntries(backends.map((b, i) => [b, values[i]])) };
+      const entry: Record<string, unknown> = { shape, product: product.name, gflops: Object.fromEntries(columns.map((b, i) => [b, values[i]])) };
       if (typeof torch !== 'string') {
         const t = gflops(shape, torch.rows[s][product.name]);
         row.push(t.toFixed(2), ...values.map((v) => (v / t).toFixed(3)));

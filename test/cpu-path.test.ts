@@ -21,6 +21,8 @@ import { runCrossEntropyGrad } from '../kernels/cross-entropy.ts';
 import { runReduction } from '../kernels/reduce.ts';
 import { allocateWeightStorage } from '../kernels/simd.ts';
 import { allocateResident, residentOffset } from '../kernels/wasm/memory.ts';
+import { matmulLimits } from '../kernels/wasm/gemm.ts';
+import { vectorMathLimits } from '../kernels/wasm/vector-math.ts';
 import { TOLERANCES } from '../kernels/tolerances.ts';
 import { parseGemma2Config } from '../lib/model/config.ts';
 import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
@@ -126,6 +128,19 @@ describe('SIMD row kernels: log-sum-exp, softmax, cross-entropy gradient', () =>
     expect(p[2].every(Number.isNaN)).toBe(true);
   });
 
+  test('arrays past the scratch limit run in pieces with the same results', () => {
+    const x = randomTensor([7, 333], 21, -9, 9);
+    const whole = [ops.softcap(x, 3), ops.softmax(x, 1), ops.logSumExp(x, 1)].map((t) => Array.from(t.contiguousData()));
+    const saved = vectorMathLimits.maxChunkValues;
+    vectorMathLimits.maxChunkValues = 500; // one row, or 500 values, per piece
+    try {
+      const pieces = [ops.softcap(x, 3), ops.softmax(x, 1), ops.logSumExp(x, 1)].map((t) => Array.from(t.contiguousData()));
+      expect(pieces).toEqual(whole);
+    } finally {
+      vectorMathLimits.maxChunkValues = saved;
+    }
+  });
+
   test('the cross-entropy gradient matches the GPU.js kernel within tolerance, ignored rows exactly 0', () => {
     const [rows, classes] = [6, 1003];
     const logits = randomData(rows * classes, 7, -10, 10);
@@ -160,6 +175,26 @@ describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () 
       }
     });
   }
+
+  test('a product too big for the scratch limit runs in column slices with the same bits', () => {
+    const saved = matmulLimits.maxScratchFloats;
+    matmulLimits.maxScratchFloats = 6000; // slices of 8-16 columns for these shapes
+    try {
+      for (const layout of ['NN', 'NT', 'TN'] as MatmulLayout[]) {
+        for (const [M, K, N] of [[1, 64, 100], [3, 40, 77], [20, 48, 64]] as const) {
+          for (const bBatched of [0, 1] as const) {
+            const a = randomData(2 * M * K, M + K + 1);
+            const b = randomData((bBatched ? 2 : 1) * K * N, N + 1);
+            const dims = { batch: 2, M, K, N, aBatched: 1 as const, bBatched };
+            const expected = onGpuJs(() => runMatmul(layout, a, b, dims));
+            expect(Array.from(runMatmul(layout, a, b, dims)), `${layout} ${M}x${K}x${N} sliced`).toEqual(Array.from(expected));
+          }
+        }
+      }
+    } finally {
+      matmulLimits.maxScratchFloats = saved;
+    }
+  });
 
   test('threaded gemv and wasm packing give the single-thread bits', () => {
     for (const [layout, M, K, N] of [['NT', 1, 2304, 1024], ['NT', 3, 512, 1000], ['NN', 64, 512, 256], ['NT', 64, 512, 256], ['TN', 96, 128, 512]] as const) {

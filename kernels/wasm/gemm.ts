@@ -244,8 +244,25 @@ function rowBlocksPerChunk(blocks: number, K: number): number {
 /** Products below this many multiply-adds stay on the main thread: a hand-off costs tens of microseconds. */
 const THREADING_THRESHOLD = 1 << 20;
 
+/**
+ * How much scratch one product may use. A product whose operands would need
+ * more (gemma-2-2b's tied head is 256000 x 2304 floats, 2.4 GB, and wasm32
+ * memory ends at 4 GiB, resident weights included) runs in slices of B's
+ * columns that fit. Tests lower it to exercise the slicing.
+ */
+export const matmulLimits = { maxScratchFloats: 64 * 2 ** 20 };
+
 /** Same contract as runMatmul: C [batch, M, N] for the given layout. */
 export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+  const { M, K, N } = dims;
+  // upper bound of the scratch a product takes: A, B twice (as stored and packed), C
+  const scratchFloats = M * K + 2 * K * (N + PANEL) + M * (N + PANEL);
+  if (scratchFloats > matmulLimits.maxScratchFloats && N > PANEL) return productInColumnSlices(layout, a, b, dims);
+  return product(layout, a, b, dims);
+}
+
+/** The product on the kernel that suits its shape. */
+function product(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
   const { M, K, N } = dims;
   if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % 4 === 0 && N % 4 === 0) return gemvProduct(a, b, dims);
   // B [K, N] read as it is stored when few rows of A use it: packing would cost more than it saves.
@@ -254,6 +271,42 @@ export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dim
   // at 25 GFLOP/s in place against 40 packed).
   const inPlace = layout !== 'NT' && N % PANEL === 0 && M <= IN_PLACE_MAX_ROWS;
   return gemmProduct(layout, a, b, dims, inPlace);
+}
+
+/**
+ * C in slices of columns [n0, n1), each a product of its own that fits the
+ * scratch limit: for NT the slice of B is rows n0..n1 of the stored [N, K]
+ * (a view, still read in place when resident); for NN and TN it is columns of
+ * [K, N], gathered into a dense [K, n1 - n0] first. Each output is the same
+ * sum as without slicing.
+ */
+function productInColumnSlices(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+  const { batch, M, K, N, bBatched } = dims;
+  const perColumn = 2 * K + M;
+  const width = Math.max(PANEL, Math.floor((matmulLimits.maxScratchFloats - M * K) / perColumn / PANEL) * PANEL);
+  const out = new Float32Array(batch * M * N);
+  const bBatches = bBatched ? batch : 1;
+  for (let n0 = 0; n0 < N; n0 += width) {
+    const n1 = Math.min(N, n0 + width);
+    const w = n1 - n0;
+    let slice: TypedData;
+    if (layout === 'NT' && bBatches === 1) {
+      slice = b.subarray(n0 * K, n1 * K) as TypedData; // rows n0..n1 of [N, K]: a view
+    } else if (layout === 'NT') {
+      const dense = new Float32Array(bBatches * w * K); // rows n0..n1 of each batch entry's [N, K]
+      for (let z = 0; z < bBatches; z++) dense.set(b.subarray(z * N * K + n0 * K, z * N * K + n1 * K), z * w * K);
+      slice = dense;
+    } else {
+      const dense = new Float32Array(bBatches * K * w); // columns n0..n1 of each [K, N]
+      for (let z = 0; z < bBatches; z++) {
+        for (let k = 0; k < K; k++) dense.set(b.subarray(z * K * N + k * N + n0, z * K * N + k * N + n1), (z * K + k) * w);
+      }
+      slice = dense;
+    }
+    const part = product(layout, a, slice, { ...dims, N: w });
+    for (let row = 0; row < batch * M; row++) out.set(part.subarray(row * w, (row + 1) * w), row * N + n0);
+  }
+  return out;
 }
 
 /**

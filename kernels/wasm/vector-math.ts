@@ -298,7 +298,7 @@ const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multi
 const THREADING_THRESHOLD = 1 << 16;
 
 /** dst = op(src) element by element (softcap takes the cap as `scalar`). */
-export function simdMap(name: SimdMapOp, src: TypedData, scalar?: number): Float32Array {
+function mapChunk(name: SimdMapOp, src: TypedData, scalar?: number): Float32Array {
   const n = src.length;
   const padded = roundUp(n, 4 * UNROLL);
   const { memory, base } = scratch(2 * padded);
@@ -380,7 +380,7 @@ function runExpShift(src: number, shiftA: number, shiftB: number, scale: number,
 }
 
 /** log(sum(exp(row))) for each row of a contiguous [rows, length] array (length >= 1). */
-export function simdLogSumExpRows(data: TypedData, rows: number, length: number): Float32Array {
+function logSumExpChunk(data: TypedData, rows: number, length: number): Float32Array {
   const { max, logSum } = maxAndLogSum(data, rows, length, 0);
   // m + log(sum): -inf for an all -inf row, +inf for a row holding +inf, NaN for NaN
   return max.map((m, r) => (Number.isFinite(m) ? m + logSum[r] : m));
@@ -391,7 +391,7 @@ export function simdLogSumExpRows(data: TypedData, rows: number, length: number)
  * rounded on their own scales (lib/ops/softmax.ts explains why). A fully
  * masked row (all -inf) is NaN, as in PyTorch.
  */
-export function simdSoftmaxRows(data: TypedData, rows: number, length: number): Float32Array {
+function softmaxChunk(data: TypedData, rows: number, length: number): Float32Array {
   const stride = rowStride(length);
   const { memory, at, perRowAt, outAt, max, logSum } = maxAndLogSum(data, rows, length, rows * stride);
   // the per-row values replace the pairs: [max][logSum][scale = 1]
@@ -406,7 +406,7 @@ export function simdSoftmaxRows(data: TypedData, rows: number, length: number): 
  * dst[r][c] = scale[r] * exp(x[r][c] - shift[r]) over [rows, length]: the
  * softmax-minus-one-hot of the cross-entropy gradient before its target fix-up.
  */
-export function simdScaledExpShiftRows(data: TypedData, rows: number, length: number, shift: TypedData, scale: TypedData): Float32Array {
+function scaledExpShiftChunk(data: TypedData, rows: number, length: number, shift: TypedData, scale: TypedData): Float32Array {
   const stride = rowStride(length);
   const perRow = rows * stride;
   const out = roundUp(perRow + 3 * rows, 4);
@@ -418,4 +418,48 @@ export function simdScaledExpShiftRows(data: TypedData, rows: number, length: nu
   const p = base + perRow;
   runExpShift(base, p, p + rows, p + 2 * rows, base + out, rows, stride);
   return readRows(memory, base + out, rows, length, stride);
+}
+
+// ---- the entry points: big arrays in pieces that fit the scratch limit ----
+
+/**
+ * Values of input one call copies into scratch at most (its output needs as
+ * many again): a logit tensor of gemma-2-2b's vocabulary can pass 500M
+ * values, and wasm32 memory ends at 4 GiB, resident weights included.
+ */
+export const vectorMathLimits = { maxChunkValues: 32 * 2 ** 20 };
+
+/** Runs `chunk` over row ranges of at most maxChunkValues values each and joins the outputs. */
+function inRowChunks(rows: number, valuesPerRow: number, outPerRow: number, chunk: (first: number, end: number) => Float32Array): Float32Array {
+  const rowsPerChunk = Math.max(1, Math.floor(vectorMathLimits.maxChunkValues / Math.max(1, valuesPerRow)));
+  if (rowsPerChunk >= rows) return chunk(0, rows);
+  const out = new Float32Array(rows * outPerRow);
+  for (let first = 0; first < rows; first += rowsPerChunk) {
+    const end = Math.min(rows, first + rowsPerChunk);
+    out.set(chunk(first, end), first * outPerRow);
+  }
+  return out;
+}
+
+/** dst = op(src) element by element (softcap takes the cap as `scalar`). */
+export function simdMap(name: SimdMapOp, src: TypedData, scalar?: number): Float32Array {
+  const piece = vectorMathLimits.maxChunkValues;
+  return inRowChunks(Math.ceil(src.length / piece), piece, piece, (first, end) => mapChunk(name, src.subarray(first * piece, Math.min(src.length, end * piece)) as TypedData, scalar)).subarray(0, src.length);
+}
+
+/** log(sum(exp(row))) for each row of a contiguous [rows, length] array (length >= 1). */
+export function simdLogSumExpRows(data: TypedData, rows: number, length: number): Float32Array {
+  return inRowChunks(rows, length, 1, (first, end) => logSumExpChunk(data.subarray(first * length, end * length) as TypedData, end - first, length));
+}
+
+/** Softmax of each row of a contiguous [rows, length] array (see softmaxChunk). */
+export function simdSoftmaxRows(data: TypedData, rows: number, length: number): Float32Array {
+  return inRowChunks(rows, length, length, (first, end) => softmaxChunk(data.subarray(first * length, end * length) as TypedData, end - first, length));
+}
+
+/** dst[r][c] = scale[r] * exp(x[r][c] - shift[r]) over [rows, length] (see scaledExpShiftChunk). */
+export function simdScaledExpShiftRows(data: TypedData, rows: number, length: number, shift: TypedData, scale: TypedData): Float32Array {
+  return inRowChunks(rows, length, length, (first, end) =>
+    scaledExpShiftChunk(data.subarray(first * length, end * length) as TypedData, end - first, length, shift.subarray(first, end) as TypedData, scale.subarray(first, end) as TypedData),
+  );
 }

@@ -13,6 +13,7 @@
 // are; the others are copied into scratch and back.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
+import type { AdamWStep } from '../optimizer.ts';
 import { I32, V128, buildModule, op } from './module-builder.ts';
 import { MAX_PAGES, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
 import { parallel, registerModule } from './threads.ts';
@@ -20,15 +21,6 @@ import { parallel, registerModule } from './threads.ts';
 const get = op.localGet;
 const set = op.localSet;
 
-/** Scalars of one step, in the order the kernel reads them from memory. */
-export interface AdamWScalars {
-  beta1: number;
-  beta2: number;
-  decay: number;
-  stepSize: number;
-  correction2Sqrt: number;
-  eps: number;
-}
 
 /** adamw(p, g, m, v, vectors, scalars): scalars points at beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, sqrt(1 - beta2^t), eps. */
 function adamwKernel() {
@@ -75,7 +67,7 @@ const THREADING_THRESHOLD = 1 << 16;
  * Updates p, m and v in place over their first `count` values (a multiple
  * of 4; the caller does the rest).
  */
-export function simdAdamW(p: TypedData, g: TypedData, m: TypedData, v: TypedData, count: number, s: AdamWScalars): void {
+export function simdAdamW(p: TypedData, g: TypedData, m: TypedData, v: TypedData, count: number, s: AdamWStep): void {
   const f = Math.fround;
   const scalars = [s.beta1, s.beta2, f(1 - f(s.beta1)), f(1 - f(s.beta2)), s.decay, s.stepSize, s.correction2Sqrt, s.eps];
   const arrays = [p, g, m, v];

@@ -29,7 +29,7 @@
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import type { MatmulDims, MatmulLayout } from '../matmul.ts';
 import { I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
-import { MAX_PAGES, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
+import { MAX_PAGES, compiles, roundUp, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
 import { type WasmCall, parallel, registerModule } from './threads.ts';
 
 const PANEL = 8; // columns per panel: two 4-lane vectors
@@ -218,16 +218,7 @@ function getKernels(): Kernels {
 }
 
 /** Whether this JavaScript engine runs WebAssembly SIMD with shared memory. */
-export function isSimdGemmAvailable(): boolean {
-  try {
-    getKernels();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+export const isSimdGemmAvailable = (): boolean => compiles(getKernels);
 
 /**
  * Rows of A are taken in chunks whose K columns fit in about 128 KiB, so a

@@ -42,7 +42,17 @@ export function sharedMemory(): WasmMemory {
   return memory;
 }
 
-const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+export const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+
+/** Whether `build` (compiling a module of SIMD kernels over the shared memory) works in this engine. */
+export function compiles(build: () => unknown): boolean {
+  try {
+    build();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Grows the memory to at least `floats` floats; returns a view of all of it. */
 function ensure(floats: number, what: string): Float32Array {

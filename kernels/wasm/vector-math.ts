@@ -23,7 +23,7 @@
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import { F32, I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
-import { MAX_PAGES, scratch, sharedMemory, wasm } from './memory.ts';
+import { MAX_PAGES, compiles, roundUp, scratch, sharedMemory, wasm } from './memory.ts';
 import { parallel, registerModule } from './threads.ts';
 
 const get = op.localGet;
@@ -283,16 +283,7 @@ function getKernels(): Kernels {
 }
 
 /** Whether this engine compiles the module (WebAssembly SIMD with shared memory). */
-export function isVectorMathAvailable(): boolean {
-  try {
-    getKernels();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+export const isVectorMathAvailable = (): boolean => compiles(getKernels);
 
 /** Arrays below this many elements stay on the main thread (a hand-off costs tens of microseconds). */
 const THREADING_THRESHOLD = 1 << 16;

@@ -1,9 +1,11 @@
 // The row statistic of RMSNorm: invRms[r] = 1 / sqrt(mean(x[r]^2) + eps).
 // x is contiguous [rows, H], box [H, rows]; one thread per row. The scaling
-// x * invRms * (1 + w) is the element-wise 'rmsScale' formula.
+// x * invRms * (1 + w) is the element-wise 'rmsScale' formula. On the CPU
+// path (kernels/simd.ts) the same float32 steps run as a host loop.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
+import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
 
 function rmsNormInverseRms(this: any, X: number[][], eps: number): number {
   let squares = 0;
@@ -15,6 +17,7 @@ function rmsNormInverseRms(this: any, X: number[][], eps: number): number {
 }
 
 export function runInverseRms(x: TypedData, rows: number, hidden: number, eps: number): Float32Array {
+  if (useSimdKernels()) return hostInverseRms(x, rows, hidden, eps);
   const out = new Float32Array(rows);
   for (let start = 0; start < rows; start += MAX_KERNEL_AXIS) {
     const count = Math.min(MAX_KERNEL_AXIS, rows - start);
@@ -30,5 +33,20 @@ export function runInverseRms(x: TypedData, rows: number, hidden: number, eps: n
       start,
     );
   }
+  return out;
+}
+
+/** The kernel's float32 steps, each rounded (Math.fround): the webasm kernel's bits. */
+function hostInverseRms(x: TypedData, rows: number, hidden: number, eps: number): Float32Array {
+  const started = performance.now();
+  const f = Math.fround;
+  const [epsF, hiddenF] = [f(eps), f(hidden)];
+  const out = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let squares = 0;
+    for (let i = r * hidden; i < (r + 1) * hidden; i++) squares = f(squares + f(x[i] * x[i]));
+    out[r] = f(1 / f(Math.sqrt(f(f(squares / hiddenF) + epsF))));
+  }
+  recordLaunch('rmsNorm.inverseRms', 'host-loop', performance.now() - started);
   return out;
 }

@@ -4,9 +4,11 @@
 //   backward: dx = g cos + rotate_half^T(g sin),  rotate_half^T([u1, u2]) = [u2, -u1]
 // x is [B*heads, T, D] (box [D, T, B*heads]); cos and sin are [Bc, T, D] with
 // Bc = B (per-sequence positions) or 1 (shared), read at batch z / heads.
+// On the CPU path (kernels/simd.ts) the same float32 steps run as a host loop.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { boxed, launch } from './launch.ts';
+import { boxed, launch, recordLaunch } from './launch.ts';
+import { useSimdKernels } from './simd.ts';
 
 function ropeForward(this: any, X: number[][][], C: number[][][], S: number[][][]): number {
   const d = this.thread.x;
@@ -47,6 +49,7 @@ export interface RopeDims {
 }
 
 export function runRope(direction: 'forward' | 'backward', x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims): Float32Array {
+  if (useSimdKernels()) return hostRope(direction, x, cos, sin, dims);
   const { matrices, heads, T, D, perSequence } = dims;
   const tables = perSequence ? matrices / heads : 1;
   return launch({
@@ -56,4 +59,31 @@ export function runRope(direction: 'forward' | 'backward', x: TypedData, cos: Ty
     args: [boxed(x, [D, T, matrices]), boxed(cos, [D, T, tables]), boxed(sin, [D, T, tables])],
     constants: { half: D / 2, heads, perSequence: perSequence ? 1 : 0 },
   });
+}
+
+/** The kernels' float32 steps, each rounded (Math.fround): the webasm kernels' bits. */
+function hostRope(direction: 'forward' | 'backward', x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims): Float32Array {
+  const started = performance.now();
+  const f = Math.fround;
+  const { matrices, heads, T, D, perSequence } = dims;
+  const half = D / 2;
+  const out = new Float32Array(matrices * T * D);
+  for (let z = 0; z < matrices; z++) {
+    const table = perSequence ? Math.floor(z / heads) * T * D : 0;
+    for (let t = 0; t < T; t++) {
+      const row = (z * T + t) * D;
+      const trig = table + t * D;
+      if (direction === 'forward') {
+        // x cos + rotate_half(x) sin, rotate_half([x1, x2]) = [-x2, x1]
+        for (let d = 0; d < half; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) + f(-x[row + d + half] * sin[trig + d]));
+        for (let d = half; d < D; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) + f(x[row + d - half] * sin[trig + d]));
+      } else {
+        // g cos + rotate_half^T(g sin), rotate_half^T([u1, u2]) = [u2, -u1]
+        for (let d = 0; d < half; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) + f(x[row + d + half] * sin[trig + d + half]));
+        for (let d = half; d < D; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) - f(x[row + d - half] * sin[trig + d - half]));
+      }
+    }
+  }
+  recordLaunch(`rope.${direction}`, 'host-loop', performance.now() - started);
+  return out;
 }

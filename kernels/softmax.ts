@@ -4,6 +4,10 @@
 // SIMD path (kernels/simd.ts) one fused pass computes m and the sum and a
 // second writes y; otherwise four GPU.js launches: max, subtract, log-sum-exp
 // of the shifted row, exp of the difference.
+//
+// The backward, dx = y (g - sum(g y)) along the row, is one host loop on the
+// CPU path with the float32 steps of the four launches it replaces (multiply,
+// running sum, subtract, multiply), so the same bits.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { recordLaunch } from './launch.ts';
@@ -24,4 +28,25 @@ export function runSoftmaxRows(data: TypedData, rows: number, length: number): F
   const shifted = runElementwise('sub', perRow, [data, runReduction('max', data, rows, length, 1)]);
   const lse = runReduction('logSumExp', shifted, rows, length, 1);
   return runElementwise('expSub', perRow, [shifted, lse]);
+}
+
+/** dx = y (g - sum(g y)) along the rows of contiguous [rows, length] arrays y (the softmax) and g. */
+export function runSoftmaxBackwardRows(y: TypedData, g: TypedData, rows: number, length: number): Float32Array {
+  const perRow = { output: [length, rows, 1] as [number, number, number], follows: [[true, true, false], [false, true, false]] as [boolean, boolean, boolean][] };
+  const flat = { output: [rows * length, 1, 1] as [number, number, number], follows: [[true, false, false], [true, false, false]] as [boolean, boolean, boolean][] };
+  if (!useSimdKernels()) {
+    const dot = runReduction('sum', runElementwise('mul', flat, [g, y]), rows, length, 1);
+    return runElementwise('mul', flat, [y, runElementwise('sub', perRow, [g, dot])]);
+  }
+  const started = performance.now();
+  const f = Math.fround;
+  const dx = new Float32Array(rows * length);
+  for (let r = 0; r < rows; r++) {
+    const start = r * length;
+    let dot = 0;
+    for (let i = start; i < start + length; i++) dot = f(dot + f(g[i] * y[i]));
+    for (let i = start; i < start + length; i++) dx[i] = f(y[i] * f(g[i] - dot));
+  }
+  recordLaunch('softmax.backwardRows', 'host-loop', performance.now() - started);
+  return dx;
 }

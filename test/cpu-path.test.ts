@@ -19,6 +19,9 @@ import { type MatmulLayout, runMatmul } from '../kernels/matmul.ts';
 import { runAdamW, runSgd } from '../kernels/optimizer.ts';
 import { runCrossEntropyGrad } from '../kernels/cross-entropy.ts';
 import { runReduction } from '../kernels/reduce.ts';
+import { runInverseRms } from '../kernels/rms-norm.ts';
+import { runRope } from '../kernels/rope.ts';
+import { runSoftmaxBackwardRows } from '../kernels/softmax.ts';
 import { allocateWeightStorage } from '../kernels/simd.ts';
 import { allocateResident, residentOffset } from '../kernels/wasm/memory.ts';
 import { matmulLimits } from '../kernels/wasm/gemm.ts';
@@ -155,8 +158,9 @@ describe('SIMD row kernels: log-sum-exp, softmax, cross-entropy gradient', () =>
 });
 
 describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () => {
-  // gemv (NT, M <= 4), B in place (NN/TN, M <= 16), packed in wasm (N % 8 == 0), packed on the host
-  const shapes: [number, number, number][] = [[1, 64, 36], [3, 20, 8], [4, 256, 100], [12, 33, 64], [16, 9, 24], [40, 64, 128], [37, 30, 21], [129, 100, 96]];
+  // gemv (NT, M <= 4), B in place (NN/TN, M <= 16), packed in wasm (N % 8 == 0), packed on the host;
+  // batches of small products run an entry per thread, large ones (the last two) split their panels
+  const shapes: [number, number, number][] = [[1, 64, 36], [3, 20, 8], [4, 256, 100], [12, 33, 64], [16, 9, 24], [40, 64, 128], [37, 30, 21], [129, 100, 96], [40, 300, 400], [41, 256, 403]];
   for (const layout of ['NN', 'NT', 'TN'] as MatmulLayout[]) {
     test(`${layout}: gemv, in place, wasm-packed and host-packed products, B shared or batched, ordinary or resident`, () => {
       for (const [M, K, N] of shapes) {
@@ -241,6 +245,29 @@ describe('host loops: element-wise formulas and reductions', () => {
       }
     }
     expect(Number.isNaN(ops.max(tensor([1, NaN, 3]), 0).item())).toBe(true);
+  });
+
+  test('the softmax backward, fused on the CPU path, gives the bits of the four GPU.js launches', () => {
+    const y = randomData(9 * 37, 41, 0, 1);
+    const g = randomData(9 * 37, 42);
+    expect(Array.from(runSoftmaxBackwardRows(y, g, 9, 37))).toEqual(Array.from(onGpuJs(() => runSoftmaxBackwardRows(y, g, 9, 37))));
+  });
+
+  test('RMSNorm statistics and RoPE (both directions, shared and per-sequence tables) give the GPU.js webasm bits', () => {
+    const x = randomData(6 * 130, 31, -3, 3);
+    expect(Array.from(runInverseRms(x, 6, 130, 1e-6))).toEqual(Array.from(onGpuJs(() => runInverseRms(x, 6, 130, 1e-6))));
+    const [B, heads, T, D] = [2, 3, 5, 8];
+    const q = randomData(B * heads * T * D, 32);
+    for (const perSequence of [false, true]) {
+      const tables = perSequence ? B : 1;
+      const cos = randomData(tables * T * D, 33, -1, 1);
+      const sin = randomData(tables * T * D, 34, -1, 1);
+      const dims = { matrices: B * heads, heads, T, D, perSequence };
+      for (const direction of ['forward', 'backward'] as const) {
+        const expected = onGpuJs(() => runRope(direction, q, cos, sin, dims));
+        expect(Array.from(runRope(direction, q, cos, sin, dims)), `rope ${direction} perSequence=${perSequence}`).toEqual(Array.from(expected));
+      }
+    }
   });
 
   test('AdamW (SIMD, in place) and SGD (loop) give the GPU.js kernels bits, including the last n mod 4 values', () => {

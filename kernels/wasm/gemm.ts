@@ -316,51 +316,57 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
   const transposed = layout === 'NT';
   const wasmPacked = !inPlace && N % PANEL === 0 && (!transposed || K % 4 === 0);
   const resident = inPlace || wasmPacked ? residentOffset(b) : -1;
-  // scratch: [A: M*K][B as stored, unless resident: K*N][B packed: K*ldc][C: M*ldc]
+  // one region per batch entry in flight: [A: M*K][B as stored, unless resident: K*N][B packed: K*ldc][C: M*ldc]
   const aStart = 0;
   const rawStart = roundUp(aStart + M * K, 4);
   const packedStart = roundUp(rawStart + (resident < 0 && (inPlace || wasmPacked) ? K * N : 0), 4);
   const cStart = roundUp(packedStart + (inPlace ? 0 : K * ldcFloats), 4);
-  const { memory, base } = scratch(cStart + M * ldcFloats);
+  const regionFloats = roundUp(cStart + M * ldcFloats, 4);
+  // Small products of a batch (attention's, per head) go whole to the threads, a range of batch
+  // entries each; large ones split their panels across the threads, one entry after another.
+  const byEntries = batch > 1 && M * K * N < THREADING_THRESHOLD * 4 && batch * regionFloats <= matmulLimits.maxScratchFloats;
+  const { memory, base } = scratch((byEntries ? batch : 1) * regionFloats);
   // byte strides: A rows and the k step; B panel rows and panels
   const [lda, aStepK] = layout === 'TN' ? [4, 4 * M] : [4 * K, 4];
   const ldb = inPlace ? 4 * N : 4 * PANEL;
   const panelStride = inPlace ? PANEL : K * PANEL; // floats from one panel to the next
-  const out = new Float32Array(batch * M * N);
-  let placedFor = -1;
-  let rawAt = 0; // where B as stored is (wasm-packed and in place)
-  let packNeeded = false;
-  for (let z = 0; z < batch; z++) {
+  const fullBlocks = Math.floor(M / 4);
+  const blocksPerChunk = rowBlocksPerChunk(fullBlocks, K);
+  const byName: Record<string, (...args: number[]) => void> = { gemm_rows4: kernels.rows4, gemm_rows1: kernels.rows1, pack_nn: kernels.packNN, pack_nt: kernels.packNT };
+  const run = (calls: WasmCall[]) => {
+    for (const { fn, args } of calls) byName[fn](...args);
+  };
+
+  /**
+   * Copies entry z's operands into the region at `at` (B only when `placeB`)
+   * and returns its calls over panels [first, end): B packed first when
+   * `packB`, then per chunk of rows the 4-row kernel over its blocks, and the
+   * 1-row kernel over the last M mod 4 rows.
+   */
+  const prepareEntry = (z: number, at: number, placeB: boolean, bAt: { raw: number; packed: number }, packB: boolean) => {
     const aOffset = aBatched ? z * M * K : 0;
     const bOffset = bBatched ? z * K * N : 0;
-    memory.set(a.subarray(aOffset, aOffset + M * K), base + aStart); // TN keeps A [K, M] as stored
-    if (bOffset !== placedFor) {
+    memory.set(a.subarray(aOffset, aOffset + M * K), at + aStart); // TN keeps A [K, M] as stored
+    if (placeB) {
+      bAt.packed = at + packedStart;
       if (inPlace || wasmPacked) {
-        if (resident >= 0) rawAt = resident + bOffset;
+        if (resident >= 0) bAt.raw = resident + bOffset;
         else {
-          memory.set(b.subarray(bOffset, bOffset + K * N), base + rawStart);
-          rawAt = base + rawStart;
+          memory.set(b.subarray(bOffset, bOffset + K * N), at + rawStart);
+          bAt.raw = at + rawStart;
         }
-        packNeeded = wasmPacked;
-      } else {
-        packPanels(memory, base + packedStart, b, bOffset, K, N, ldcFloats, transposed);
-      }
-      placedFor = bOffset;
+      } else packPanels(memory, at + packedStart, b, bOffset, K, N, ldcFloats, transposed);
     }
-    const bAt = inPlace ? rawAt : base + packedStart;
-    const fullBlocks = Math.floor(M / 4);
-    const aBytes = 4 * (base + aStart);
-    const cBytes = 4 * (base + cStart);
-    const blocksPerChunk = rowBlocksPerChunk(fullBlocks, K);
-    const packing = packNeeded;
-    // panels [first, end): packed first if needed; then per chunk of rows the 4-row kernel over its
-    // blocks, and the 1-row kernel over the last M mod 4 rows
-    const panelCalls = (first: number, end: number): WasmCall[] => {
-      const panel = 4 * (bAt + first * panelStride);
+    const { raw, packed } = bAt;
+    const first0 = inPlace ? raw : packed;
+    const aBytes = 4 * (at + aStart);
+    const cBytes = 4 * (at + cStart);
+    return (first: number, end: number): WasmCall[] => {
+      const panel = 4 * (first0 + first * panelStride);
       const cPanel = cBytes + 4 * first * PANEL;
       const calls: WasmCall[] = [];
-      if (packing) {
-        const source = transposed ? 4 * (rawAt + first * PANEL * K) : 4 * (rawAt + first * PANEL);
+      if (packB) {
+        const source = transposed ? 4 * (raw + first * PANEL * K) : 4 * (raw + first * PANEL);
         calls.push({ fn: transposed ? 'pack_nt' : 'pack_nn', args: [source, panel, K, transposed ? 4 * K : 4 * N, end - first] });
       }
       for (let block = 0; block < fullBlocks; block += blocksPerChunk) {
@@ -370,14 +376,38 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
       if (M % 4 > 0) calls.push({ fn: 'gemm_rows1', args: [aBytes + fullBlocks * 4 * lda, panel, cPanel + fullBlocks * 4 * 4 * ldcFloats, M % 4, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
       return calls;
     };
-    const byName: Record<string, (...args: number[]) => void> = { gemm_rows4: kernels.rows4, gemm_rows1: kernels.rows1, pack_nn: kernels.packNN, pack_nt: kernels.packNT };
-    const runHere = (first: number, end: number) => {
-      for (const { fn, args } of panelCalls(first, end)) byName[fn](...args);
-    };
-    parallel(panels, M * K * N >= THREADING_THRESHOLD, panelCalls, runHere);
-    packNeeded = false; // the packed panels serve the following batch entries that share B
-    if (ldcFloats === N) out.set(memory.subarray(base + cStart, base + cStart + M * N), z * M * N);
-    else for (let m = 0; m < M; m++) out.set(memory.subarray(base + cStart + m * ldcFloats, base + cStart + m * ldcFloats + N), (z * M + m) * N);
+  };
+
+  const out = new Float32Array(batch * M * N);
+  const copyOut = (z: number, at: number) => {
+    const c = at + cStart;
+    if (ldcFloats === N) out.set(memory.subarray(c, c + M * N), z * M * N);
+    else for (let m = 0; m < M; m++) out.set(memory.subarray(c + m * ldcFloats, c + m * ldcFloats + N), (z * M + m) * N);
+  };
+  const bAt = { raw: 0, packed: 0 };
+
+  if (byEntries) {
+    // every entry in its own region; a B shared by the batch is placed once, in region 0, and
+    // packed here before the entries run
+    const entries = Array.from({ length: batch }, (_, z) =>
+      bBatched ? prepareEntry(z, base + z * regionFloats, true, { raw: 0, packed: 0 }, wasmPacked) : prepareEntry(z, base + z * regionFloats, z === 0, bAt, false),
+    );
+    if (!bBatched && wasmPacked) run([{ fn: transposed ? 'pack_nt' : 'pack_nn', args: [4 * bAt.raw, 4 * bAt.packed, K, transposed ? 4 * K : 4 * N, panels] }]);
+    const entryCalls = (first: number, end: number) => entries.slice(first, end).flatMap((calls) => calls(0, panels));
+    parallel(batch, true, entryCalls, (first, end) => run(entryCalls(first, end)));
+    for (let z = 0; z < batch; z++) copyOut(z, base + z * regionFloats);
+    return out;
+  }
+
+  let placedFor = -1;
+  for (let z = 0; z < batch; z++) {
+    const bOffset = bBatched ? z * K * N : 0;
+    const placeB = bOffset !== placedFor;
+    // packed panels serve the following entries that share B
+    const calls = prepareEntry(z, base, placeB, bAt, placeB && wasmPacked);
+    placedFor = bOffset;
+    parallel(panels, M * K * N >= THREADING_THRESHOLD, calls, (first, end) => run(calls(first, end)));
+    copyOut(z, base);
   }
   return out;
 }

@@ -7,7 +7,7 @@
 
 import { Tensor } from '../tensor/tensor.ts';
 import { normalizeAxis, splitAroundAxis } from '../tensor/shape.ts';
-import { runSoftmaxRows } from '../../kernels/softmax.ts';
+import { runSoftmaxBackwardRows, runSoftmaxRows } from '../../kernels/softmax.ts';
 import { record } from '../autograd/tape.ts';
 import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
@@ -21,8 +21,12 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const [outer, length, inner] = splitAroundAxis(x.shape, a);
   // along the last axis (attention's keys) one fused kernel; along any other the general path
   const y = inner === 1 && length > 0 && outer > 0 ? Tensor.fromData(runSoftmaxRows(x.contiguousData(), outer, length), x.shape) : elementwise('expSub', shiftedLogSumExp(x, a));
-  // dx = y * (g - sum(g * y, axis))
-  return record(y, 'softmax', [x], (g) => [mul(y, sub(g, sum(mul(g, y), a, true)))]);
+  // dx = y * (g - sum(g * y, axis)); along the last axis one fused kernel
+  return record(y, 'softmax', [x], (g) =>
+    inner === 1 && length > 0 && outer > 0
+      ? [Tensor.fromData(runSoftmaxBackwardRows(y.contiguousData(), g.contiguousData(), outer, length), x.shape)]
+      : [mul(y, sub(g, sum(mul(g, y), a, true)))],
+  );
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {

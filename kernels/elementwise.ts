@@ -131,9 +131,9 @@ export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, opera
   const name = `elementwise.${op}.${pattern}${scalar === undefined ? '' : '.s'}`;
   if (useSimdKernels()) {
     const started = performance.now();
-    // one operand, so every element is read once in order: the SIMD kernel of wasm/vector-math.ts
-    const simd = isSimdMapOp(op);
-    const out = simd ? simdMap(op, operands[0], scalar) : runHostLoop(op, layout, operands, scalar);
+    // operands of the output's own shape: the SIMD kernels of wasm/vector-math.ts
+    const simd = isSimdMapOp(op) && layout.follows.every((f) => f.every((follows, axis) => follows || layout.output[axis] === 1));
+    const out = simd ? simdMap(op, operands, scalar) : runHostLoop(op, layout, operands, scalar);
     recordLaunch(simd ? `elementwise.${op}` : name, simd ? 'wasm-simd' : 'host-loop', performance.now() - started);
     return out;
   }

@@ -19,6 +19,7 @@ import { type MatmulLayout, runMatmul } from '../kernels/matmul.ts';
 import { runAdamW, runSgd } from '../kernels/optimizer.ts';
 import { runCrossEntropyGrad } from '../kernels/cross-entropy.ts';
 import { runReduction } from '../kernels/reduce.ts';
+import { runElementwise } from '../kernels/elementwise.ts';
 import { runInverseRms } from '../kernels/rms-norm.ts';
 import { runRope } from '../kernels/rope.ts';
 import { runSoftmaxBackwardRows } from '../kernels/softmax.ts';
@@ -96,6 +97,14 @@ describe('SIMD exp, tanh, softcap and GELU (wasm/vector-math.ts)', () => {
     expect(g[1]).toBe(Infinity);
     expect(g[14]).toBe(44);
     expect(g[15]).toBe(-0);
+  });
+
+  test('the softcap gradient (SIMD, no transcendental) gives the GPU.js webasm bits', () => {
+    const y = randomData(1001, 51, -2.4, 2.4);
+    const g = randomData(1001, 52);
+    const layout = { output: [1001, 1, 1] as [number, number, number], follows: [[true, false, false], [true, false, false]] as [boolean, boolean, boolean][] };
+    const expected = onGpuJs(() => runElementwise('softcapGrad', layout, [y, g], 2.5));
+    expect(Array.from(runElementwise('softcapGrad', layout, [y, g], 2.5))).toEqual(Array.from(expected));
   });
 
   test('the GELU gradient and the softcap gradient match finite differences of the reference', () => {

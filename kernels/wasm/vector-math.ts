@@ -156,6 +156,11 @@ const MAP_KERNELS: FunctionSpec[] = [
   mapKernel('tanh', 1, false, ([x], out, t) => emitTanh(x, out, t)),
   // s tanh(x / s): the three roundings of tanh(x / s) * s
   mapKernel('softcap', 1, true, ([x], out, t, s) => [[...get(x), ...get(s), ...op.f32x4Div, ...set(out)], ...emitTanh(out, out, t), [...get(out), ...get(s), ...op.f32x4Mul, ...set(out)]]),
+  // its gradient from the output y and the incoming g: t = y / s; g (1 - t t), the GPU.js formula's float32 steps
+  mapKernel('softcapGrad', 2, true, ([y, g], out, _t, s) => [
+    [...get(y), ...get(s), ...op.f32x4Div, ...set(out)],
+    [...get(g), ...splat(1), ...get(out), ...get(out), ...op.f32x4Mul, ...op.f32x4Sub, ...op.f32x4Mul, ...set(out)],
+  ]),
   // 0.5 x (1 + tanh(u))
   mapKernel('geluTanh', 1, false, ([x], out, t) => [...emitGeluTanhOfInner(x, out, t), [...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(out), ...op.f32x4Add, ...op.f32x4Mul, ...set(out)]]),
   // 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 0.134145 x^2)
@@ -255,10 +260,11 @@ function rowsExpShiftKernel(): FunctionSpec {
 
 // ---- host side --------------------------------------------------------------
 
-export type SimdMapOp = 'exp' | 'tanh' | 'softcap' | 'geluTanh' | 'geluTanhGrad';
-export const SIMD_MAP_OPS: readonly SimdMapOp[] = ['exp', 'tanh', 'softcap', 'geluTanh', 'geluTanhGrad'];
+export type SimdMapOp = 'exp' | 'tanh' | 'softcap' | 'softcapGrad' | 'geluTanh' | 'geluTanhGrad';
+export const SIMD_MAP_OPS: readonly SimdMapOp[] = ['exp', 'tanh', 'softcap', 'softcapGrad', 'geluTanh', 'geluTanhGrad'];
 
-type MapFn = (src: number, dst: number, vectors: number, scalar?: number) => void;
+/** (src..., dst, vectors[, scalar]) */
+type MapFn = (...args: number[]) => void;
 interface Kernels {
   maps: Record<SimdMapOp, MapFn>;
   rowsMaxSumExp: (src: number, dst: number, rows: number, vectors: number) => void;
@@ -290,18 +296,21 @@ export const isVectorMathAvailable = (): boolean => compiles(getKernels);
 const THREADING_THRESHOLD = 1 << 16;
 
 /** dst = op(src) element by element (softcap takes the cap as `scalar`). */
-function mapChunk(name: SimdMapOp, src: TypedData, scalar?: number): Float32Array {
-  const n = src.length;
+function mapChunk(name: SimdMapOp, sources: TypedData[], scalar?: number): Float32Array {
+  const n = sources[0].length;
   const padded = roundUp(n, 4 * UNROLL);
-  const { memory, base } = scratch(2 * padded);
-  memory.set(src, base);
-  memory.fill(0, base + n, base + padded);
+  const { memory, base } = scratch((sources.length + 1) * padded);
+  sources.forEach((src, i) => {
+    memory.set(src, base + i * padded);
+    memory.fill(0, base + i * padded + n, base + (i + 1) * padded);
+  });
+  const dst = base + sources.length * padded;
   const map = getKernels().maps[name];
   // ranges count groups of UNROLL vectors
   const group = 4 * UNROLL;
-  const args = (first: number, end: number) => [4 * (base + group * first), 4 * (base + padded + group * first), (end - first) * UNROLL, ...(scalar === undefined ? [] : [scalar])];
-  parallel(padded / group, n >= THREADING_THRESHOLD, (first, end) => [{ fn: name, args: args(first, end) }], (first, end) => map(...(args(first, end) as [number, number, number, number?])));
-  return copyOut(memory, base + padded, n);
+  const args = (first: number, end: number) => [...sources.map((_, i) => 4 * (base + i * padded + group * first)), 4 * (dst + group * first), (end - first) * UNROLL, ...(scalar === undefined ? [] : [scalar])];
+  parallel(padded / group, n >= THREADING_THRESHOLD, (first, end) => [{ fn: name, args: args(first, end) }], (first, end) => map(...args(first, end)));
+  return copyOut(memory, dst, n);
 }
 
 /** A fresh array of n floats from wasm memory (slice() on shared memory is 2x slower than this). */
@@ -433,10 +442,12 @@ function inRowChunks(rows: number, valuesPerRow: number, outPerRow: number, chun
   return out;
 }
 
-/** dst = op(src) element by element (softcap takes the cap as `scalar`). */
-export function simdMap(name: SimdMapOp, src: TypedData, scalar?: number): Float32Array {
+/** dst = op(sources...) element by element, over same-length sources (softcap and its gradient take the cap as `scalar`). */
+export function simdMap(name: SimdMapOp, sources: TypedData[], scalar?: number): Float32Array {
   const piece = vectorMathLimits.maxChunkValues;
-  return inRowChunks(Math.ceil(src.length / piece), piece, piece, (first, end) => mapChunk(name, src.subarray(first * piece, Math.min(src.length, end * piece)) as TypedData, scalar)).subarray(0, src.length);
+  const n = sources[0].length;
+  const pieceOf = (first: number, end: number) => sources.map((src) => src.subarray(first * piece, Math.min(n, end * piece)) as TypedData);
+  return inRowChunks(Math.ceil(n / piece), piece, piece, (first, end) => mapChunk(name, pieceOf(first, end), scalar)).subarray(0, n);
 }
 
 /** log(sum(exp(row))) for each row of a contiguous [rows, length] array (length >= 1). */

@@ -209,15 +209,17 @@ describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () 
     }
   });
 
-  test('threaded gemv and wasm packing give the single-thread bits', () => {
-    for (const [layout, M, K, N] of [['NT', 1, 2304, 1024], ['NT', 3, 512, 1000], ['NN', 64, 512, 256], ['NT', 64, 512, 256], ['TN', 96, 128, 512]] as const) {
-      const a = randomData(M * K, M);
-      const b = randomData(K * N, N);
-      const dims = { batch: 1, M, K, N, aBatched: 0 as const, bBatched: 0 as const };
+  test('threaded gemv, panels and batch entries give the single-thread bits', () => {
+    // above the threading thresholds of wasm/gemm.ts: gemv from 2^21 multiply-adds, gemm from 2^25
+    const cases = [['NT', 1, 1, 2304, 1024], ['NT', 1, 3, 1024, 1000], ['NN', 1, 256, 512, 256], ['NT', 1, 256, 512, 264], ['TN', 1, 264, 512, 256], ['NN', 4, 128, 256, 256], ['NT', 5, 100, 256, 264]] as const;
+    for (const [layout, batch, M, K, N] of cases) {
+      const a = randomData(batch * M * K, M);
+      const b = randomData(batch * K * N, N);
+      const dims = { batch, M, K, N, aBatched: 1 as const, bBatched: 1 as const };
       process.env.GEMMA2_THREADS = '1';
       const single = runMatmul(layout, a, b, dims);
       process.env.GEMMA2_THREADS = '2';
-      expect(Array.from(runMatmul(layout, a, b, dims)), `${layout} ${M}x${K}x${N}`).toEqual(Array.from(single));
+      expect(Array.from(runMatmul(layout, a, b, dims)), `${layout} ${batch}x${M}x${K}x${N}`).toEqual(Array.from(single));
     }
   });
 });

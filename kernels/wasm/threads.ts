@@ -166,6 +166,7 @@ export function workerPool(): WorkerPool | null {
  * i runs callsFor(its range), this thread runHere(the last range).
  */
 export function parallel(total: number, worthIt: boolean, callsFor: (first: number, end: number) => WasmCall[], runHere: (first: number, end: number) => void): void {
+  threadCount(); // a bad GEMMA2_THREADS is reported on every call, whatever its size
   const pool = worthIt && total > 1 ? workerPool() : null;
   if (pool === null) {
     runHere(0, total);

@@ -8,7 +8,7 @@
 // backward, each as one kernel launch (copying the operands in included):
 //   forward C = A B (NN)     gradA = dC B^T (NT)     gradB = A^T dC (TN)
 // and reports median GFLOP/s (2 M K N / seconds) over --reps runs after one
-// warm-up. On webasm (the SIMD kernels of kernels/wasm/gemm.ts) it also
+// warm-up (more runs for short products: about 0.3 s of them, at most 200). On webasm (the SIMD kernels of kernels/wasm/gemm.ts) it also
 // times each product with B living in wasm memory, as a model's weights do
 // (column "webasm resident B"): no copy of B per call. The torch column is
 // measured in the same run, with --threads BLAS threads (default: as many as
@@ -73,9 +73,12 @@ function timeProduct(layout: MatmulLayout, [M, K, N]: [number, number, number], 
     b = inWasm;
   }
   const run = () => runMatmul(layout, a, b, { batch: 1, M: dims.m, K: dims.k, N: dims.n, aBatched: 0, bBatched: 0 });
+  const warmStart = performance.now();
   run();
+  // short products are timed more often (at least ~0.3 s in all, at most 200 runs): their medians are noisy
+  const runs = Math.max(reps, Math.min(200, Math.ceil(300 / Math.max(performance.now() - warmStart, 0.01))));
   const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
+  for (let r = 0; r < runs; r++) {
     const start = performance.now();
     run();
     times.push((performance.now() - start) / 1000);

@@ -167,9 +167,9 @@ describe('SIMD row kernels: log-sum-exp, softmax, cross-entropy gradient', () =>
 });
 
 describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () => {
-  // gemv (NT, M <= 4), B in place (NN/TN, M <= 16), packed in wasm (N % 8 == 0), packed on the host;
+  // gemv (NT, M <= 4), B in place (NN/TN, M <= 16; 32-column panels for M <= 4), packed in wasm (N % 8 == 0), packed on the host;
   // batches of small products run an entry per thread, large ones (the last two) split their panels
-  const shapes: [number, number, number][] = [[1, 64, 36], [3, 20, 8], [4, 256, 100], [12, 33, 64], [16, 9, 24], [40, 64, 128], [37, 30, 21], [129, 100, 96], [40, 300, 400], [41, 256, 403]];
+  const shapes: [number, number, number][] = [[1, 64, 36], [3, 20, 8], [4, 256, 100], [12, 33, 64], [16, 9, 24], [40, 64, 128], [37, 30, 21], [129, 100, 96], [2, 50, 64], [4, 33, 96], [40, 300, 400], [41, 256, 403]];
   for (const layout of ['NN', 'NT', 'TN'] as MatmulLayout[]) {
     test(`${layout}: gemv, in place, wasm-packed and host-packed products, B shared or batched, ordinary or resident`, () => {
       for (const [M, K, N] of shapes) {
@@ -211,7 +211,7 @@ describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () 
 
   test('threaded gemv, panels and batch entries give the single-thread bits', () => {
     // above the threading thresholds of wasm/gemm.ts: gemv from 2^21 multiply-adds, gemm from 2^25
-    const cases = [['NT', 1, 1, 2304, 1024], ['NT', 1, 3, 1024, 1000], ['NN', 1, 256, 512, 256], ['NT', 1, 256, 512, 264], ['TN', 1, 264, 512, 256], ['NN', 4, 128, 256, 256], ['NT', 5, 100, 256, 264]] as const;
+    const cases = [['NT', 1, 1, 2304, 1024], ['NT', 1, 3, 1024, 1000], ['NN', 1, 256, 512, 256], ['NT', 1, 256, 512, 264], ['TN', 1, 264, 512, 256], ['NN', 4, 128, 256, 256], ['NT', 5, 100, 256, 264], ['NN', 1, 2, 1024, 1024]] as const;
     for (const [layout, batch, M, K, N] of cases) {
       const a = randomData(batch * M * K, M);
       const b = randomData(batch * K * N, N);

@@ -33,6 +33,8 @@ import { MAX_PAGES, compiles, roundUp, residentOffset, scratch, sharedMemory, wa
 import { type WasmCall, parallel, registerModule } from './threads.ts';
 
 const PANEL = 8; // columns per panel: two 4-lane vectors
+/** Columns per panel of the one-row kernel over B in place (gemm_rows1_wide). */
+const WIDE_PANEL = 32;
 /** Up to this many rows of A, an NT product runs on gemv_nt. */
 const GEMV_MAX_ROWS = 4;
 /** Up to this many rows of A, an NN or TN product reads B in place instead of packing it. */
@@ -48,29 +50,32 @@ const set = op.localSet;
  * the first panel; lda and ldc are row strides, aStepK the step from A[r][k]
  * to A[r][k+1], ldb from one panel row to the next and panelStride from one
  * panel to the next, all in bytes; C moves 8 columns per panel.
+ * gemm_rows1_wide: the same over panels of 32 columns (8 vectors), for B read
+ * in place by one to four rows of A (a decode step's x B): eight independent
+ * sums per k keep the adder busy where two wait on each other.
  */
-function gemmKernel(rows: number): FunctionSpec {
+function gemmKernel(rows: number, vectors = 2): FunctionSpec {
   const [A, B, C, BLOCKS, K, LDA, LDC, A_STEP, LDB, PANELS, PANEL_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; // parameters
   const [BLOCK, KK, AP, BP, P] = [11, 12, 13, 14, 15]; // i32 locals
-  const ACC = 16; // 2 * rows v128 accumulators, then b0, b1, a
-  const B0 = ACC + 2 * rows;
-  const B1 = B0 + 1;
-  const AV = B1 + 1;
+  const ACC = 16; // vectors * rows v128 accumulators, then one B vector per column group, then a
+  const BV = ACC + vectors * rows;
+  const AV = BV + vectors;
   const rowAddress = (base: number, stride: number, r: number) => (r === 0 ? get(base) : [...get(base), ...get(stride), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add]);
-  // for p < panels: (the blocks of this panel) ; b += panelStride ; c += 8 floats
+  // for p < panels: (the blocks of this panel) ; b += panelStride ; c += the panel's columns
   const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
   body.push(...op.i32Const(0), ...set(BLOCK), ...op.blockLoop);
   body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  for (let v = 0; v < 2 * rows; v++) body.push(...op.v128Zero, ...set(ACC + v));
+  for (let v = 0; v < vectors * rows; v++) body.push(...op.v128Zero, ...set(ACC + v));
   // ap = a + block * rows * lda ; bp = b
   body.push(...get(A), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDA), ...op.i32Mul, ...op.i32Add, ...set(AP));
   body.push(...get(B), ...set(BP), ...op.i32Const(0), ...set(KK), ...op.blockLoop);
   body.push(...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  body.push(...get(BP), ...op.v128Load(0), ...set(B0), ...get(BP), ...op.v128Load(16), ...set(B1));
+  for (let j = 0; j < vectors; j++) body.push(...get(BP), ...op.v128Load(16 * j), ...set(BV + j));
   for (let r = 0; r < rows; r++) {
     body.push(...rowAddress(AP, LDA, r), ...op.v128Load32Splat(0), ...set(AV));
-    for (const [acc, bv] of [[ACC + 2 * r, B0], [ACC + 2 * r + 1, B1]]) {
-      body.push(...get(acc), ...get(AV), ...get(bv), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc));
+    for (let j = 0; j < vectors; j++) {
+      const acc = ACC + vectors * r + j;
+      body.push(...get(acc), ...get(AV), ...get(BV + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc));
     }
   }
   body.push(...get(AP), ...get(A_STEP), ...op.i32Add, ...set(AP)); // next k along A
@@ -80,12 +85,14 @@ function gemmKernel(rows: number): FunctionSpec {
   for (let r = 0; r < rows; r++) {
     body.push(...get(C), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDC), ...op.i32Mul, ...op.i32Add);
     if (r > 0) body.push(...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add);
-    body.push(...op.localTee(AP), ...get(ACC + 2 * r), ...op.v128Store(0), ...get(AP), ...get(ACC + 2 * r + 1), ...op.v128Store(16));
+    body.push(...op.localTee(AP));
+    for (let j = 0; j < vectors; j++) body.push(...(j > 0 ? get(AP) : []), ...get(ACC + vectors * r + j), ...op.v128Store(16 * j));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
-  body.push(...get(B), ...get(PANEL_STRIDE), ...op.i32Add, ...set(B), ...get(C), ...op.i32Const(4 * PANEL), ...op.i32Add, ...set(C));
+  body.push(...get(B), ...get(PANEL_STRIDE), ...op.i32Add, ...set(B), ...get(C), ...op.i32Const(16 * vectors), ...op.i32Add, ...set(C));
   body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: `gemm_rows${rows}`, params: 11, locals: [[5, I32], [2 * rows + 3, V128]], body };
+  const name = vectors === 2 ? `gemm_rows${rows}` : `gemm_rows${rows}_wide`;
+  return { name, params: 11, locals: [[5, I32], [vectors * rows + vectors + 1, V128]], body };
 }
 
 /**
@@ -198,6 +205,7 @@ type GemvFn = (a: number, w: number, c: number, blocks: number, k: number, lda: 
 interface Kernels {
   rows4: GemmFn;
   rows1: GemmFn;
+  rows1Wide: GemmFn;
   packNN: PackFn;
   packNT: PackFn;
   gemv: GemvFn[]; // gemv[R] for R rows
@@ -208,10 +216,10 @@ let kernels: Kernels | null = null;
 /** The compiled module over the shared memory, created on first use. */
 function getKernels(): Kernels {
   if (kernels === null) {
-    const functions = [gemmKernel(4), gemmKernel(1), packNNKernel(), packNTKernel(), ...[1, 2, 3, 4].map(gemvKernel)];
+    const functions = [gemmKernel(4), gemmKernel(1), gemmKernel(1, WIDE_PANEL / 4), packNNKernel(), packNTKernel(), ...[1, 2, 3, 4].map(gemvKernel)];
     const module = new wasm.Module(buildModule(functions, MAX_PAGES));
     const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
-    kernels = { rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, packNN: exports.pack_nn, packNT: exports.pack_nt, gemv: [0, 1, 2, 3, 4].map((r) => exports[`gemv_nt${r}`]) };
+    kernels = { rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, rows1Wide: exports.gemm_rows1_wide, packNN: exports.pack_nn, packNT: exports.pack_nt, gemv: [0, 1, 2, 3, 4].map((r) => exports[`gemv_nt${r}`]) };
     registerModule(module, functions.map((f) => f.name));
   }
   return kernels;
@@ -318,8 +326,11 @@ function productInColumnSlices(layout: MatmulLayout, a: TypedData, b: TypedData,
 function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims, inPlace: boolean): Float32Array {
   const { batch, M, K, N, aBatched, bBatched } = dims;
   const kernels = getKernels();
-  const panels = Math.ceil(N / PANEL);
-  const ldcFloats = panels * PANEL;
+  // a few rows against B in place: the one-row kernel over 32-column panels
+  const wide = inPlace && M <= GEMV_MAX_ROWS && N % WIDE_PANEL === 0;
+  const width = wide ? WIDE_PANEL : PANEL;
+  const panels = Math.ceil(N / width);
+  const ldcFloats = panels * width;
   const transposed = layout === 'NT';
   const wasmPacked = !inPlace && N % PANEL === 0 && (!transposed || K % 4 === 0);
   const resident = inPlace || wasmPacked ? residentOffset(b) : -1;
@@ -336,10 +347,10 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
   // byte strides: A rows and the k step; B panel rows and panels
   const [lda, aStepK] = layout === 'TN' ? [4, 4 * M] : [4 * K, 4];
   const ldb = inPlace ? 4 * N : 4 * PANEL;
-  const panelStride = inPlace ? PANEL : K * PANEL; // floats from one panel to the next
+  const panelStride = inPlace ? width : K * PANEL; // floats from one panel to the next
   const fullBlocks = Math.floor(M / 4);
   const blocksPerChunk = rowBlocksPerChunk(fullBlocks, K);
-  const byName: Record<string, (...args: number[]) => void> = { gemm_rows4: kernels.rows4, gemm_rows1: kernels.rows1, pack_nn: kernels.packNN, pack_nt: kernels.packNT };
+  const byName: Record<string, (...args: number[]) => void> = { gemm_rows4: kernels.rows4, gemm_rows1: kernels.rows1, gemm_rows1_wide: kernels.rows1Wide, pack_nn: kernels.packNN, pack_nt: kernels.packNT };
   const run = (calls: WasmCall[]) => {
     for (const { fn, args } of calls) byName[fn](...args);
   };
@@ -370,7 +381,8 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
     const cBytes = 4 * (at + cStart);
     return (first: number, end: number): WasmCall[] => {
       const panel = 4 * (first0 + first * panelStride);
-      const cPanel = cBytes + 4 * first * PANEL;
+      const cPanel = cBytes + 4 * first * width;
+      if (wide) return [{ fn: 'gemm_rows1_wide', args: [aBytes, panel, cPanel, M, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] }];
       const calls: WasmCall[] = [];
       if (packB) {
         const source = transposed ? 4 * (raw + first * PANEL * K) : 4 * (raw + first * PANEL);
@@ -413,7 +425,8 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
     // packed panels serve the following entries that share B
     const calls = prepareEntry(z, base, placeB, bAt, placeB && wasmPacked);
     placedFor = bOffset;
-    parallel(panels, M * K * N >= THREADING_THRESHOLD, calls, (first, end) => run(calls(first, end)));
+    // the wide one-row kernel is bound by reading B, like gemv
+    parallel(panels, M * K * N >= (wide ? GEMV_THREADING_THRESHOLD : THREADING_THRESHOLD), calls, (first, end) => run(calls(first, end)));
     copyOut(z, base);
   }
   return out;

@@ -13,11 +13,15 @@
 //
 // Operands, per layout (no operand is ever transposed in memory):
 //   A: NN/NT [M, K] rows (step along k: one float); TN [K, M] (step: a row)
-//   B: NN/TN [K, N] read in place, 8 columns at a time, when N is a multiple
-//      of 8; otherwise, and for NT ([N, K], a Linear weight), packed into
-//      panels of 8 columns, [N/8][K][8], zero-padded at the right edge.
-// The 4-row kernel runs over the rows of A, a 1-row kernel over the last
-// M mod 4. Panels are split across worker threads.
+//   B: NN/TN [K, N] read in place when at most 16 rows of A use it and N is
+//      a multiple of 8; otherwise, and for NT ([N, K], a Linear weight),
+//      packed into panels of 8 columns, [N/8][K][8], by pack_nn / pack_nt in
+//      wasm (on the host when N is not a multiple of 8), zero-padded at the
+//      right edge.
+// The 4-row kernel runs over the rows of A, in L2-sized chunks, and a 1-row
+// kernel over the last M mod 4. A large product splits its panels across
+// the worker threads, each packing its own; a batch of small ones (attention,
+// per head) gives each thread whole batch entries.
 //
 // Decoding multiplies one row (or a few) by a weight [N, K]: packing the
 // weight would cost more than the product. gemv_nt<R> instead reads four

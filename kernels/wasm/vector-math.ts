@@ -14,12 +14,13 @@
 //
 // Below x = -86.5, exp returns 0 (the true value is under 3e-38), above
 // 88.72 infinity; NaN stays NaN. Measured against float64 (npm run
-// measure:tolerances, test/ops/vector-math.test.ts) the error stays within the
+// measure:tolerances, test/cpu-path.test.ts) the error stays within the
 // transcendental tolerance of kernels/tolerances.ts.
 //
-// Host side: operands are copied into scratch wasm memory, padded to a whole
-// number of vectors (rows each padded on their own for the row kernels), and
-// the result is copied back out.
+// Host side: operands are copied into scratch wasm memory, padded to whole
+// groups of UNROLL vectors (rows each padded on their own for the row
+// kernels), split across the worker threads, and the result is copied back
+// out; arrays past vectorMathLimits go through in pieces.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import { F32, I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';

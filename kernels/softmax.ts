@@ -15,6 +15,12 @@ import { runReduction } from './reduce.ts';
 import { runElementwise } from './elementwise.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdSoftmaxRows } from './wasm/vector-math.ts';
+import type { BroadcastLayout } from './elementwise.ts';
+
+/** A row value against its row's statistic: operand a follows both axes, b only the rows. */
+const perRow = (rows: number, length: number): BroadcastLayout => ({ output: [length, rows, 1], follows: [[true, true, false], [false, true, false]] });
+/** Two operands of the same shape, read flat. */
+const flat = (size: number): BroadcastLayout => ({ output: [size, 1, 1], follows: [[true, false, false], [true, false, false]] });
 
 export function runSoftmaxRows(data: TypedData, rows: number, length: number): Float32Array {
   if (useSimdKernels()) {
@@ -23,20 +29,16 @@ export function runSoftmaxRows(data: TypedData, rows: number, length: number): F
     recordLaunch('softmax.rows', 'wasm-simd', performance.now() - started);
     return out;
   }
-  // a row value against its row's statistic: a follows both axes, b only the rows
-  const perRow = { output: [length, rows, 1] as [number, number, number], follows: [[true, true, false], [false, true, false]] as [boolean, boolean, boolean][] };
-  const shifted = runElementwise('sub', perRow, [data, runReduction('max', data, rows, length, 1)]);
+  const shifted = runElementwise('sub', perRow(rows, length), [data, runReduction('max', data, rows, length, 1)]);
   const lse = runReduction('logSumExp', shifted, rows, length, 1);
-  return runElementwise('expSub', perRow, [shifted, lse]);
+  return runElementwise('expSub', perRow(rows, length), [shifted, lse]);
 }
 
 /** dx = y (g - sum(g y)) along the rows of contiguous [rows, length] arrays y (the softmax) and g. */
 export function runSoftmaxBackwardRows(y: TypedData, g: TypedData, rows: number, length: number): Float32Array {
-  const perRow = { output: [length, rows, 1] as [number, number, number], follows: [[true, true, false], [false, true, false]] as [boolean, boolean, boolean][] };
-  const flat = { output: [rows * length, 1, 1] as [number, number, number], follows: [[true, false, false], [true, false, false]] as [boolean, boolean, boolean][] };
   if (!useSimdKernels()) {
-    const dot = runReduction('sum', runElementwise('mul', flat, [g, y]), rows, length, 1);
-    return runElementwise('mul', flat, [y, runElementwise('sub', perRow, [g, dot])]);
+    const dot = runReduction('sum', runElementwise('mul', flat(rows * length), [g, y]), rows, length, 1);
+    return runElementwise('mul', flat(rows * length), [y, runElementwise('sub', perRow(rows, length), [g, dot])]);
   }
   const started = performance.now();
   const f = Math.fround;

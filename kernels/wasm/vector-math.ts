@@ -447,8 +447,13 @@ function inRowChunks(rows: number, valuesPerRow: number, outPerRow: number, chun
 export function simdMap(name: SimdMapOp, sources: TypedData[], scalar?: number): Float32Array {
   const piece = vectorMathLimits.maxChunkValues;
   const n = sources[0].length;
-  const pieceOf = (first: number, end: number) => sources.map((src) => src.subarray(first * piece, Math.min(n, end * piece)) as TypedData);
-  return inRowChunks(Math.ceil(n / piece), piece, piece, (first, end) => mapChunk(name, pieceOf(first, end), scalar)).subarray(0, n);
+  if (n <= piece) return mapChunk(name, sources, scalar);
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += piece) {
+    const end = Math.min(n, start + piece);
+    out.set(mapChunk(name, sources.map((src) => src.subarray(start, end) as TypedData), scalar), start);
+  }
+  return out;
 }
 
 /** log(sum(exp(row))) for each row of a contiguous [rows, length] array (length >= 1). */

@@ -1,6 +1,7 @@
 // Embedding lookup and its backward.
 //   gather:  out[t][h] = table[ids[t]][h]            table box [H, V], out box [H, T]
-//   scatter: rows[u][h] = sum over the positions t with ids[t] = unique[u] of g[t][h]
+//   scatter: rows[u][h] = sum over the positions t with ids[t] = unique[u] of g[t][h],
+//            in position order, the cascade order of sum-order.ts
 // The table is read with (row, column) coordinates, so a vocabulary of any
 // size (gemma-2-2b: 256000 x 2304 = 590M elements) is indexed exactly. The
 // backward is written gather-style: the host groups positions by id (CSR:
@@ -18,13 +19,29 @@ function embeddingGather(this: any, table: number[][], ids: number[]): number {
 function embeddingScatterRows(this: any, g: number[][], positions: number[], rowStart: number[]): number {
   const start = rowStart[this.thread.y];
   const count = rowStart[this.thread.y + 1] - start;
+  // the cascade order of sum-order.ts over the row's positions, in order
+  let run = 0;
+  let group = 0;
+  let block = 0;
   let total = 0;
   for (let j = 0; j < this.constants.maxCount; j++) {
     if (j < count) {
-      total += g[positions[start + j]][this.thread.x];
+      run += g[positions[start + j]][this.thread.x];
+      if (j % 32 === 31) {
+        group += run;
+        run = 0;
+        if (j % 1024 === 1023) {
+          block += group;
+          group = 0;
+          if (j % 32768 === 32767) {
+            total += block;
+            block = 0;
+          }
+        }
+      }
     }
   }
-  return total;
+  return total + (block + (group + run));
 }
 
 /** Rows `ids` of `table` ([V, H] row-major): [ids.length, H]. */

@@ -3,8 +3,9 @@
 //   NN: C = A B      A stored [M, K], B stored [K, N]   (forward)
 //   NT: C = A B^T    B stored [N, K]                    (x W^T; dA = dC B^T)
 //   TN: C = A^T B    A stored [K, M]                    (dB = A^T dC)
-// Output box [N, M, batch]: thread (x, y, z) computes C[z][y][x]. An operand
-// with one matrix for the whole batch reads batch 0 (its `batched` flag is 0).
+// Output box [N, M, batch]: thread (x, y, z) computes C[z][y][x], summing its
+// K products in the cascade order of sum-order.ts. An operand with one matrix
+// for the whole batch reads batch 0 (its `batched` flag is 0).
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { type Box, boxed, launch, recordLaunch } from './launch.ts';
@@ -14,31 +15,79 @@ import { useSimdKernels } from './simd.ts';
 function matmulNN(this: any, A: number[][][], B: number[][][]): number {
   const za = this.thread.z * this.constants.aBatched;
   const zb = this.thread.z * this.constants.bBatched;
+  // the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
+  let run = 0;
+  let group = 0;
+  let block = 0;
   let total = 0;
   for (let k = 0; k < this.constants.K; k++) {
-    total += A[za][this.thread.y][k] * B[zb][k][this.thread.x];
+    run += A[za][this.thread.y][k] * B[zb][k][this.thread.x];
+    if (k % 32 === 31) {
+      group += run;
+      run = 0;
+      if (k % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (k % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }
   }
-  return total;
+  return total + (block + (group + run));
 }
 
 function matmulNT(this: any, A: number[][][], B: number[][][]): number {
   const za = this.thread.z * this.constants.aBatched;
   const zb = this.thread.z * this.constants.bBatched;
+  // the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
+  let run = 0;
+  let group = 0;
+  let block = 0;
   let total = 0;
   for (let k = 0; k < this.constants.K; k++) {
-    total += A[za][this.thread.y][k] * B[zb][this.thread.x][k];
+    run += A[za][this.thread.y][k] * B[zb][this.thread.x][k];
+    if (k % 32 === 31) {
+      group += run;
+      run = 0;
+      if (k % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (k % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }
   }
-  return total;
+  return total + (block + (group + run));
 }
 
 function matmulTN(this: any, A: number[][][], B: number[][][]): number {
   const za = this.thread.z * this.constants.aBatched;
   const zb = this.thread.z * this.constants.bBatched;
+  // the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
+  let run = 0;
+  let group = 0;
+  let block = 0;
   let total = 0;
   for (let k = 0; k < this.constants.K; k++) {
-    total += A[za][k][this.thread.y] * B[zb][k][this.thread.x];
+    run += A[za][k][this.thread.y] * B[zb][k][this.thread.x];
+    if (k % 32 === 31) {
+      group += run;
+      run = 0;
+      if (k % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (k % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }
   }
-  return total;
+  return total + (block + (group + run));
 }
 
 export const MATMUL_LAYOUTS = { NN: matmulNN, NT: matmulNT, TN: matmulTN };
@@ -57,7 +106,7 @@ export interface MatmulDims {
 /**
  * C [batch, M, N] row-major. K must be at least 1. On the webasm backend the
  * product runs on the SIMD microkernel of wasm/gemm.ts (same float32 sums in
- * the same order, 30-50x faster); GEMMA2_KERNELS=gpujs keeps the GPU.js
+ * the same cascade order, 30-50x faster); GEMMA2_KERNELS=gpujs keeps the GPU.js
  * kernels below on every backend (the rule: kernels/simd.ts).
  */
 export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {

@@ -5,22 +5,41 @@
 //   output box [inner, outer, 1]
 // Outer blocks larger than 2^24 rows are launched in chunks.
 //
-// On the CPU path (kernels/simd.ts) a log-sum-exp along the last axis runs on
-// the SIMD kernel of wasm/vector-math.ts and every other reduction as a plain
-// loop (hostReduction below) that keeps the kernels' float32 steps, each sum
-// rounded to float32 as it goes, so its results are the webasm kernel's bits.
+// Sums (and the log-sum-exp's sum of exponentials) run in the cascade order of
+// sum-order.ts. On the CPU path (kernels/simd.ts) a log-sum-exp along the last
+// axis runs on the SIMD kernel of wasm/vector-math.ts and every other reduction
+// as a plain loop (hostReduction below) that keeps the kernels' float32 steps,
+// each partial sum rounded to float32 in the same order, so its results are the
+// webasm kernel's bits.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdLogSumExpRows } from './wasm/vector-math.ts';
+import { CascadeSum, cascadeSum } from './sum-order.ts';
 
+// the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
 function sumAlongAxis(this: any, A: number[][][]): number {
+  let run = 0;
+  let group = 0;
+  let block = 0;
   let total = 0;
   for (let i = 0; i < this.constants.length; i++) {
-    total += A[this.thread.y][i][this.thread.x];
+    run += A[this.thread.y][i][this.thread.x];
+    if (i % 32 === 31) {
+      group += run;
+      run = 0;
+      if (i % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (i % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }
   }
-  return total;
+  return total + (block + (group + run));
 }
 
 // NaN wins, as in PyTorch: once m is NaN no comparison replaces it.
@@ -61,11 +80,27 @@ function logSumExpAlongAxis(this: any, A: number[][][]): number {
   if (m === -Infinity || m === Infinity) {
     return m;
   }
+  // the sum of exp(x - m) in the cascade order of sum-order.ts
+  let run = 0;
+  let group = 0;
+  let block = 0;
   let total = 0;
   for (let i = 0; i < this.constants.length; i++) {
-    total += Math.exp(A[this.thread.y][i][this.thread.x] - m);
+    run += Math.exp(A[this.thread.y][i][this.thread.x] - m);
+    if (i % 32 === 31) {
+      group += run;
+      run = 0;
+      if (i % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (i % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }
   }
-  return m + Math.log(total);
+  return m + Math.log(total + (block + (group + run)));
 }
 
 export const REDUCTIONS = {
@@ -130,11 +165,7 @@ const f = Math.fround;
 
 /** One output: the `length` values data[start], data[start + step], ... */
 const REDUCE_ONE: Record<Reduction, (data: TypedData, start: number, length: number, step: number) => number> = {
-  sum(data, start, length, step) {
-    let total = 0;
-    for (let i = 0, at = start; i < length; i++, at += step) total = f(total + data[at]);
-    return total;
-  },
+  sum: cascadeSum,
   // NaN wins: once m is NaN no comparison replaces it
   max(data, start, length, step) {
     let m = data[start];
@@ -156,8 +187,8 @@ const REDUCE_ONE: Record<Reduction, (data: TypedData, start: number, length: num
   logSumExp(data, start, length, step) {
     const m = REDUCE_ONE.max(data, start, length, step);
     if (!Number.isFinite(m)) return m; // -inf (all masked), +inf, or NaN
-    let total = 0;
-    for (let i = 0, at = start; i < length; i++, at += step) total = f(total + f(Math.exp(f(data[at] - m))));
-    return f(m + f(Math.log(total)));
+    const total = new CascadeSum();
+    for (let i = 0, at = start; i < length; i++, at += step) total.add(f(Math.exp(f(data[at] - m))));
+    return f(m + f(Math.log(total.result())));
   },
 };

@@ -1,4 +1,5 @@
-// The row statistic of RMSNorm: invRms[r] = 1 / sqrt(mean(x[r]^2) + eps).
+// The row statistic of RMSNorm: invRms[r] = 1 / sqrt(mean(x[r]^2) + eps), the
+// squares summed in the cascade order of sum-order.ts.
 // x is contiguous [rows, H], box [H, rows]; one thread per row. The scaling
 // x * invRms * (1 + w) is the element-wise 'rmsScale' formula. On the CPU
 // path (kernels/simd.ts) the same float32 steps run as a host loop.
@@ -6,13 +7,31 @@
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
+import { CascadeSum } from './sum-order.ts';
 
 function rmsNormInverseRms(this: any, X: number[][], eps: number): number {
-  let squares = 0;
+  // the sum of squares in the cascade order of sum-order.ts
+  let run = 0;
+  let group = 0;
+  let block = 0;
+  let total = 0;
   for (let i = 0; i < this.constants.hidden; i++) {
     const v = X[this.thread.x][i];
-    squares += v * v;
+    run += v * v;
+    if (i % 32 === 31) {
+      group += run;
+      run = 0;
+      if (i % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (i % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }
   }
+  const squares = total + (block + (group + run));
   return 1 / Math.sqrt(squares / this.constants.hidden + eps);
 }
 
@@ -42,10 +61,11 @@ function hostInverseRms(x: TypedData, rows: number, hidden: number, eps: number)
   const f = Math.fround;
   const [epsF, hiddenF] = [f(eps), f(hidden)];
   const out = new Float32Array(rows);
+  const squares = new CascadeSum();
   for (let r = 0; r < rows; r++) {
-    let squares = 0;
-    for (let i = r * hidden; i < (r + 1) * hidden; i++) squares = f(squares + f(x[i] * x[i]));
-    out[r] = f(1 / f(Math.sqrt(f(f(squares / hiddenF) + epsF))));
+    squares.reset();
+    for (let i = r * hidden; i < (r + 1) * hidden; i++) squares.add(f(x[i] * x[i]));
+    out[r] = f(1 / f(Math.sqrt(f(f(squares.result() / hiddenF) + epsF))));
   }
   recordLaunch('rmsNorm.inverseRms', 'host-loop', performance.now() - started);
   return out;

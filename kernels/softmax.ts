@@ -7,7 +7,7 @@
 //
 // The backward, dx = y (g - sum(g y)) along the row, is one host loop on the
 // CPU path with the float32 steps of the four launches it replaces (multiply,
-// running sum, subtract, multiply), so the same bits.
+// the cascade sum of sum-order.ts, subtract, multiply), so the same bits.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { recordLaunch } from './launch.ts';
@@ -15,6 +15,7 @@ import { runReduction } from './reduce.ts';
 import { runElementwise } from './elementwise.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdSoftmaxRows } from './wasm/vector-math.ts';
+import { CascadeSum } from './sum-order.ts';
 import type { BroadcastLayout } from './elementwise.ts';
 
 /** A row value against its row's statistic: operand a follows both axes, b only the rows. */
@@ -43,11 +44,13 @@ export function runSoftmaxBackwardRows(y: TypedData, g: TypedData, rows: number,
   const started = performance.now();
   const f = Math.fround;
   const dx = new Float32Array(rows * length);
+  const dot = new CascadeSum();
   for (let r = 0; r < rows; r++) {
     const start = r * length;
-    let dot = 0;
-    for (let i = start; i < start + length; i++) dot = f(dot + f(g[i] * y[i]));
-    for (let i = start; i < start + length; i++) dx[i] = f(y[i] * f(g[i] - dot));
+    dot.reset();
+    for (let i = start; i < start + length; i++) dot.add(f(g[i] * y[i]));
+    const total = dot.result();
+    for (let i = start; i < start + length; i++) dx[i] = f(y[i] * f(g[i] - total));
   }
   recordLaunch('softmax.backwardRows', 'host-loop', performance.now() - started);
   return dx;

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { describeBackend } from '../kernels/backend.ts';
 import { useSimdKernels } from '../kernels/simd.ts';
 import { GoldenCase } from './golden/case.ts';
-import { ModelStore, runGoldenCase } from './golden/run.ts';
+import { runGoldenCase } from './golden/run.ts';
+import { ModelStore, caseOrder } from './golden/model-store.ts';
 import { parseGemma2Config } from './model/config.ts';
 import { Gemma2ForCausalLM } from './model/causal-lm.ts';
 import { Trainer } from './train/trainer.ts';
@@ -28,19 +29,20 @@ const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 console.log(`gemma2-ts main job; kernels on ${describeBackend()}${useSimdKernels() ? ', CPU path: SIMD kernels and host loops' : ''}\n`);
 
 // 1. Parity ----------------------------------------------------------------
-const manifest = JSON.parse(fs.readFileSync(path.join(goldenDir, 'MANIFEST.json'), 'utf8')) as { cases: { name: string; file: string }[] };
+const manifest = JSON.parse(fs.readFileSync(path.join(goldenDir, 'MANIFEST.json'), 'utf8')) as { cases: { name: string; model: string; kind: string; file: string }[] };
 console.log(`1. Parity with Hugging Face Transformers: ${manifest.cases.length} golden cases (golden/FORMAT.md)`);
-console.log(`   ${'case'.padEnd(28)}${'kind'.padEnd(12)}${'tensors'.padStart(8)}  ${'worst error / bound'.padStart(19)}  result`);
+console.log(`   ${'case'.padEnd(28)}${'kind'.padEnd(16)}${'tensors'.padStart(8)}  ${'worst error / bound'.padStart(19)}  result`);
 const store = new ModelStore(path.join(goldenDir, 'models'));
 let parityFailures = 0;
-for (const entry of manifest.cases) {
+// cases on the same model run together: the store holds one model at a time
+for (const entry of caseOrder(manifest.cases)) {
   const goldenCase = GoldenCase.open(path.join(goldenDir, entry.file));
   try {
     const result = runGoldenCase(goldenCase, store);
     const worst = Math.max(...result.comparisons.map((c) => (c.bound === 0 ? (c.maxError === 0 ? 0 : Infinity) : c.maxError / c.bound)));
     if (!result.pass) parityFailures++;
     const detail = result.error ?? `${result.comparisons.length}`.padStart(8) + `  ${worst.toFixed(3).padStart(19)}`;
-    console.log(`   ${entry.name.padEnd(28)}${result.kind.padEnd(12)}${detail}  ${result.pass ? 'pass' : 'FAIL'}`);
+    console.log(`   ${entry.name.padEnd(28)}${result.kind.padEnd(16)}${detail}  ${result.pass ? 'pass' : 'FAIL'}`);
   } finally {
     goldenCase.close();
   }

@@ -8,5 +8,6 @@ export * from './matmul.ts';
 export * from './embedding.ts';
 export * from './concat.ts';
 export * from './cross-entropy.ts';
+export * from './binary-cross-entropy.ts';
 export * from './rms-norm.ts';
 export * from './rope.ts';

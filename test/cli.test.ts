@@ -36,6 +36,22 @@ describe('gemma2 parity', () => {
     saved.close();
   });
 
+  test('cases on the same model run together, in the order the first of each model was named', () => {
+    const run = gemma2(
+      'parity',
+      goldenPath('cases/tiny-causal-lm.safetensors'),
+      goldenPath('cases/tiny-seqcls.safetensors'),
+      goldenPath('cases/tiny-causal-lm-f32.safetensors'),
+      '--models',
+      goldenPath('models'),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const order = [...run.stdout.matchAll(/^(tiny-\S+) \(/gm)].map((m) => m[1]);
+    expect(order).toEqual(['tiny-causal-lm', 'tiny-causal-lm-f32', 'tiny-seqcls']);
+    expect(run.stdout).toContain('all 3 cases pass');
+  });
+
   test('a case that cannot run, or a file that is not a case, fails with the reason and exit 1', () => {
     const notACase = goldenPath('models/tiny/model.safetensors');
     const noModels = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-no-models-'));

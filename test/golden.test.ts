@@ -7,13 +7,14 @@ import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { GoldenCase } from '../lib/golden/case.ts';
-import { ModelStore, runGoldenCase } from '../lib/golden/run.ts';
+import { runGoldenCase } from '../lib/golden/run.ts';
+import { ModelStore, caseModelKey, caseOrder } from '../lib/golden/model-store.ts';
 import { describeEachBackend } from './helpers.ts';
 import { goldenPath } from './golden-files.ts';
 
 interface Manifest {
   models: { name: string; files: Record<string, string> }[];
-  cases: { name: string; kind: string; file: string; sha256: string }[];
+  cases: { name: string; model: string; kind: string; file: string; sha256: string }[];
 }
 
 const manifest = JSON.parse(readFileSync(goldenPath('MANIFEST.json'), 'utf8')) as Manifest;
@@ -31,8 +32,9 @@ describe('golden files', () => {
 });
 
 describeEachBackend('golden parity', () => {
+  // cases on the same model run together: the store holds one model at a time
   const store = new ModelStore(goldenPath('models'));
-  for (const entry of manifest.cases) {
+  for (const entry of caseOrder(manifest.cases)) {
     test(`${entry.name} (${entry.kind})`, () => {
       const goldenCase = GoldenCase.open(goldenPath(entry.file));
       try {
@@ -41,6 +43,8 @@ describeEachBackend('golden parity', () => {
         const failures = result.comparisons.filter((c) => !c.pass).map((c) => `${c.tensor}: max error ${c.maxError} > bound ${c.bound}${c.note ? ` (${c.note})` : ''}`);
         expect(failures, `${entry.name}`).toEqual([]);
         expect(result.comparisons.length).toBeGreaterThan(0);
+        // the model the runner asked for is the one caseOrder grouped the case by
+        if (entry.kind !== 'train') expect(store.heldModel).toBe(caseModelKey(entry));
       } finally {
         goldenCase.close();
       }

@@ -35,6 +35,8 @@ import type { MatmulDims, MatmulLayout } from '../matmul.ts';
 import { I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
 import { MAX_PAGES, compiles, roundUp, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
 import { type WasmCall, parallel, registerModule } from './threads.ts';
+import { cascadeLoop } from './cascade.ts';
+import { transpose4x4 } from './transpose.ts';
 
 const PANEL = 8; // columns per panel: two 4-lane vectors
 /** Columns per panel of the one-row kernel over B in place (gemm_rows1_wide). */
@@ -60,43 +62,46 @@ const set = op.localSet;
  */
 function gemmKernel(rows: number, vectors = 2): FunctionSpec {
   const [A, B, C, BLOCKS, K, LDA, LDC, A_STEP, LDB, PANELS, PANEL_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; // parameters
-  const [BLOCK, KK, AP, BP, P] = [11, 12, 13, 14, 15]; // i32 locals
-  const ACC = 16; // vectors * rows v128 accumulators, then one B vector per column group, then a
+  const [BLOCK, DONE, AP, BP, P, RUN_END] = [11, 12, 13, 14, 15, 16]; // i32 locals
+  const ACC = 17; // vectors * rows v128 accumulators, then one B vector per column group, then a, then the cascade's levels
   const BV = ACC + vectors * rows;
   const AV = BV + vectors;
+  const LEVELS = AV + 1;
+  const accumulators = Array.from({ length: vectors * rows }, (_, v) => ACC + v);
+  const levels = accumulators.map((_, v): [number, number, number] => [LEVELS + 3 * v, LEVELS + 3 * v + 1, LEVELS + 3 * v + 2]);
   const rowAddress = (base: number, stride: number, r: number) => (r === 0 ? get(base) : [...get(base), ...get(stride), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add]);
   // for p < panels: (the blocks of this panel) ; b += panelStride ; c += the panel's columns
   const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
   body.push(...op.i32Const(0), ...set(BLOCK), ...op.blockLoop);
   body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  for (let v = 0; v < vectors * rows; v++) body.push(...op.v128Zero, ...set(ACC + v));
   // ap = a + block * rows * lda ; bp = b
   body.push(...get(A), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDA), ...op.i32Mul, ...op.i32Add, ...set(AP));
-  body.push(...get(B), ...set(BP), ...op.i32Const(0), ...set(KK), ...op.blockLoop);
-  body.push(...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  for (let j = 0; j < vectors; j++) body.push(...get(BP), ...op.v128Load(16 * j), ...set(BV + j));
+  body.push(...get(B), ...set(BP));
+  // one k: a panel row of B, and per row of A its k-th value times it
+  const iteration: number[] = [];
+  for (let j = 0; j < vectors; j++) iteration.push(...get(BP), ...op.v128Load(16 * j), ...set(BV + j));
   for (let r = 0; r < rows; r++) {
-    body.push(...rowAddress(AP, LDA, r), ...op.v128Load32Splat(0), ...set(AV));
+    iteration.push(...rowAddress(AP, LDA, r), ...op.v128Load32Splat(0), ...set(AV));
     for (let j = 0; j < vectors; j++) {
       const acc = ACC + vectors * r + j;
-      body.push(...get(acc), ...get(AV), ...get(BV + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc));
+      iteration.push(...get(acc), ...get(AV), ...get(BV + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc));
     }
   }
-  body.push(...get(AP), ...get(A_STEP), ...op.i32Add, ...set(AP)); // next k along A
-  body.push(...get(BP), ...get(LDB), ...op.i32Add, ...set(BP)); // next panel row
-  body.push(...get(KK), ...op.i32Const(1), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
+  iteration.push(...get(AP), ...get(A_STEP), ...op.i32Add, ...set(AP)); // next k along A
+  iteration.push(...get(BP), ...get(LDB), ...op.i32Add, ...set(BP)); // next panel row
+  body.push(...cascadeLoop({ terms: K, step: 1, done: DONE, runEnd: RUN_END, accumulators, levels, iteration }));
   // store the block: c + block * rows * ldc + r * ldc
   for (let r = 0; r < rows; r++) {
     body.push(...get(C), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDC), ...op.i32Mul, ...op.i32Add);
     if (r > 0) body.push(...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add);
     body.push(...op.localTee(AP));
-    for (let j = 0; j < vectors; j++) body.push(...(j > 0 ? get(AP) : []), ...get(ACC + vectors * r + j), ...op.v128Store(16 * j));
+    for (let j = 0; j < vectors; j++) body.push(...(j > 0 ? get(AP) : []), ...get(levels[vectors * r + j][2]), ...op.v128Store(16 * j));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
   body.push(...get(B), ...get(PANEL_STRIDE), ...op.i32Add, ...set(B), ...get(C), ...op.i32Const(16 * vectors), ...op.i32Add, ...set(C));
   body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
   const name = vectors === 2 ? `gemm_rows${rows}` : `gemm_rows${rows}_wide`;
-  return { name, params: 11, locals: [[5, I32], [vectors * rows + vectors + 1, V128]], body };
+  return { name, params: 11, locals: [[6, I32], [4 * vectors * rows + vectors + 1, V128]], body };
 }
 
 /**
@@ -105,37 +110,40 @@ function gemmKernel(rows: number, vectors = 2): FunctionSpec {
  */
 function gemvKernel(rows: number): FunctionSpec {
   const [A, W, C, BLOCKS, K, LDA, LDW, LDC] = [0, 1, 2, 3, 4, 5, 6, 7]; // parameters
-  const [BLOCK, KK, AP, P0] = [8, 9, 10, 11]; // i32 locals; P0..P0+3 point into the four weight rows
-  const ROW = P0 + 4; // v128: the four loaded rows, the four transposed columns, the accumulators, a
+  const [BLOCK, DONE, AP, RUN_END, P0] = [8, 9, 10, 11, 12]; // i32 locals; P0..P0+3 point into the four weight rows
+  const ROW = P0 + 4; // v128: the four loaded rows, the four transposed columns, the accumulators, a, the cascade's levels
   const COL = ROW + 4;
   const ACC = COL + 4;
   const AV = ACC + rows;
+  const LEVELS = AV + 1;
+  const accumulators = Array.from({ length: rows }, (_, r) => ACC + r);
+  const levels = accumulators.map((_, r): [number, number, number] => [LEVELS + 3 * r, LEVELS + 3 * r + 1, LEVELS + 3 * r + 2]);
   const body: number[] = [...op.i32Const(0), ...set(BLOCK), ...op.blockLoop];
   body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  for (let r = 0; r < rows; r++) body.push(...op.v128Zero, ...set(ACC + r));
   // p_j = w + (4 block + j) ldw
   for (let j = 0; j < 4; j++) {
     body.push(...get(W), ...get(BLOCK), ...op.i32Const(4), ...op.i32Mul, ...op.i32Const(j), ...op.i32Add, ...get(LDW), ...op.i32Mul, ...op.i32Add, ...set(P0 + j));
   }
-  body.push(...get(A), ...set(AP), ...op.i32Const(0), ...set(KK), ...op.blockLoop);
-  body.push(...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  for (let j = 0; j < 4; j++) body.push(...get(P0 + j), ...op.v128Load(0), ...set(ROW + j));
-  body.push(...transpose4x4(ROW, COL)); // ROW+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
+  body.push(...get(A), ...set(AP));
+  // four k at a time: lane n of ROW + j holds W[n][k + j], added in k order
+  const iteration: number[] = [];
+  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.v128Load(0), ...set(ROW + j));
+  iteration.push(...transpose4x4(ROW, COL)); // ROW+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < 4; j++) {
-      body.push(...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * j), ...set(AV));
-      body.push(...get(ACC + r), ...get(AV), ...get(ROW + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r));
+      iteration.push(...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * j), ...set(AV));
+      iteration.push(...get(ACC + r), ...get(AV), ...get(ROW + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r));
     }
   }
-  for (let j = 0; j < 4; j++) body.push(...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
-  body.push(...get(AP), ...op.i32Const(16), ...op.i32Add, ...set(AP));
-  body.push(...get(KK), ...op.i32Const(4), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
+  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
+  iteration.push(...get(AP), ...op.i32Const(16), ...op.i32Add, ...set(AP));
+  body.push(...cascadeLoop({ terms: K, step: 4, done: DONE, runEnd: RUN_END, accumulators, levels, iteration }));
   // c + r ldc + 16 block
   for (let r = 0; r < rows; r++) {
-    body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(ACC + r), ...op.v128Store(0));
+    body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(levels[r][2]), ...op.v128Store(0));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: `gemv_nt${rows}`, params: 8, locals: [[7, I32], [8 + rows + 1, V128]], body };
+  return { name: `gemv_nt${rows}`, params: 8, locals: [[8, I32], [8 + rows + 1 + 3 * rows, V128]], body };
 }
 
 /**
@@ -182,24 +190,6 @@ function packNTKernel(): FunctionSpec {
   body.push(...get(KK), ...op.i32Const(4), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
   body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
   return { name: 'pack_nt', params: 5, locals: [[3 + PANEL, I32], [8, V128]], body };
-}
-
-/**
- * Transposes the 4 x 4 block in v128 locals rows..rows+3 (one row each) in
- * place, using temp..temp+3: afterwards local rows+j holds column j.
- */
-function transpose4x4(rows: number, temp: number): number[] {
-  const shuffle = (x: number, y: number, lanes: [number, number, number, number], into: number) => [...get(x), ...get(y), ...op.f32x4Shuffle(lanes), ...set(into)];
-  return [
-    ...shuffle(rows, rows + 1, [0, 4, 1, 5], temp), // r0[0] r1[0] r0[1] r1[1]
-    ...shuffle(rows + 2, rows + 3, [0, 4, 1, 5], temp + 1), // r2[0] r3[0] r2[1] r3[1]
-    ...shuffle(rows, rows + 1, [2, 6, 3, 7], temp + 2), // r0[2] r1[2] r0[3] r1[3]
-    ...shuffle(rows + 2, rows + 3, [2, 6, 3, 7], temp + 3), // r2[2] r3[2] r2[3] r3[3]
-    ...shuffle(temp, temp + 1, [0, 1, 4, 5], rows),
-    ...shuffle(temp, temp + 1, [2, 3, 6, 7], rows + 1),
-    ...shuffle(temp + 2, temp + 3, [0, 1, 4, 5], rows + 2),
-    ...shuffle(temp + 2, temp + 3, [2, 3, 6, 7], rows + 3),
-  ];
 }
 
 type PackFn = (src: number, dst: number, k: number, ldsrc: number, panels: number) => void;

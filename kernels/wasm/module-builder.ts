@@ -52,6 +52,13 @@ export const op = {
   i32Mul: [0x6c],
   i32GeU: [0x4f],
   i32Sub: [0x6b],
+  i32And: [0x71],
+  i32Eqz: [0x45],
+  i32LtU: [0x49],
+  /** select(a, b, c): a if c is non-zero, else b. */
+  select: [0x1b],
+  /** if (top of stack non-zero) ... end, with no result. */
+  ifThen: [0x04, 0x40],
   f32Const: (x: number) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer)],
   /** f32.load / f32.store with 4-byte alignment and a constant byte offset. */
   f32Load: (offset: number) => [0x2a, 2, ...uleb(offset)],

@@ -26,6 +26,8 @@ import type { TypedData } from '../../lib/tensor/dtype.ts';
 import { F32, I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
 import { MAX_PAGES, compiles, roundUp, scratch, sharedMemory, wasm } from './memory.ts';
 import { parallel, registerModule } from './threads.ts';
+import { cascadeLoop } from './cascade.ts';
+import { transpose4x4 } from './transpose.ts';
 
 const get = op.localGet;
 const set = op.localSet;
@@ -185,49 +187,52 @@ function copyLocals(first: number) {
 }
 
 /**
- * rowsMaxSumExp(src, dst, rows, vectorsPerRow): for each row, dst[2r] = m =
- * max(row) and dst[2r+1] = sum(exp(row - m)), summed in 4 x UNROLL lanes and
- * then added pairwise. vectorsPerRow is a multiple of UNROLL; rows are padded
- * with -infinity.
+ * rowsMaxSumExp(src, maxes, sums, rows, vectorsPerRow): for each row r,
+ * maxes[r] = m = max(row) and sums[r] = sum(exp(row - m)). rows is a multiple
+ * of 4 and vectorsPerRow of UNROLL; rows are padded with -infinity. The sums
+ * run four rows at a time, one row per lane: each 4 x 4 block of the rows is
+ * transposed so that a vector holds one column of the four rows, and every
+ * lane adds its row's exponentials in column order, in the cascade order of
+ * sum-order.ts (so the order, not the bits, of the GPU.js kernel: its exp is
+ * JavaScript's).
  */
 function rowsMaxSumExpKernel(): FunctionSpec {
-  const [SRC, DST, ROWS, VECTORS] = [0, 1, 2, 3];
-  const [ROW, P, END, MAXF] = [4, 5, 6, 7]; // i32 x3, f32
-  const M = 8; // v128: the row max, UNROLL accumulators, then per copy x and temps
-  const ACC = 9;
-  const copies = copyLocals(ACC + UNROLL);
+  const [SRC, MAXES, SUMS, ROWS, VECTORS] = [0, 1, 2, 3, 4];
+  const [ROW, P, END, DONE, RUN_END, TERMS, P0] = [5, 6, 7, 8, 9, 10, 11]; // i32; P0..P0+3 walk the four rows
+  const M = P0 + 4; // v128: the running max, then the four rows' maxes, the loaded rows, their columns, the sum and its levels, the exp temporaries
+  const MS = M + 1;
+  const ROWV = MS + 1;
+  const COLV = ROWV + 4;
+  const ACC = COLV + 4;
+  const LEVELS: [number, number, number] = [ACC + 1, ACC + 2, ACC + 3];
+  const TEMPS = ACC + 4;
   const lanes = (v: number, combine: number[]) => [
     ...get(v), ...op.f32x4ExtractLane(0), ...get(v), ...op.f32x4ExtractLane(1), ...combine,
     ...get(v), ...op.f32x4ExtractLane(2), ...get(v), ...op.f32x4ExtractLane(3), ...combine, ...combine,
   ];
-  const code: number[] = [...op.i32Const(0), ...set(ROW), ...get(SRC), ...set(P), ...op.blockLoop, ...get(ROW), ...get(ROWS), ...op.i32GeU, ...op.breakIfOutOfLoop];
-  code.push(...get(P), ...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...set(END));
-  // m = max over the row (max, not pmax: a NaN wins)
-  code.push(...get(P), ...op.v128Load(0), ...set(M), ...get(P), ...op.i32Const(16), ...op.i32Add, ...set(P));
-  code.push(...op.blockLoop, ...get(P), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  code.push(...get(M), ...get(P), ...op.v128Load(0), ...op.f32x4Max, ...set(M), ...get(P), ...op.i32Const(16), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
-  code.push(...lanes(M, op.f32Max), ...set(MAXF), ...get(MAXF), ...op.f32x4Splat, ...set(M));
-  // acc_c = sums of exp(x - m), from the row start again, UNROLL vectors per turn
-  code.push(...get(END), ...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...op.i32Sub, ...set(P));
-  for (let c = 0; c < UNROLL; c++) code.push(...op.v128Zero, ...set(ACC + c));
-  code.push(...op.blockLoop, ...get(P), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  code.push(
-    ...interleave(
-      copies.map(({ x, temps }, c) => [
-        [...get(P), ...op.v128Load(16 * c), ...get(M), ...op.f32x4Sub, ...set(x)],
-        ...emitExp(x, x, temps),
-        [...get(ACC + c), ...get(x), ...op.f32x4Add, ...set(ACC + c)],
-      ]),
-    ),
-  );
-  code.push(...get(P), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
-  // acc_0 = (acc_0 + acc_1) + (acc_2 + acc_3)
-  code.push(...get(ACC), ...get(ACC + 1), ...op.f32x4Add, ...get(ACC + 2), ...get(ACC + 3), ...op.f32x4Add, ...op.f32x4Add, ...set(ACC));
-  // dst[2 row] = m, dst[2 row + 1] = sum
-  code.push(...get(DST), ...get(ROW), ...op.i32Const(8), ...op.i32Mul, ...op.i32Add, ...get(MAXF), ...op.f32Store(0));
-  code.push(...get(DST), ...get(ROW), ...op.i32Const(8), ...op.i32Mul, ...op.i32Add, ...lanes(ACC, op.f32Add), ...op.f32Store(4));
-  code.push(...get(ROW), ...op.i32Const(1), ...op.i32Add, ...set(ROW), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: 'rowsMaxSumExp', params: 4, locals: [[3, I32], [1, F32], [1 + UNROLL + 4 * UNROLL, V128]], body: code };
+  const rowBytes = [...get(VECTORS), ...op.i32Const(16), ...op.i32Mul];
+  const code: number[] = [...get(VECTORS), ...op.i32Const(4), ...op.i32Mul, ...set(TERMS)];
+  code.push(...op.i32Const(0), ...set(ROW), ...get(SRC), ...set(P), ...op.blockLoop, ...get(ROW), ...get(ROWS), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  // m = max over each of the four rows (max, not pmax: a NaN wins), stored to maxes[row + j]
+  for (let j = 0; j < 4; j++) {
+    code.push(...get(P), ...set(P0 + j), ...get(P), ...rowBytes, ...op.i32Add, ...set(END));
+    code.push(...get(P), ...op.v128Load(0), ...set(M), ...get(P), ...op.i32Const(16), ...op.i32Add, ...set(P));
+    code.push(...op.blockLoop, ...get(P), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
+    code.push(...get(M), ...get(P), ...op.v128Load(0), ...op.f32x4Max, ...set(M), ...get(P), ...op.i32Const(16), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
+    code.push(...get(MAXES), ...get(ROW), ...op.i32Const(j), ...op.i32Add, ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...lanes(M, op.f32Max), ...op.f32Store(0));
+  }
+  code.push(...get(MAXES), ...get(ROW), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...op.v128Load(0), ...set(MS));
+  // the sums: four columns of the four rows per iteration, lane j = row j
+  const copies = Array.from({ length: 4 }, (_, c) => ({ x: COLV + c, temps: { t: [TEMPS + 3 * c, TEMPS + 3 * c + 1, TEMPS + 3 * c + 2] } }));
+  const iteration: number[] = [];
+  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.v128Load(0), ...set(ROWV + j), ...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
+  iteration.push(...transpose4x4(ROWV, COLV)); // ROWV + c = column c of the four rows
+  iteration.push(...interleave(copies.map(({ x, temps }, c) => [[...get(ROWV + c), ...get(MS), ...op.f32x4Sub, ...set(x)], ...emitExp(x, x, temps)])));
+  for (let c = 0; c < 4; c++) iteration.push(...get(ACC), ...get(COLV + c), ...op.f32x4Add, ...set(ACC));
+  code.push(...cascadeLoop({ terms: TERMS, step: 4, done: DONE, runEnd: RUN_END, accumulators: [ACC], levels: [LEVELS], iteration }));
+  code.push(...get(SUMS), ...get(ROW), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...get(LEVELS[2]), ...op.v128Store(0));
+  code.push(...get(ROW), ...op.i32Const(4), ...op.i32Add, ...set(ROW), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: 'rowsMaxSumExp', params: 5, locals: [[10, I32], [TEMPS + 12 - M, V128]], body: code };
 }
 
 /**
@@ -268,7 +273,7 @@ export const SIMD_MAP_OPS: readonly SimdMapOp[] = ['exp', 'tanh', 'softcap', 'so
 type MapFn = (...args: number[]) => void;
 interface Kernels {
   maps: Record<SimdMapOp, MapFn>;
-  rowsMaxSumExp: (src: number, dst: number, rows: number, vectors: number) => void;
+  rowsMaxSumExp: (src: number, maxes: number, sums: number, rows: number, vectors: number) => void;
   rowsExpShift: (src: number, shiftA: number, shiftB: number, scale: number, dst: number, rows: number, vectors: number) => void;
 }
 
@@ -356,20 +361,25 @@ function readRows(memory: Float32Array, at: number, rows: number, length: number
  */
 function maxAndLogSum(data: TypedData, rows: number, length: number, extra: number) {
   const stride = rowStride(length);
+  const paddedRows = roundUp(rows, 4); // the kernel sums four rows at a time; the extra rows are zeros
   const perRow = roundUp(3 * rows, 4);
-  const { memory, base: at } = scratch(rows * stride + perRow + extra);
+  const maxesAt = roundUp(paddedRows * stride, 4);
+  const sumsAt = maxesAt + paddedRows;
+  const { memory, base: at } = scratch(sumsAt + paddedRows + perRow + extra);
   copyRows(memory, at, data, rows, length, -Infinity);
-  const pairs = at + rows * stride;
+  memory.fill(0, at + rows * stride, at + paddedRows * stride);
   const k = getKernels();
-  const args = (first: number, end: number) => [4 * (at + first * stride), 4 * (pairs + 2 * first), end - first, stride / 4];
-  parallel(rows, rows * stride >= THREADING_THRESHOLD, (first, end) => [{ fn: 'rowsMaxSumExp', args: args(first, end) }], (first, end) => k.rowsMaxSumExp(...(args(first, end) as [number, number, number, number])));
-  const max = new Float32Array(rows);
+  // ranges count groups of four rows
+  const args = (first: number, end: number) => [4 * (at + 4 * first * stride), 4 * (at + maxesAt + 4 * first), 4 * (at + sumsAt + 4 * first), 4 * (end - first), stride / 4];
+  type Args = Parameters<Kernels['rowsMaxSumExp']>;
+  parallel(paddedRows / 4, rows * stride >= THREADING_THRESHOLD, (first, end) => [{ fn: 'rowsMaxSumExp', args: args(first, end) }], (first, end) => k.rowsMaxSumExp(...(args(first, end) as Args)));
+  const max = memory.slice(at + maxesAt, at + maxesAt + rows);
   const logSum = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    max[r] = memory[pairs + 2 * r];
     // a NaN or +inf makes the whole softmax row NaN, as in PyTorch (an all -inf row is NaN through x - m)
-    logSum[r] = Number.isFinite(max[r]) ? Math.log(memory[pairs + 2 * r + 1]) : NaN;
+    logSum[r] = Number.isFinite(max[r]) ? Math.log(memory[at + sumsAt + r]) : NaN;
   }
+  const pairs = at + sumsAt + paddedRows;
   return { memory, at, stride, perRowAt: pairs, outAt: pairs + perRow, max, logSum };
 }
 

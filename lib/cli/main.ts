@@ -23,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'parity':
-        return runParity(rest);
+        return await runParity(rest);
       case 'generate':
         return runGenerate(rest);
       case 'train':

@@ -2,6 +2,8 @@
 // implementation and prints, per case, each expected tensor's max absolute
 // error next to its bound. Exits 1 if any tensor of any case fails or a case
 // cannot run (its kind not built yet, a model missing); the reason is printed.
+// Cases on the same model run one after another (in the order the first of
+// each model was named), and only one model is in memory at a time.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,14 +12,16 @@ import { UsageError } from './usage-error.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { GoldenCase } from '../golden/case.ts';
-import { type CaseResult, ModelStore, runGoldenCase } from '../golden/run.ts';
+import { type CaseResult, runGoldenCase } from '../golden/run.ts';
+import { ModelStore, caseOrder } from '../golden/model-store.ts';
 
 export const PARITY_USAGE = `
 gemma2 parity <case.safetensors>... --models <dir> [--backend B] [--save-actual <dir>]
   <case.safetensors>   golden case files (e.g. golden/cases/*.safetensors)
   --models <dir>       folder holding one model folder per case "model" (e.g. golden/models)
   --backend <name>     kernel backend: webasm, cpu, ... (default: the automatic choice)
-  --save-actual <dir>  write <case name>.actual.safetensors with our outputs under the expected names`;
+  --save-actual <dir>  write <case name>.actual.safetensors with our outputs under the expected names
+  Cases on the same model run together, one model in memory at a time.`;
 
 function formatResult(result: CaseResult, description: string): string {
   const lines = [`${result.name} (${description})`];
@@ -34,7 +38,18 @@ function formatResult(result: CaseResult, description: string): string {
   return lines.join('\n');
 }
 
-export function runParity(argv: string[]): number {
+/** A case file named on the command line: what it runs on, or why it cannot be read. */
+type Named = { file: string; model: string; kind: string; error?: string };
+
+function openCase(file: string): GoldenCase | string {
+  try {
+    return GoldenCase.open(file);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+export async function runParity(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -47,15 +62,23 @@ export function runParity(argv: string[]): number {
   const saveDir = values['save-actual'];
   if (saveDir !== undefined) fs.mkdirSync(saveDir, { recursive: true });
 
+  // Every description first (headers only), to run the cases of each model together.
+  const named: Named[] = positionals.map((file) => {
+    const goldenCase = openCase(file);
+    // an unreadable file gets a "model" of its own, so it keeps its place in the order
+    if (typeof goldenCase === 'string') return { file, model: `\0${file}`, kind: '', error: goldenCase };
+    goldenCase.close();
+    return { file, model: goldenCase.description.model, kind: goldenCase.kind };
+  });
+
   console.log(`kernels on ${describeBackend()}\n`);
   const store = new ModelStore(values.models);
   let failures = 0;
-  for (const file of positionals) {
-    let goldenCase: GoldenCase;
-    try {
-      goldenCase = GoldenCase.open(file);
-    } catch (error) {
-      console.log(`${file}\n  FAIL: ${(error as Error).message}\n`);
+  for (const entry of caseOrder(named)) {
+    if (entry.error === undefined) await store.makeRoomFor(entry);
+    const goldenCase = entry.error ?? openCase(entry.file);
+    if (typeof goldenCase === 'string') {
+      console.log(`${entry.file}\n  FAIL: ${goldenCase}\n`);
       failures++;
       continue;
     }

@@ -7,8 +7,10 @@ import { Tensor } from '../tensor/tensor.ts';
 import type { Tolerance } from './compare.ts';
 
 /** Every kind FORMAT.md defines. */
-export const CASE_KINDS = ['causal_lm', 'base_model', 'seq_cls', 'token_cls', 'grad', 'train', 'generate'] as const;
+export const CASE_KINDS = ['causal_lm', 'base_model', 'seq_cls', 'token_cls', 'grad', 'seq_cls_grad', 'token_cls_grad', 'train', 'generate'] as const;
 export type CaseKind = (typeof CASE_KINDS)[number];
+
+const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
 
 export interface CaseDescription {
   name: string;
@@ -57,6 +59,13 @@ export class GoldenCase {
   /** An integer input (input_ids, attention_mask, labels) as an int32 tensor. */
   intInput(name: string): Tensor {
     return Tensor.fromData(this.file.readInt32(name), [...this.file.info(name).shape]);
+  }
+
+  /** An input as stored: integer tensors (class ids) as int32, float tensors (F64, F32 targets) as float32. */
+  input(name: string): Tensor {
+    const { dtype, shape } = this.file.info(name);
+    if (FLOAT_DTYPES.has(dtype)) return Tensor.fromData(this.file.readFloat32(name), [...shape]);
+    return this.intInput(name);
   }
 
   /** An optional integer input. */

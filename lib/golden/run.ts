@@ -2,16 +2,13 @@
 // compared tensor by tensor with FORMAT.md's rule. The outputs are kept under
 // the expected tensors' names so they can be saved and checked independently.
 
-import path from 'node:path';
 import { Tensor } from '../tensor/tensor.ts';
 import { noGrad } from '../autograd/tape.ts';
 import type { TensorToWrite } from '../io/safetensors.ts';
-import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
-import { Gemma2Model } from '../model/gemma2-model.ts';
-import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '../model/classification.ts';
 import type { Module } from '../model/module.ts';
 import { type Comparison, compareTensor } from './compare.ts';
 import { type CaseKind, GoldenCase } from './case.ts';
+import type { ModelStore } from './model-store.ts';
 import { generate } from '../generation/generate.ts';
 import { AdamW } from '../train/optimizer.ts';
 
@@ -26,29 +23,12 @@ export interface CaseResult {
   actual: TensorToWrite[];
 }
 
-/** Loaded models, by folder and class, so a suite loads each model once. */
-export class ModelStore {
-  private readonly models = new Map<string, Module>();
-
-  constructor(readonly modelsDir: string) {}
-
-  get<M extends Module>(model: string, load: (dir: string) => M, kind: string): M {
-    const key = `${model}|${kind}`;
-    let loaded = this.models.get(key) as M | undefined;
-    if (loaded === undefined) {
-      loaded = load(path.join(this.modelsDir, model));
-      this.models.set(key, loaded);
-    }
-    return loaded;
-  }
-}
-
 type Outputs = Map<string, Tensor>;
 
 /** What each kind computes, as named output tensors. */
 const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Outputs>> = {
   causal_lm: (c, store) => {
-    const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
+    const model = store.get(c.description.model, 'causal_lm');
     const out = noGrad(() =>
       model.forward({
         inputIds: c.intInput('input_ids'),
@@ -63,22 +43,22 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
     return outputs;
   },
   base_model: (c, store) => {
-    const model = store.get(c.description.model, (dir) => Gemma2Model.fromPretrained(dir), 'base_model');
+    const model = store.get(c.description.model, 'base_model');
     const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
     return new Map([['last_hidden_state', out.lastHiddenState]]);
   },
   seq_cls: (c, store) => {
-    const model = store.get(c.description.model, (dir) => Gemma2ForSequenceClassification.fromPretrained(dir), 'seq_cls');
+    const model = store.get(c.description.model, 'seq_cls');
     const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
     return new Map([['logits', out.logits]]);
   },
   token_cls: (c, store) => {
-    const model = store.get(c.description.model, (dir) => Gemma2ForTokenClassification.fromPretrained(dir), 'token_cls');
+    const model = store.get(c.description.model, 'token_cls');
     const out = noGrad(() => model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask') }));
     return new Map([['logits', out.logits]]);
   },
   generate: (c, store) => {
-    const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
+    const model = store.get(c.description.model, 'causal_lm');
     const params = c.description.params as { max_new_tokens?: number; max_cache_len?: number };
     if (typeof params.max_new_tokens !== 'number') throw new Error('generate case without params.max_new_tokens');
     const result = generate(model, c.intInput('input_ids'), {
@@ -96,7 +76,7 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
   },
   train: (c, store) => {
     // a fresh copy: training changes the weights, which the store shares between cases
-    const model = Gemma2ForCausalLM.fromPretrained(path.join(store.modelsDir, c.description.model));
+    const model = store.fresh(c.description.model, 'causal_lm');
     const params = c.description.params as { optimizer?: string; lr: number; betas: [number, number]; eps: number; weight_decay: number; steps: number };
     if (params.optimizer !== 'AdamW') throw new Error(`train case optimizer ${JSON.stringify(params.optimizer)} is not supported (AdamW is)`);
     const parameters = model.namedParameters();
@@ -117,20 +97,48 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
     return outputs;
   },
   grad: (c, store) => {
-    const model = store.get(c.description.model, (dir) => Gemma2ForCausalLM.fromPretrained(dir), 'causal_lm');
-    const parameters = model.namedParameters();
-    for (const [, p] of parameters) p.requireGrad().zeroGrad();
-    try {
+    const model = store.get(c.description.model, 'causal_lm');
+    return withGradients(model, () => {
       const { loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.intInput('labels') });
-      loss!.backward();
-      const outputs: Outputs = new Map([['loss', loss!.detach()]]);
-      for (const [name, p] of parameters) outputs.set(`grad.${name}`, p.grad ?? p.zerosLike());
-      return outputs;
-    } finally {
-      for (const [, p] of parameters) p.requireGrad(false).zeroGrad();
-    }
+      return { loss: loss!, outputs: new Map() };
+    });
+  },
+  seq_cls_grad: (c, store) => {
+    const model = store.get(c.description.model, 'seq_cls');
+    // labels as stored: I64 class ids, or F64/F32 targets (regression, multi-label)
+    return withGradients(model, () => {
+      const { logits, loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.input('labels') });
+      return { loss: loss!, outputs: new Map([['logits', logits]]) };
+    });
+  },
+  token_cls_grad: (c, store) => {
+    const model = store.get(c.description.model, 'token_cls');
+    return withGradients(model, () => {
+      const { logits, loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.intInput('labels') });
+      return { loss: loss!, outputs: new Map([['logits', logits]]) };
+    });
   },
 };
+
+/**
+ * Runs `forward` with every weight of `model` requiring a gradient, then
+ * loss.backward(): its outputs plus `loss` and `grad.<weight name>` for every
+ * weight (zeros for one the loss does not reach). The store shares the model
+ * between cases, so the weights are left as they were found.
+ */
+function withGradients(model: Module, forward: () => { loss: Tensor; outputs: Outputs }): Outputs {
+  const parameters = model.namedParameters();
+  for (const [, p] of parameters) p.requireGrad().zeroGrad();
+  try {
+    const { loss, outputs } = forward();
+    loss.backward();
+    outputs.set('loss', loss.detach());
+    for (const [name, p] of parameters) outputs.set(`grad.${name}`, p.grad ?? p.zerosLike());
+    return outputs;
+  } finally {
+    for (const [, p] of parameters) p.requireGrad(false).zeroGrad();
+  }
+}
 
 /** Outputs compared exactly (token ids), whatever the case's tolerance. */
 const EXACT = new Set(['generated_ids']);

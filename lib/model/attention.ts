@@ -3,22 +3,20 @@
 //   q, k    = RoPE(q), RoPE(k)
 //   s       = (q k^T) * query_pre_attn_scalar^-0.5
 //   s       = c tanh(s / c)                      if attn_logit_softcapping = c
-//   s       = masked_fill(s, blocked, finfo.min) causal, sliding window, padding
+//   s       = s + M                  M = finfo.min where blocked (causal, sliding window, padding), else 0
 //   o       = softmax(s) v                      over keys, in float32
 //   out     = o Wo^T
 // Grouped-query attention: each group of heads / kv_heads query heads shares
 // one key/value head, expressed as a broadcast over the group axis.
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { mul } from '../ops/arithmetic.ts';
+import { add, mul } from '../ops/arithmetic.ts';
 import { softcap } from '../ops/unary.ts';
 import { matmul } from '../ops/matmul.ts';
 import { softmax } from '../ops/softmax.ts';
-import { maskedFill } from '../ops/where.ts';
 import { rope } from '../ops/rope.ts';
 import type { Gemma2Config } from './config.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
-import { MASKED_SCORE } from './masks.ts';
 
 /** Keys (RoPE applied) and values of S positions: [B, kv_heads, S, hd] each. */
 export interface KeyValues {
@@ -71,10 +69,10 @@ export class Gemma2Attention implements Module {
 
   /**
    * x [B, T, H]; cos, sin [B or 1, T, hd] for this call's positions;
-   * blocked [B or 1, 1, T, S] (1 = masked) over the S key slots: this call's
+   * mask [B or 1, 1, T, S] (additive: 0 or finfo.min) over the S key slots: this call's
    * T tokens, or with a cache every slot it returns. Returns [B, T, H].
    */
-  forward(x: Tensor, cos: Tensor, sin: Tensor, blocked: Tensor, cache?: LayerCache): Tensor {
+  forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, cache?: LayerCache): Tensor {
     const [B, T] = x.shape;
     const groups = this.heads / this.kvHeads;
     const current = this.keyValues(x, cos, sin);
@@ -86,7 +84,8 @@ export class Gemma2Attention implements Module {
 
     let scores = mul(matmul(q, k.transpose(-1, -2)), this.scaling); // [B, kv, groups, T, S]
     if (this.softcap !== null) scores = softcap(scores, this.softcap); // c tanh(s / c)
-    scores = maskedFill(scores, blocked.unsqueeze(1), MASKED_SCORE); // blocked: [B|1, 1, 1, T, S]
+    // added, not filled: a fully masked row (a left pad) still passes the softmax gradient to s, as in Transformers
+    scores = add(scores, mask.unsqueeze(1)); // mask: [B|1, 1, 1, T, S]
     const probabilities = softmax(scores, -1);
     const o = matmul(probabilities, v) // [B, kv, groups, T, hd]
       .reshape([B, this.heads, T, this.headDim])

@@ -5,24 +5,37 @@
 //     padding both work, as in newer Transformers.
 //   Gemma2ForTokenClassification: score (Linear H -> num_labels, with bias)
 //     on every position. Dropout is an identity at evaluation.
-// Losses: integer labels give cross-entropy (-100 ignored for tokens); one
-// label with float targets gives mean squared error (regression).
+// Losses, as Transformers 4.47 computes them (loss_utils.py):
+//   sequence classification, by config.problem_type; when it is null, one
+//   label means regression, integer labels single-label, float ones multi-label:
+//     regression                  mean squared error (one label: of the squeezed
+//                                 pooled logits against [B] targets)
+//     single_label_classification cross-entropy of [B] class ids (-100 ignored)
+//     multi_label_classification  BCE with logits against float 0/1 targets
+//                                 [B, num_labels], mean over every entry
+//   token classification: cross-entropy at every position, -100 ignored,
+//     whatever problem_type says.
+// Transformers also writes the problem type it chose back into the config, so
+// a later call with other labels keeps it; here each call decides anew.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { embedding } from '../ops/embedding.ts';
 import { crossEntropy } from '../ops/cross-entropy.ts';
+import { binaryCrossEntropyWithLogits } from '../ops/binary-cross-entropy.ts';
 import { mean } from '../ops/reduce.ts';
 import { mul, sub } from '../ops/arithmetic.ts';
-import type { Gemma2Config } from './config.ts';
+import type { Gemma2Config, ProblemType } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
 import { Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
 import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
 
 export interface ClassificationInput extends ModelInput {
   /**
-   * Sequence classification: [B] int32 class ids, or float32 targets when
-   * num_labels is 1 (regression). Token classification: [B, T] int32, -100 ignored.
+   * Sequence classification: [B] int32 class ids (single-label), [B] float32
+   * targets (regression, one label; [B, num_labels] for several), or float32
+   * 0/1 targets [B, num_labels] (multi-label). Token classification: [B, T]
+   * int32, -100 ignored.
    */
   labels?: Tensor;
 }
@@ -34,23 +47,57 @@ export interface ClassificationOutput {
   hiddenStates?: Tensor[];
 }
 
-/** Cross-entropy for class ids, mean squared error for one float target per example. */
-function classificationLoss(op: string, logits: Tensor, labels: Tensor, numLabels: number): Tensor {
-  if (labels.dtype === 'int32') {
-    if (!sameShape(labels.shape, logits.shape.slice(0, -1))) {
-      throw new ShapeError(`${op}: labels ${formatShape(labels.shape)} must be ${formatShape(logits.shape.slice(0, -1))} for logits ${formatShape(logits.shape)}`);
+const SEQUENCE = 'Gemma2ForSequenceClassification';
+
+/** The loss a sequence classifier computes for these labels (Transformers' rule when problem_type is null). */
+export function sequenceProblemType(config: Gemma2Config, labels: Tensor): ProblemType {
+  if (config.problemType !== null) return config.problemType;
+  if (config.numLabels === 1) return 'regression';
+  return labels.dtype === 'int32' ? 'single_label_classification' : 'multi_label_classification';
+}
+
+/** The loss of pooled logits [B, num_labels] against `labels`, by the problem type. */
+export function sequenceClassificationLoss(config: Gemma2Config, logits: Tensor, labels: Tensor): Tensor {
+  const [B, numLabels] = logits.shape;
+  const problem = sequenceProblemType(config, labels);
+  const labelsMustBe = (shape: number[], what: string) =>
+    new ShapeError(`${SEQUENCE}: ${problem} needs ${what} ${formatShape(shape)} for pooled logits ${formatShape(logits.shape)}; got ${labels.dtype} labels ${formatShape(labels.shape)}`);
+  switch (problem) {
+    case 'regression': {
+      // integer targets are values like any other: regressed as floats
+      const targets = labels.dtype === 'int32' ? Tensor.fromData(Float32Array.from(labels.contiguousData()), labels.shape) : labels;
+      if (numLabels === 1) {
+        // Transformers squeezes both sides: [B, 1] logits against [B] (or [B, 1]) targets
+        if (!sameShape(targets.shape, [B]) && !sameShape(targets.shape, [B, 1])) throw labelsMustBe([B], 'targets');
+        return meanSquaredError(logits.reshape([B]), targets.reshape([B]));
+      }
+      if (!sameShape(targets.shape, [B, numLabels])) throw labelsMustBe([B, numLabels], 'targets');
+      return meanSquaredError(logits, targets);
     }
-    return crossEntropy(logits, labels, { ignoreIndex: -100 });
+    case 'single_label_classification':
+      if (labels.dtype !== 'int32' || !sameShape(labels.shape, [B])) throw labelsMustBe([B], 'int32 class ids');
+      return crossEntropy(logits, labels, { ignoreIndex: -100 });
+    case 'multi_label_classification':
+      if (labels.dtype !== 'float32' || !sameShape(labels.shape, [B, numLabels])) throw labelsMustBe([B, numLabels], 'float32 0/1 targets');
+      return binaryCrossEntropyWithLogits(logits, labels);
   }
-  if (numLabels !== 1) {
-    throw new ShapeError(`${op}: float labels mean regression, which needs num_labels = 1 (this model has ${numLabels}); pass int32 class ids instead`);
-  }
-  const predictions = logits.reshape(logits.shape.slice(0, -1));
-  if (!sameShape(labels.shape, predictions.shape)) {
-    throw new ShapeError(`${op}: labels ${formatShape(labels.shape)} must be ${formatShape(predictions.shape)}`);
-  }
-  const error = sub(predictions, labels);
+}
+
+/** mean((predictions - targets)^2) over every element (MSELoss). */
+function meanSquaredError(predictions: Tensor, targets: Tensor): Tensor {
+  const error = sub(predictions, targets);
   return mean(mul(error, error));
+}
+
+/** Cross-entropy of logits [B, T, num_labels] against int32 labels [B, T], -100 ignored, mean over the counted positions. */
+export function tokenClassificationLoss(logits: Tensor, labels: Tensor): Tensor {
+  const expected = logits.shape.slice(0, -1);
+  if (labels.dtype !== 'int32' || !sameShape(labels.shape, expected)) {
+    throw new ShapeError(
+      `Gemma2ForTokenClassification: labels must be int32 class ids ${formatShape(expected)} (-100 ignored) for logits ${formatShape(logits.shape)}; got ${labels.dtype} labels ${formatShape(labels.shape)}`,
+    );
+  }
+  return crossEntropy(logits, labels, { ignoreIndex: -100 });
 }
 
 /** For each row, the index of its last token that is not padding (0 if every token is). */
@@ -84,7 +131,7 @@ export class Gemma2ForSequenceClassification implements Module {
     const pooledRows = lastTokenIndices(input.inputIds, this.config.padTokenId).map((t, b) => b * T + t);
     // Picking rows is an embedding lookup into the per-token logits, gradient included.
     const logits = embedding(Tensor.fromData(Int32Array.from(pooledRows), [B]), perToken); // [B, labels]
-    const loss = input.labels === undefined ? undefined : classificationLoss('Gemma2ForSequenceClassification', logits, input.labels, this.config.numLabels);
+    const loss = input.labels === undefined ? undefined : sequenceClassificationLoss(this.config, logits, input.labels);
     return { logits, loss, hiddenStates };
   }
 
@@ -119,7 +166,7 @@ export class Gemma2ForTokenClassification implements Module {
   forward(input: ClassificationInput): ClassificationOutput {
     const { lastHiddenState, hiddenStates } = this.model.forward(input);
     const logits = this.score.forward(lastHiddenState); // [B, T, labels]
-    const loss = input.labels === undefined ? undefined : classificationLoss('Gemma2ForTokenClassification', logits, input.labels, this.config.numLabels);
+    const loss = input.labels === undefined ? undefined : tokenClassificationLoss(logits, input.labels);
     return { logits, loss, hiddenStates };
   }
 

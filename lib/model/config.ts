@@ -4,6 +4,10 @@
 
 export type LayerType = 'sliding_attention' | 'full_attention';
 
+/** What the sequence-classification loss is (Transformers' `problem_type`). */
+export const PROBLEM_TYPES = ['regression', 'single_label_classification', 'multi_label_classification'] as const;
+export type ProblemType = (typeof PROBLEM_TYPES)[number];
+
 export interface Gemma2Config {
   /** Rows of the embedding (and logits of the causal LM). */
   vocabSize: number;
@@ -48,6 +52,12 @@ export interface Gemma2Config {
   numLabels: number;
   id2label: Record<string, string>;
   label2id: Record<string, number>;
+  /**
+   * The sequence-classification loss, or null to decide per call as
+   * Transformers does: regression for one label, else single-label for
+   * integer labels, multi-label for float ones.
+   */
+  problemType: ProblemType | null;
   /** dtype the weights were saved in ('float32', 'bfloat16', 'float16'). */
   torchDtype: string | null;
   architectures: string[];
@@ -181,6 +191,11 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
   }
   const label2id = (c.label2id as Record<string, number> | undefined) ?? Object.fromEntries(Object.entries(id2label).map(([id, label]) => [label, Number(id)]));
 
+  const problemType = c.problem_type ?? null;
+  if (problemType !== null && !PROBLEM_TYPES.includes(problemType as ProblemType)) {
+    throw new ConfigError(`config: problem_type must be one of ${PROBLEM_TYPES.map((t) => JSON.stringify(t)).join(', ')} or null, got ${JSON.stringify(problemType)}`);
+  }
+
   const attentionDropout = c.attention_dropout ?? DEFAULTS.attention_dropout;
   if (typeof attentionDropout !== 'number' || attentionDropout < 0 || attentionDropout >= 1) {
     throw new ConfigError(`config: attention_dropout must be in [0, 1), got ${JSON.stringify(attentionDropout)}`);
@@ -218,6 +233,7 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
     numLabels,
     id2label,
     label2id,
+    problemType: problemType as ProblemType | null,
     torchDtype: typeof c.torch_dtype === 'string' ? c.torch_dtype : null,
     architectures: Array.isArray(c.architectures) ? (c.architectures as string[]) : [],
   };
@@ -261,6 +277,7 @@ export function gemma2ConfigToJson(config: Gemma2Config): Record<string, unknown
     num_labels: config.numLabels,
     id2label: config.id2label,
     label2id: config.label2id,
+    problem_type: config.problemType,
     torch_dtype: config.torchDtype ?? 'float32',
   };
 }

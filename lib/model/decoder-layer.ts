@@ -32,9 +32,9 @@ export class Gemma2DecoderLayer implements Module {
     this.postFeedforwardLayernorm = new RMSNorm(config.hiddenSize, config.rmsNormEps);
   }
 
-  /** h [B, T, H] -> [B, T, H]. `blocked` is this layer's mask (sliding or global). */
-  forward(h: Tensor, cos: Tensor, sin: Tensor, blocked: Tensor, cache?: LayerCache): Tensor {
-    const attended = this.selfAttn.forward(this.inputLayernorm.forward(h), cos, sin, blocked, cache);
+  /** h [B, T, H] -> [B, T, H]. `mask` is this layer's additive attention mask (sliding or global). */
+  forward(h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, cache?: LayerCache): Tensor {
+    const attended = this.selfAttn.forward(this.inputLayernorm.forward(h), cos, sin, mask, cache);
     h = add(h, this.postAttentionLayernorm.forward(attended));
     const transformed = this.mlp.forward(this.preFeedforwardLayernorm.forward(h));
     return add(h, this.postFeedforwardLayernorm.forward(transformed));

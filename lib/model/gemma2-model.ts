@@ -16,7 +16,7 @@ import { type Gemma2Config, isSlidingLayer } from './config.ts';
 import { Gemma2DecoderLayer } from './decoder-layer.ts';
 import { RMSNorm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
-import { blockedKeys } from './masks.ts';
+import { additiveMask } from './masks.ts';
 import { type InitOptions, type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
 import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
 import type { HybridCache } from '../generation/hybrid-cache.ts';
@@ -101,7 +101,7 @@ export class Gemma2Model implements Module {
       const keyPositions = cache === undefined ? queryPositions : cache.keyPositions(sliding, T);
       // the padding flag of each key, looked up by the position it holds
       const keyPadding = maskRows?.map((row) => Int32Array.from(keyPositions, (p) => (p < 0 ? 0 : row[p])));
-      return blockedKeys({ queryPositions, keyPositions, keyPadding, slidingWindow: sliding ? this.config.slidingWindow : undefined });
+      return additiveMask({ queryPositions, keyPositions, keyPadding, slidingWindow: sliding ? this.config.slidingWindow : undefined });
     });
 
     let h = this.embed(inputIds); // [B, T, H]

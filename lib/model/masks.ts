@@ -3,10 +3,13 @@
 //   sliding:  additionally k > q - sliding_window (on sliding layers)
 //   padding:  a key whose attention_mask entry is 0 is never seen
 // Positions here are places in the sequence (cache positions), not the
-// position ids fed to RoPE. The result marks blocked pairs with 1; attention
-// fills those scores with the most negative float32 (as Transformers adds
-// finfo.min), so a query that sees nothing averages uniformly instead of
-// producing NaN.
+// position ids fed to RoPE. The result is the mask Transformers' eager
+// attention *adds* to the scores: 0 where the query may look, the most
+// negative float32 (finfo.min) where it may not. A query that sees nothing (a
+// left pad) then has every score rounded to finfo.min and averages all values
+// uniformly instead of producing NaN; because the mask is added rather than
+// filled in, the softmax gradient of such a row still reaches the scores
+// (GEMMA2.md, "Forward pass"), as it does in Transformers.
 
 import { Tensor } from '../tensor/tensor.ts';
 
@@ -24,13 +27,13 @@ export interface MaskSpec {
   slidingWindow?: number;
 }
 
-/** 1 where query t must not see key slot s: [B or 1, 1, T, S] (float32, broadcast over heads). */
-export function blockedKeys(spec: MaskSpec): Tensor {
+/** The additive mask: MASKED_SCORE where query t must not see key slot s, else 0: [B or 1, 1, T, S] (float32, broadcast over heads). */
+export function additiveMask(spec: MaskSpec): Tensor {
   const { queryPositions, keyPositions, keyPadding, slidingWindow } = spec;
   const T = queryPositions.length;
   const S = keyPositions.length;
   const rows = keyPadding ?? [null];
-  const blocked = new Float32Array(rows.length * T * S);
+  const mask = new Float32Array(rows.length * T * S);
   rows.forEach((padding, b) => {
     for (let t = 0; t < T; t++) {
       const q = queryPositions[t];
@@ -38,9 +41,9 @@ export function blockedKeys(spec: MaskSpec): Tensor {
         const k = keyPositions[s];
         const visible =
           k >= 0 && k <= q && (slidingWindow === undefined || k > q - slidingWindow) && (padding === null || padding[s] !== 0);
-        blocked[(b * T + t) * S + s] = visible ? 0 : 1;
+        mask[(b * T + t) * S + s] = visible ? 0 : MASKED_SCORE;
       }
     }
   });
-  return Tensor.fromData(blocked, [rows.length, 1, T, S]);
+  return Tensor.fromData(mask, [rows.length, 1, T, S]);
 }

@@ -10,6 +10,7 @@ export { embedding } from './embedding.ts';
 export { concat } from './concat.ts';
 export { where, maskedFill } from './where.ts';
 export { crossEntropy, type CrossEntropyOptions } from './cross-entropy.ts';
+export { binaryCrossEntropyWithLogits, type BinaryCrossEntropyOptions } from './binary-cross-entropy.ts';
 export { rmsNorm } from './rms-norm.ts';
 export { rope } from './rope.ts';
 export { dropout } from './dropout.ts';

@@ -111,6 +111,21 @@ describe('sampling', () => {
     expect(Array.from(tiny).map(Number.isFinite)).toEqual([false, true, false]);
   });
 
+  test('top-p removes a token whose cumulative probability equals 1 - p exactly (<=, as TopPLogitsWarper)', () => {
+    // sorted ascending, the cumulative probabilities are 0.25, 0.5, 0.75, 1 (all exact in binary);
+    // 1 - 0.75 = 0.25 exactly, so the first token goes and three stay
+    const tie = Float64Array.of(0, 0, 0, 0);
+    applyTopP(tie, 0.75);
+    expect(Array.from(tie).filter(Number.isFinite)).toHaveLength(3);
+    // with p a hair above 0.75 nothing is removed; at p = 0.25 the sums 0.25, 0.5 and 0.75 are all <= 0.75
+    const above = Float64Array.of(0, 0, 0, 0);
+    applyTopP(above, 0.7500001);
+    expect(Array.from(above).filter(Number.isFinite)).toHaveLength(4);
+    const quarter = Float64Array.of(0, 0, 0, 0);
+    applyTopP(quarter, 0.25);
+    expect(Array.from(quarter).filter(Number.isFinite)).toHaveLength(1);
+  });
+
   test('temperature, top-k, top-p in that order; draws follow the probabilities', () => {
     const generator = new Generator(3);
     const counts = new Array<number>(4).fill(0);

@@ -1,6 +1,7 @@
 // Random small Gemma2 configurations and models for property tests: one kv
 // head or several, head_dim * heads != hidden, with and without softcaps,
-// windows shorter and longer than the sequences, random layer types.
+// windows shorter and longer than the sequences, random layer types, the
+// default rope_theta and others (a model that ignores it must fail).
 
 import fc from 'fast-check';
 import { parseGemma2Config, type Gemma2Config } from '../../lib/model/config.ts';
@@ -20,6 +21,7 @@ export const configArb = fc
     attnCap: fc.option(fc.double({ min: 0.5, max: 20, noNaN: true }), { nil: null }),
     finalCap: fc.option(fc.double({ min: 0.5, max: 20, noNaN: true }), { nil: null }),
     scalar: fc.constantFrom(1, 4, 16, 24),
+    ropeTheta: fc.constantFrom(10000, 10, 500, 1e6),
     layerTypes: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
     explicitTypes: fc.boolean(),
   })
@@ -35,6 +37,7 @@ export const configArb = fc
         num_key_value_heads: r.kvHeads,
         head_dim: r.headDim,
         query_pre_attn_scalar: r.scalar,
+        rope_theta: r.ropeTheta,
         sliding_window: r.window,
         attn_logit_softcapping: r.attnCap,
         final_logit_softcapping: r.finalCap,

@@ -51,6 +51,18 @@ describe('parseGemma2Config', () => {
     expect(c.id2label).toEqual({ 0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2' });
   });
 
+  test('problem_type: absent or null decides per call, the three Transformers names are kept, anything else is an error', () => {
+    expect(parseGemma2Config({}).problemType).toBeNull();
+    expect(parseGemma2Config({ problem_type: null }).problemType).toBeNull();
+    const multi = JSON.parse(readFileSync(goldenPath('models/tiny-multilabel/config.json'), 'utf8'));
+    expect(parseGemma2Config(multi).problemType).toBe('multi_label_classification');
+    for (const t of ['regression', 'single_label_classification']) expect(parseGemma2Config({ problem_type: t }).problemType).toBe(t);
+    expect(() => parseGemma2Config({ problem_type: 'multi_label' })).toThrow(
+      /config: problem_type must be one of "regression", "single_label_classification", "multi_label_classification" or null, got "multi_label"/,
+    );
+    expect(parseGemma2Config(gemma2ConfigToJson(parseGemma2Config(multi))).problemType).toBe('multi_label_classification');
+  });
+
   test('writing the config back gives the same config', () => {
     const json = JSON.parse(readFileSync(goldenPath('models/tiny-seqcls/config.json'), 'utf8'));
     const c = parseGemma2Config(json);

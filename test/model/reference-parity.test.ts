@@ -1,9 +1,9 @@
 // The tensor-library Gemma2 against the float64 reference forward
 // (reference/gemma2.ts) on random small configurations: head_dim * heads
 // different from hidden, a single kv head, full multi-head, no softcaps,
-// windows shorter and longer than the sequence, random layer types, right or
-// left padding, explicit position ids. Logits and every hidden state, on every
-// backend.
+// windows shorter and longer than the sequence, random layer types, rope_theta
+// other than 10000, right or left padding, explicit position ids. Logits and
+// every hidden state, on every backend.
 
 import { expect, test } from 'vitest';
 import fc from 'fast-check';

@@ -1,0 +1,121 @@
+// The order of every float32 sum over a model dimension: a cascade.
+//
+// A plain running sum s = s + x_i loses up to one rounding of the partial sum
+// per term, so its error grows like n (for random signs, like n^(1/2) times the
+// partial sums' size): over gemma-2-2b's 2304-wide rows it was the largest
+// error left in a float32 forward (the parity issue's table: 1.6-3x PyTorch's
+// float32 error on every hidden state). Every kernel and host loop that sums
+// over a model dimension (matmul's K, RMSNorm's mean of squares, the softmax and
+// log-sum-exp denominators, reductions, the embedding gradient) instead sums
+//
+//   runs:   the terms in order, 32 at a time, each run from 0   (run = ((0 + x0) + x1) + ...)
+//   groups: 32 consecutive runs, in order
+//   blocks: 32 consecutive groups, in order
+//   total:  the blocks in order
+//
+// which is the 32-ary tree of consecutive terms for n <= 32^4 = 2^20 (above
+// that the top level adds more than 32 blocks in order). Each level adds at
+// most 31 roundings on the way to the root, so the error bound is
+// (31 log32(n) + n / 2^15) units of float32 rounding instead of n, and a term
+// still takes one multiply and one add in the innermost loop: the SIMD matmul
+// keeps its register blocking and only adds a run's eight accumulators into
+// the group's every 32 steps. PyTorch's own CPU sums use such a cascade
+// (aten SumKernel.cpp, fan-in 16 per level); its sgemm (OpenBLAS) sums K in order.
+//
+// Streaming form, which every implementation follows (a sum of zero terms is 0,
+// and an empty run or group adds an exact 0):
+//   for i: run += x_i; after every 32nd term: group += run, run = 0;
+//          after every 1024th: block += group, group = 0; after every 32768th: total += block, block = 0
+//   result = total + (block + (group + run))
+// Implementations: the GPU.js kernels of matmul.ts, reduce.ts, rms-norm.ts and
+// embedding.ts (one loop, the flushes under `k % 32 === 31`); the host loops
+// below (CascadeSum); the WebAssembly kernels (wasm/cascade.ts, used by
+// wasm/gemm.ts and wasm/vector-math.ts). Where the GPU.js kernel on webasm and
+// the CPU path compute the same terms (matmul, sums, RMSNorm), the results are
+// the same bits; test/sum-order.test.ts checks every implementation on lengths
+// that cross each level.
+//
+// Why 32, and why a cascade: `npm run measure:sum-orders` (lib/bench/sum-orders.ts)
+// measures each candidate's float32 error on dot products and sums of squares of
+// Gemma2's lengths. Measured 2026-12-04 (root-mean-square error in units of 2^-24
+// times the sum's scale, 100 random cases per length):
+//
+//   order                         dot K=2304   9216   36864   256000   squares n=2304   256000
+//   in order (before)                   16.5   17.8   171.8   3448           12.5      807.6
+//   two levels of 32                     5.4    9.6    38.5    108.8           2.2       26.2
+//   cascade, fan-in 16                   3.1    3.2     3.9      8.1           1.0        0.6
+//   cascade, fan-in 32 (chosen)          4.6    4.3     7.2     16.2           1.3        0.8
+//   cascade, fan-in 64                   4.9    5.6     6.6     23.1           1.6        1.6
+//   pairwise over runs of 32             3.3    3.7     5.0     11.4           0.9        0.5
+//   compensated (Kahan)                  1.0    1.0     1.8      3.9           0.5        0.2
+//
+// Fan-in 16 is a little more accurate than 32, but flushing the SIMD matmul's
+// accumulators every 16 steps instead of 32 cost 4% of its speed on the
+// bench-2b-slice products against 1-2% (kernels/wasm/cascade.ts). A compensated
+// sum is the most accurate but needs four more operations per term in the
+// innermost loop (and a GPU compiler may reassociate it away); pairwise
+// combination needs a stack that GPU.js kernels cannot index. The product
+// roundings themselves (each a * b rounded once) add about 1 unit whatever the order.
+
+/** Terms per run; runs per group; groups per block. */
+export const CASCADE_FAN_IN = 32;
+
+const f32 = Math.fround;
+
+/**
+ * A float32 sum in the cascade order, one term at a time: `add` each term, in
+ * index order, then read `result()`. Every partial sum is rounded to float32,
+ * as a float32 kernel's would be.
+ */
+export class CascadeSum {
+  private run = 0;
+  private group = 0;
+  private block = 0;
+  private total = 0;
+  private count = 0;
+
+  add(x: number): void {
+    this.run = f32(this.run + x);
+    this.count++;
+    if ((this.count & 31) !== 0) return;
+    this.group = f32(this.group + this.run);
+    this.run = 0;
+    if ((this.count & 1023) !== 0) return;
+    this.block = f32(this.block + this.group);
+    this.group = 0;
+    if ((this.count & 32767) !== 0) return;
+    this.total = f32(this.total + this.block);
+    this.block = 0;
+  }
+
+  result(): number {
+    return f32(this.total + f32(this.block + f32(this.group + this.run)));
+  }
+
+  /** Starts a new sum. */
+  reset(): void {
+    this.run = this.group = this.block = this.total = 0;
+    this.count = 0;
+  }
+}
+
+/** The cascade sum of the `length` values data[start], data[start + step], ... */
+export function cascadeSum(data: ArrayLike<number>, start: number, length: number, step = 1): number {
+  let run = 0;
+  let group = 0;
+  let block = 0;
+  let total = 0;
+  for (let i = 0, at = start; i < length; i++, at += step) {
+    run = f32(run + data[at]);
+    if ((i & 31) !== 31) continue;
+    group = f32(group + run);
+    run = 0;
+    if ((i & 1023) !== 1023) continue;
+    block = f32(block + group);
+    group = 0;
+    if ((i & 32767) !== 32767) continue;
+    total = f32(total + block);
+    block = 0;
+  }
+  return f32(total + f32(block + f32(group + run)));
+}

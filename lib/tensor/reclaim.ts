@@ -1,0 +1,34 @@
+// Freeing released tensors now rather than whenever the garbage collector
+// gets to them. Ordinary arrays go back at a collection; weights resident in
+// the kernels' WebAssembly memory (kernels/wasm/memory.ts) go back only when
+// their FinalizationRegistry callback runs, which needs a collection *and* a
+// turn of the event loop. A synchronous loop that drops one gemma-2-2b-sized
+// model and loads the next would otherwise hold both the dead model's
+// resident blocks and the new model's weights.
+//
+// Node exposes gc() only under --expose-gc; setting the flag at run time and
+// taking gc from a fresh context is what jest's leak detector does.
+
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+let collect: (() => void) | null = null;
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * One event-loop turn, a full garbage collection, one more turn for the
+ * finalizers it queued. The first turn matters: a frame still running may
+ * hold the dropped model in a register it no longer uses, which a collection
+ * counts as alive (measured: without it the released model survived);
+ * a suspended async frame keeps only its live values.
+ */
+export async function reclaimMemory(): Promise<void> {
+  if (collect === null) {
+    v8.setFlagsFromString('--expose-gc');
+    collect = vm.runInNewContext('gc') as () => void;
+  }
+  await nextTurn();
+  collect();
+  await nextTurn();
+}

@@ -1,20 +1,12 @@
-// Cross-entropy rows and their gradient, given each row's log-sum-exp.
-//   loss[i]    = lse[i] - logits[i][target[i]]            (0 for ignored rows)
-//   dlogits[i][c] = rowGrad[i] * (exp(logits[i][c] - lse[i]) - [c == target[i]])
-// logits box [C, N]; the loss is one thread per row, the gradient one per cell.
+// The cross-entropy gradient, given each row's log-sum-exp:
+//   dlogits[i][c] = rowGrad[i] * (exp(logits[i][c] - lse[i]) - [c == target[i]])   (0 for ignored rows)
+// logits box [C, N], one thread per cell. (The loss rows, lse[i] - logits[i][target[i]],
+// are formed on the host in float64: lib/ops/cross-entropy.ts.)
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { boxed, launch, recordLaunch } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdScaledExpShiftRows } from './wasm/vector-math.ts';
-
-function crossEntropyRows(this: any, logits: number[][], targets: number[], lse: number[]): number {
-  const target = targets[this.thread.x];
-  if (target === this.constants.ignoreIndex) {
-    return 0;
-  }
-  return lse[this.thread.x] - logits[this.thread.x][target];
-}
 
 function crossEntropyGrad(this: any, logits: number[][], targets: number[], lse: number[], rowGrad: number[]): number {
   const target = targets[this.thread.y];
@@ -26,16 +18,6 @@ function crossEntropyGrad(this: any, logits: number[][], targets: number[], lse:
     p = p - 1;
   }
   return rowGrad[this.thread.y] * p;
-}
-
-export function runCrossEntropyRows(logits: TypedData, rows: number, classes: number, targets: TypedData, lse: TypedData, ignoreIndex: number): Float32Array {
-  return launch({
-    name: 'crossEntropy.rows',
-    source: crossEntropyRows,
-    output: [rows, 1, 1],
-    args: [boxed(logits, [classes, rows, 1]), boxed(targets, [rows, 1, 1]), boxed(lse, [rows, 1, 1])],
-    constants: { ignoreIndex },
-  });
 }
 
 export function runCrossEntropyGrad(

@@ -10,39 +10,21 @@
 
 import { boxed, launch, recordLaunch } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
+import { cascadeKernel } from './sum-order.ts';
 import type { TypedData } from '../lib/tensor/dtype.ts';
 
 function embeddingGather(this: any, table: number[][], ids: number[]): number {
   return table[ids[this.thread.y]][this.thread.x];
 }
 
-function embeddingScatterRows(this: any, g: number[][], positions: number[], rowStart: number[]): number {
-  const start = rowStart[this.thread.y];
-  const count = rowStart[this.thread.y + 1] - start;
-  // the cascade order of sum-order.ts over the row's positions, in order
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let j = 0; j < this.constants.maxCount; j++) {
-    if (j < count) {
-      run += g[positions[start + j]][this.thread.x];
-      if (j % 32 === 31) {
-        group += run;
-        run = 0;
-        if (j % 1024 === 1023) {
-          block += group;
-          group = 0;
-          if (j % 32768 === 32767) {
-            total += block;
-            block = 0;
-          }
-        }
-      }
-    }
-  }
-  return total + (block + (group + run));
-}
+// thread (h, u): the positions of distinct id u are positions[rowStart[u] ..< rowStart[u + 1]]
+const embeddingScatterRows = cascadeKernel({
+  params: 'g, positions, rowStart',
+  setup: 'const start = rowStart[this.thread.y]; const count = rowStart[this.thread.y + 1] - start;',
+  length: 'this.constants.maxCount',
+  when: 'i < count',
+  term: 'g[positions[start + i]][this.thread.x]',
+});
 
 /** Rows `ids` of `table` ([V, H] row-major): [ids.length, H]. */
 export function runEmbeddingGather(table: TypedData, vocab: number, hidden: number, ids: TypedData): Float32Array {

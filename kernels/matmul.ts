@@ -11,86 +11,17 @@ import type { TypedData } from '../lib/tensor/dtype.ts';
 import { type Box, boxed, launch, recordLaunch } from './launch.ts';
 import { simdMatmul } from './wasm/gemm.ts';
 import { useSimdKernels } from './simd.ts';
+import { cascadeKernel } from './sum-order.ts';
 
-function matmulNN(this: any, A: number[][][], B: number[][][]): number {
-  const za = this.thread.z * this.constants.aBatched;
-  const zb = this.thread.z * this.constants.bBatched;
-  // the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let k = 0; k < this.constants.K; k++) {
-    run += A[za][this.thread.y][k] * B[zb][k][this.thread.x];
-    if (k % 32 === 31) {
-      group += run;
-      run = 0;
-      if (k % 1024 === 1023) {
-        block += group;
-        group = 0;
-        if (k % 32768 === 32767) {
-          total += block;
-          block = 0;
-        }
-      }
-    }
-  }
-  return total + (block + (group + run));
-}
+// thread (x, y, z): C[z][y][x] = sum over i < K of A[z][y][i] B[z][i][x] (in the layout's storage)
+const batchEntries = 'const za = this.thread.z * this.constants.aBatched; const zb = this.thread.z * this.constants.bBatched;';
+const matmulKernel = (term: string) => cascadeKernel({ params: 'A, B', setup: batchEntries, length: 'this.constants.K', term });
 
-function matmulNT(this: any, A: number[][][], B: number[][][]): number {
-  const za = this.thread.z * this.constants.aBatched;
-  const zb = this.thread.z * this.constants.bBatched;
-  // the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let k = 0; k < this.constants.K; k++) {
-    run += A[za][this.thread.y][k] * B[zb][this.thread.x][k];
-    if (k % 32 === 31) {
-      group += run;
-      run = 0;
-      if (k % 1024 === 1023) {
-        block += group;
-        group = 0;
-        if (k % 32768 === 32767) {
-          total += block;
-          block = 0;
-        }
-      }
-    }
-  }
-  return total + (block + (group + run));
-}
-
-function matmulTN(this: any, A: number[][][], B: number[][][]): number {
-  const za = this.thread.z * this.constants.aBatched;
-  const zb = this.thread.z * this.constants.bBatched;
-  // the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let k = 0; k < this.constants.K; k++) {
-    run += A[za][k][this.thread.y] * B[zb][k][this.thread.x];
-    if (k % 32 === 31) {
-      group += run;
-      run = 0;
-      if (k % 1024 === 1023) {
-        block += group;
-        group = 0;
-        if (k % 32768 === 32767) {
-          total += block;
-          block = 0;
-        }
-      }
-    }
-  }
-  return total + (block + (group + run));
-}
-
-export const MATMUL_LAYOUTS = { NN: matmulNN, NT: matmulNT, TN: matmulTN };
+export const MATMUL_LAYOUTS = {
+  NN: matmulKernel('A[za][this.thread.y][i] * B[zb][i][this.thread.x]'), // A [M, K], B [K, N]
+  NT: matmulKernel('A[za][this.thread.y][i] * B[zb][this.thread.x][i]'), // B stored [N, K]
+  TN: matmulKernel('A[za][i][this.thread.y] * B[zb][i][this.thread.x]'), // A stored [K, M]
+};
 export type MatmulLayout = keyof typeof MATMUL_LAYOUTS;
 
 export interface MatmulDims {

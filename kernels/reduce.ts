@@ -16,31 +16,9 @@ import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdLogSumExpRows } from './wasm/vector-math.ts';
-import { CascadeSum, cascadeSum } from './sum-order.ts';
+import { CascadeSum, cascadeKernel, cascadeSum } from './sum-order.ts';
 
-// the cascade order of sum-order.ts: runs of 32 terms, groups of 32 runs, blocks of 32 groups
-function sumAlongAxis(this: any, A: number[][][]): number {
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let i = 0; i < this.constants.length; i++) {
-    run += A[this.thread.y][i][this.thread.x];
-    if (i % 32 === 31) {
-      group += run;
-      run = 0;
-      if (i % 1024 === 1023) {
-        block += group;
-        group = 0;
-        if (i % 32768 === 32767) {
-          total += block;
-          block = 0;
-        }
-      }
-    }
-  }
-  return total + (block + (group + run));
-}
+const sumAlongAxis = cascadeKernel({ params: 'A', length: 'this.constants.length', term: 'A[this.thread.y][i][this.thread.x]' });
 
 // NaN wins, as in PyTorch: once m is NaN no comparison replaces it.
 function maxAlongAxis(this: any, A: number[][][]): number {
@@ -72,36 +50,19 @@ function argmaxAlongAxis(this: any, A: number[][][]): number {
 // log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))), m = max(x).
 // As in PyTorch, a row that is all -inf (fully masked) gives -inf and a row
 // holding +inf gives +inf, instead of the NaN of inf - inf; NaN still wins.
-function logSumExpAlongAxis(this: any, A: number[][][]): number {
-  let m = A[this.thread.y][0][this.thread.x];
-  for (let i = 1; i < this.constants.length; i++) {
-    m = Math.max(m, A[this.thread.y][i][this.thread.x]);
+const logSumExpAlongAxis = cascadeKernel({
+  params: 'A',
+  setup: `let m = A[this.thread.y][0][this.thread.x];
+  for (let j = 1; j < this.constants.length; j++) {
+    m = Math.max(m, A[this.thread.y][j][this.thread.x]);
   }
   if (m === -Infinity || m === Infinity) {
     return m;
-  }
-  // the sum of exp(x - m) in the cascade order of sum-order.ts
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let i = 0; i < this.constants.length; i++) {
-    run += Math.exp(A[this.thread.y][i][this.thread.x] - m);
-    if (i % 32 === 31) {
-      group += run;
-      run = 0;
-      if (i % 1024 === 1023) {
-        block += group;
-        group = 0;
-        if (i % 32768 === 32767) {
-          total += block;
-          block = 0;
-        }
-      }
-    }
-  }
-  return m + Math.log(total + (block + (group + run)));
-}
+  }`,
+  length: 'this.constants.length',
+  term: 'Math.exp(A[this.thread.y][i][this.thread.x] - m)',
+  finish: 'return m + Math.log(sum);',
+});
 
 export const REDUCTIONS = {
   sum: sumAlongAxis,

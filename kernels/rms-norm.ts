@@ -7,33 +7,14 @@
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
-import { CascadeSum } from './sum-order.ts';
+import { cascadeDot, cascadeKernel } from './sum-order.ts';
 
-function rmsNormInverseRms(this: any, X: number[][], eps: number): number {
-  // the sum of squares in the cascade order of sum-order.ts
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let i = 0; i < this.constants.hidden; i++) {
-    const v = X[this.thread.x][i];
-    run += v * v;
-    if (i % 32 === 31) {
-      group += run;
-      run = 0;
-      if (i % 1024 === 1023) {
-        block += group;
-        group = 0;
-        if (i % 32768 === 32767) {
-          total += block;
-          block = 0;
-        }
-      }
-    }
-  }
-  const squares = total + (block + (group + run));
-  return 1 / Math.sqrt(squares / this.constants.hidden + eps);
-}
+const rmsNormInverseRms = cascadeKernel({
+  params: 'X, eps',
+  length: 'this.constants.hidden',
+  term: 'X[this.thread.x][i] * X[this.thread.x][i]',
+  finish: 'return 1 / Math.sqrt(sum / this.constants.hidden + eps);',
+});
 
 export function runInverseRms(x: TypedData, rows: number, hidden: number, eps: number): Float32Array {
   if (useSimdKernels()) return hostInverseRms(x, rows, hidden, eps);
@@ -61,11 +42,9 @@ function hostInverseRms(x: TypedData, rows: number, hidden: number, eps: number)
   const f = Math.fround;
   const [epsF, hiddenF] = [f(eps), f(hidden)];
   const out = new Float32Array(rows);
-  const squares = new CascadeSum();
   for (let r = 0; r < rows; r++) {
-    squares.reset();
-    for (let i = r * hidden; i < (r + 1) * hidden; i++) squares.add(f(x[i] * x[i]));
-    out[r] = f(1 / f(Math.sqrt(f(f(squares.result() / hiddenF) + epsF))));
+    const squares = cascadeDot(x, x, r * hidden, hidden);
+    out[r] = f(1 / f(Math.sqrt(f(f(squares / hiddenF) + epsF))));
   }
   recordLaunch('rmsNorm.inverseRms', 'host-loop', performance.now() - started);
   return out;

@@ -15,7 +15,7 @@ import { runReduction } from './reduce.ts';
 import { runElementwise } from './elementwise.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdSoftmaxRows } from './wasm/vector-math.ts';
-import { CascadeSum } from './sum-order.ts';
+import { cascadeDot } from './sum-order.ts';
 import type { BroadcastLayout } from './elementwise.ts';
 
 /** A row value against its row's statistic: operand a follows both axes, b only the rows. */
@@ -44,13 +44,10 @@ export function runSoftmaxBackwardRows(y: TypedData, g: TypedData, rows: number,
   const started = performance.now();
   const f = Math.fround;
   const dx = new Float32Array(rows * length);
-  const dot = new CascadeSum();
   for (let r = 0; r < rows; r++) {
     const start = r * length;
-    dot.reset();
-    for (let i = start; i < start + length; i++) dot.add(f(g[i] * y[i]));
-    const total = dot.result();
-    for (let i = start; i < start + length; i++) dx[i] = f(y[i] * f(g[i] - total));
+    const dot = cascadeDot(g, y, start, length);
+    for (let i = start; i < start + length; i++) dx[i] = f(y[i] * f(g[i] - dot));
   }
   recordLaunch('softmax.backwardRows', 'host-loop', performance.now() - started);
   return dx;

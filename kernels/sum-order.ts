@@ -28,34 +28,44 @@
 //          after every 1024th: block += group, group = 0; after every 32768th: total += block, block = 0
 //   result = total + (block + (group + run))
 // Implementations: the GPU.js kernels of matmul.ts, reduce.ts, rms-norm.ts and
-// embedding.ts (one loop, the flushes under `k % 32 === 31`); the host loops
-// below (CascadeSum); the WebAssembly kernels (wasm/cascade.ts, used by
-// wasm/gemm.ts and wasm/vector-math.ts). Where the GPU.js kernel on webasm and
+// embedding.ts, written with cascadeKernel below (one loop, the folds under
+// `i % 32 === 31`); the host loops below (CascadeSum, cascadeSum); the
+// WebAssembly kernels (wasm/cascade.ts, used by wasm/gemm.ts and
+// wasm/vector-math.ts). Where the GPU.js kernel on webasm and
 // the CPU path compute the same terms (matmul, sums, RMSNorm), the results are
 // the same bits; test/sum-order.test.ts checks every implementation on lengths
 // that cross each level.
 //
 // Why 32, and why a cascade: `npm run measure:sum-orders` (lib/bench/sum-orders.ts)
-// measures each candidate's float32 error on dot products and sums of squares of
-// Gemma2's lengths. Measured 2026-12-04 (root-mean-square error in units of 2^-24
-// times the sum's scale, 100 random cases per length):
+// measures each candidate's float32 error on dot products and sums of squares
+// of Gemma2's lengths. Measured 2026-12-04 (root-mean-square error over random
+// cases, in units of 2^-24 times the sum's scale):
 //
-//   order                         dot K=2304   9216   36864   256000   squares n=2304   256000
-//   in order (before)                   16.5   17.8   171.8   3448           12.5      807.6
-//   two levels of 32                     5.4    9.6    38.5    108.8           2.2       26.2
-//   cascade, fan-in 16                   3.1    3.2     3.9      8.1           1.0        0.6
-//   cascade, fan-in 32 (chosen)          4.6    4.3     7.2     16.2           1.3        0.8
-//   cascade, fan-in 64                   4.9    5.6     6.6     23.1           1.6        1.6
-//   pairwise over runs of 32             3.3    3.7     5.0     11.4           0.9        0.5
-//   compensated (Kahan)                  1.0    1.0     1.8      3.9           0.5        0.2
+//   order                       dot K=2304   9216  36864  256000   squares 2304  256000
+//   in order (before)                 11.7   25.3   68.8   109.5          11.0   940.8
+//   two levels of 32                   2.8    5.4   11.1    24.6           2.1    17.6
+//   cascade, fan-in 8                  1.9    2.1    2.1     2.2           0.9     0.7
+//   cascade, fan-in 16                 2.2    2.3    2.5     2.4           0.8     0.6
+//   cascade, fan-in 32 (chosen)        2.0    2.7    3.2     3.3           1.2     0.8
+//   cascade, fan-in 64                 3.2    3.4    3.7     6.3           1.4     2.3
+//   pairwise over runs of 32           1.7    2.2    2.3     2.0           0.8     0.5
+//   compensated (Kahan)                0.6    0.6    0.6     0.5           0.5     0.3
 //
-// Fan-in 16 is a little more accurate than 32, but flushing the SIMD matmul's
-// accumulators every 16 steps instead of 32 cost 4% of its speed on the
-// bench-2b-slice products against 1-2% (kernels/wasm/cascade.ts). A compensated
-// sum is the most accurate but needs four more operations per term in the
-// innermost loop (and a GPU compiler may reassociate it away); pairwise
-// combination needs a stack that GPU.js kernels cannot index. The product
-// roundings themselves (each a * b rounded once) add about 1 unit whatever the order.
+// A smaller fan-in is a little more accurate, a larger one cheaper: the SIMD
+// matmul folds its accumulators once per run and leaves its innermost loop to
+// do so. Against the running sum it replaced (one thread, B resident, calls of
+// the two builds interleaved in one process, median of per-call ratios; the
+// same build twice differs by at most 1.6%), fan-in 32 costs 4-9% on the
+// 128-row products of gemma-2-2b's layers (K = 2304, 9216), 6-12% on short
+// ones (K = 64 to 512: attention, bench-small, weight gradients over few
+// tokens) and nothing on decode's gemv; fan-in 16 cost 8-27%, 64 0-11% and 128
+// 0-7%. In bench:accuracy fan-in 64 left the 2b gradients at up to 0.99 of
+// PyTorch's float32 error (32: 0.84), so 32 it is. A compensated sum is the most
+// accurate but needs four more operations per term in the innermost loop (and
+// a GPU compiler may reassociate it away); pairwise combination needs a stack
+// that GPU.js kernels cannot index. The products themselves (each a * b
+// rounded once, no fused multiply-add in WebAssembly SIMD) add about 1 unit
+// whatever the order.
 
 /** Terms per run; runs per group; groups per block. */
 export const CASCADE_FAN_IN = 32;
@@ -118,4 +128,73 @@ export function cascadeSum(data: ArrayLike<number>, start: number, length: numbe
     block = 0;
   }
   return f32(total + f32(block + f32(group + run)));
+}
+
+/** The cascade sum of the `length` products a[i] b[i] from `start`, each rounded to float32 first (a dot product; a = b: a sum of squares). */
+export function cascadeDot(a: ArrayLike<number>, b: ArrayLike<number>, start: number, length: number): number {
+  let run = 0;
+  let group = 0;
+  let block = 0;
+  let total = 0;
+  for (let i = 0; i < length; i++) {
+    run = f32(run + f32(a[start + i] * b[start + i]));
+    if ((i & 31) !== 31) continue;
+    group = f32(group + run);
+    run = 0;
+    if ((i & 1023) !== 1023) continue;
+    block = f32(block + group);
+    group = 0;
+    if ((i & 32767) !== 32767) continue;
+    total = f32(total + block);
+    block = 0;
+  }
+  return f32(total + f32(block + f32(group + run)));
+}
+
+/** A GPU.js kernel that sums terms in the cascade order (see cascadeKernel). */
+export interface CascadeKernel {
+  /** The kernel's parameters, e.g. 'A, B'. */
+  params: string;
+  /** Statements before the sum: locals the term uses (they may `return` early). */
+  setup?: string;
+  /** How many terms: an expression, usually a compile-time constant. */
+  length: string;
+  /** Term i, an expression of the loop index `i`. */
+  term: string;
+  /** Only the indices where this holds add their term (they come first: i < count). */
+  when?: string;
+  /** Statements after the sum, which is in `sum`; by default `return sum;`. */
+  finish?: string;
+}
+
+/**
+ * The source of a GPU.js kernel that adds its terms in the cascade order:
+ * the one place the GPU.js kernels' summation loop is written.
+ */
+export function cascadeKernel({ params, setup = '', length, term, when, finish = 'return sum;' }: CascadeKernel): string {
+  const addTerm = `run += ${term};
+    if (i % 32 === 31) {
+      group += run;
+      run = 0;
+      if (i % 1024 === 1023) {
+        block += group;
+        group = 0;
+        if (i % 32768 === 32767) {
+          total += block;
+          block = 0;
+        }
+      }
+    }`;
+  return `function(${params}) {
+  ${setup}
+  let run = 0;
+  let group = 0;
+  let block = 0;
+  let total = 0;
+  for (let i = 0; i < ${length}; i++) {
+    ${when === undefined ? addTerm : `if (${when}) {\n    ${addTerm}\n    }`}
+  }
+  const sum = total + (block + (group + run));
+  ${finish}
+}`;
 }

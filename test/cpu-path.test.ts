@@ -33,17 +33,7 @@ import { TOLERANCES } from '../kernels/tolerances.ts';
 import { parseGemma2Config } from '../lib/model/config.ts';
 import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
 import { noGrad } from '../lib/autograd/tape.ts';
-import { expectClose, findMismatch, randomTensor, toRef } from './helpers.ts';
-
-/** Runs fn with GEMMA2_KERNELS=gpujs: the GPU.js kernels on the same backend. */
-function onGpuJs<T>(fn: () => T): T {
-  process.env.GEMMA2_KERNELS = 'gpujs';
-  try {
-    return fn();
-  } finally {
-    delete process.env.GEMMA2_KERNELS;
-  }
-}
+import { expectClose, findMismatch, onGpuJs, randomTensor, toRef } from './helpers.ts';
 
 function randomData(n: number, seed: number, lo = -2, hi = 2): Float32Array {
   return randomTensor([n], seed, lo, hi).contiguousData() as Float32Array;

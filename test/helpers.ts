@@ -154,3 +154,13 @@ export function weightedSum(out: RefTensor, weights: RefTensor): number {
   for (let i = 0; i < out.data.length; i++) total += out.data[i] * weights.data[i];
   return total;
 }
+
+/** Runs fn with GEMMA2_KERNELS=gpujs: the GPU.js kernels on the current backend instead of the CPU path. */
+export function onGpuJs<T>(fn: () => T): T {
+  process.env.GEMMA2_KERNELS = 'gpujs';
+  try {
+    return fn();
+  } finally {
+    delete process.env.GEMMA2_KERNELS;
+  }
+}

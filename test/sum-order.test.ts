@@ -14,7 +14,7 @@ import { runSoftmaxBackwardRows } from '../kernels/softmax.ts';
 import { matmulLimits } from '../kernels/wasm/gemm.ts';
 import { simdLogSumExpRows, simdMap } from '../kernels/wasm/vector-math.ts';
 import { allocateResident } from '../kernels/wasm/memory.ts';
-import { randomTensor } from './helpers.ts';
+import { onGpuJs, randomTensor } from './helpers.ts';
 
 const f = Math.fround;
 
@@ -32,16 +32,6 @@ function treeSum(terms: ArrayLike<number>): number {
 
 function randomData(n: number, seed: number, lo = -2, hi = 2): Float32Array {
   return randomTensor([n], seed, lo, hi).contiguousData() as Float32Array;
-}
-
-/** Runs fn with GEMMA2_KERNELS=gpujs: the GPU.js kernels on the current backend. */
-function onGpuJs<T>(fn: () => T): T {
-  process.env.GEMMA2_KERNELS = 'gpujs';
-  try {
-    return fn();
-  } finally {
-    delete process.env.GEMMA2_KERNELS;
-  }
 }
 
 /** Lengths on both sides of each level: a run (32), a group (1024), a block (32768). */
@@ -103,9 +93,10 @@ describe('the cascade order in the kernels, bit for bit with the host loop', () 
   }
 
   // (M, N) pairs that reach each SIMD path: gemv (NT, M <= 4), one row against 32-column panels,
+  // K at each kernel depth (one run, one group, the full cascade: wasm/cascade.ts),
   // B in place (M <= 16), packed in wasm (N % 8 == 0) or on the host (N % 8 != 0), the 4-row and 1-row kernels
   const products: [number, number, number][] = [
-    [1, 1025, 4], [2, 1025, 64], [5, 1025, 8], [6, 1024, 12], [9, 2304, 16], [3, 33, 5], [1, 70001, 4], [2, 70001, 8],
+    [1, 1025, 4], [2, 1025, 64], [5, 1025, 8], [6, 1024, 12], [9, 2304, 16], [3, 33, 5], [1, 70001, 4], [2, 70001, 8], [5, 32, 8], [1, 32, 4], [2, 1024, 64],
   ];
   for (const layout of ['NN', 'NT', 'TN'] as MatmulLayout[]) {
     test(`matmul ${layout}: the SIMD kernels and the GPU.js kernel sum K in the cascade order`, () => {

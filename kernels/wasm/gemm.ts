@@ -35,7 +35,7 @@ import type { MatmulDims, MatmulLayout } from '../matmul.ts';
 import { I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
 import { MAX_PAGES, compiles, roundUp, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
 import { type WasmCall, parallel, registerModule } from './threads.ts';
-import { cascadeLoop } from './cascade.ts';
+import { CASCADE_DEPTHS, type CascadeDepth, cascadeDepth, cascadeLoop, cascadeResult } from './cascade.ts';
 import { transpose4x4 } from './transpose.ts';
 
 const PANEL = 8; // columns per panel: two 4-lane vectors
@@ -60,7 +60,7 @@ const set = op.localSet;
  * in place by one to four rows of A (a decode step's x B): eight independent
  * sums per k keep the adder busy where two wait on each other.
  */
-function gemmKernel(rows: number, vectors = 2): FunctionSpec {
+function gemmKernel(rows: number, vectors: number, depth: CascadeDepth): FunctionSpec {
   const [A, B, C, BLOCKS, K, LDA, LDC, A_STEP, LDB, PANELS, PANEL_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]; // parameters
   const [BLOCK, DONE, AP, BP, P, RUN_END] = [11, 12, 13, 14, 15, 16]; // i32 locals
   const ACC = 17; // vectors * rows v128 accumulators, then one B vector per column group, then a, then the cascade's levels
@@ -68,7 +68,7 @@ function gemmKernel(rows: number, vectors = 2): FunctionSpec {
   const AV = BV + vectors;
   const LEVELS = AV + 1;
   const accumulators = Array.from({ length: vectors * rows }, (_, v) => ACC + v);
-  const levels = accumulators.map((_, v): [number, number, number] => [LEVELS + 3 * v, LEVELS + 3 * v + 1, LEVELS + 3 * v + 2]);
+  const levels = accumulators.map((_, v) => Array.from({ length: depth }, (_, l) => LEVELS + depth * v + l));
   const rowAddress = (base: number, stride: number, r: number) => (r === 0 ? get(base) : [...get(base), ...get(stride), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add]);
   // for p < panels: (the blocks of this panel) ; b += panelStride ; c += the panel's columns
   const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
@@ -89,26 +89,26 @@ function gemmKernel(rows: number, vectors = 2): FunctionSpec {
   }
   iteration.push(...get(AP), ...get(A_STEP), ...op.i32Add, ...set(AP)); // next k along A
   iteration.push(...get(BP), ...get(LDB), ...op.i32Add, ...set(BP)); // next panel row
-  body.push(...cascadeLoop({ terms: K, step: 1, done: DONE, runEnd: RUN_END, accumulators, levels, iteration }));
+  const cascade = { terms: K, depth, step: 1, done: DONE, runEnd: RUN_END, accumulators, levels, iteration };
+  body.push(...cascadeLoop(cascade));
   // store the block: c + block * rows * ldc + r * ldc
   for (let r = 0; r < rows; r++) {
     body.push(...get(C), ...get(BLOCK), ...op.i32Const(rows), ...op.i32Mul, ...get(LDC), ...op.i32Mul, ...op.i32Add);
     if (r > 0) body.push(...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add);
     body.push(...op.localTee(AP));
-    for (let j = 0; j < vectors; j++) body.push(...(j > 0 ? get(AP) : []), ...get(levels[vectors * r + j][2]), ...op.v128Store(16 * j));
+    for (let j = 0; j < vectors; j++) body.push(...(j > 0 ? get(AP) : []), ...get(cascadeResult(cascade, vectors * r + j)), ...op.v128Store(16 * j));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
   body.push(...get(B), ...get(PANEL_STRIDE), ...op.i32Add, ...set(B), ...get(C), ...op.i32Const(16 * vectors), ...op.i32Add, ...set(C));
   body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
-  const name = vectors === 2 ? `gemm_rows${rows}` : `gemm_rows${rows}_wide`;
-  return { name, params: 11, locals: [[6, I32], [4 * vectors * rows + vectors + 1, V128]], body };
+  return { name: gemmName(rows, vectors === WIDE_PANEL / 4, depth), params: 11, locals: [[6, I32], [(1 + depth) * vectors * rows + vectors + 1, V128]], body };
 }
 
 /**
  * gemv_nt<R>(a, w, c, blocks, k, lda, ldw, ldc): C[r][4j..4j+4) = A[r] . W[4j..4j+4)
  * for R rows of A and `blocks` blocks of four weight rows; k a multiple of 4.
  */
-function gemvKernel(rows: number): FunctionSpec {
+function gemvKernel(rows: number, depth: CascadeDepth): FunctionSpec {
   const [A, W, C, BLOCKS, K, LDA, LDW, LDC] = [0, 1, 2, 3, 4, 5, 6, 7]; // parameters
   const [BLOCK, DONE, AP, RUN_END, P0] = [8, 9, 10, 11, 12]; // i32 locals; P0..P0+3 point into the four weight rows
   const ROW = P0 + 4; // v128: the four loaded rows, the four transposed columns, the accumulators, a, the cascade's levels
@@ -117,7 +117,7 @@ function gemvKernel(rows: number): FunctionSpec {
   const AV = ACC + rows;
   const LEVELS = AV + 1;
   const accumulators = Array.from({ length: rows }, (_, r) => ACC + r);
-  const levels = accumulators.map((_, r): [number, number, number] => [LEVELS + 3 * r, LEVELS + 3 * r + 1, LEVELS + 3 * r + 2]);
+  const levels = accumulators.map((_, r) => Array.from({ length: depth }, (_, l) => LEVELS + depth * r + l));
   const body: number[] = [...op.i32Const(0), ...set(BLOCK), ...op.blockLoop];
   body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
   // p_j = w + (4 block + j) ldw
@@ -137,13 +137,14 @@ function gemvKernel(rows: number): FunctionSpec {
   }
   for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
   iteration.push(...get(AP), ...op.i32Const(16), ...op.i32Add, ...set(AP));
-  body.push(...cascadeLoop({ terms: K, step: 4, done: DONE, runEnd: RUN_END, accumulators, levels, iteration }));
+  const cascade = { terms: K, depth, step: 4, done: DONE, runEnd: RUN_END, accumulators, levels, iteration };
+  body.push(...cascadeLoop(cascade));
   // c + r ldc + 16 block
   for (let r = 0; r < rows; r++) {
-    body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(levels[r][2]), ...op.v128Store(0));
+    body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(cascadeResult(cascade, r)), ...op.v128Store(0));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: `gemv_nt${rows}`, params: 8, locals: [[8, I32], [8 + rows + 1 + 3 * rows, V128]], body };
+  return { name: gemvName(rows, depth), params: 8, locals: [[8, I32], [8 + rows + 1 + depth * rows, V128]], body };
 }
 
 /**
@@ -192,28 +193,24 @@ function packNTKernel(): FunctionSpec {
   return { name: 'pack_nt', params: 5, locals: [[3 + PANEL, I32], [8, V128]], body };
 }
 
-type PackFn = (src: number, dst: number, k: number, ldsrc: number, panels: number) => void;
-type GemmFn = (a: number, b: number, c: number, blocks: number, k: number, lda: number, ldc: number, aStepK: number, ldb: number, panels: number, panelStride: number) => void;
-type GemvFn = (a: number, w: number, c: number, blocks: number, k: number, lda: number, ldw: number, ldc: number) => void;
+/** gemm_rows<R>[_wide]_d<depth>: the kernel for R rows of A (32-column panels when wide) summing K in a cascade of that depth. */
+const gemmName = (rows: number, wide: boolean, depth: CascadeDepth) => `gemm_rows${rows}${wide ? '_wide' : ''}_d${depth}`;
+const gemvName = (rows: number, depth: CascadeDepth) => `gemv_nt${rows}_d${depth}`;
 
-interface Kernels {
-  rows4: GemmFn;
-  rows1: GemmFn;
-  rows1Wide: GemmFn;
-  packNN: PackFn;
-  packNT: PackFn;
-  gemv: GemvFn[]; // gemv[R] for R rows
-}
+/** Every exported function, by name: (byte addresses and sizes) => void. */
+type Kernels = Record<string, (...args: number[]) => void>;
 
 let kernels: Kernels | null = null;
 
 /** The compiled module over the shared memory, created on first use. */
 function getKernels(): Kernels {
   if (kernels === null) {
-    const functions = [gemmKernel(4), gemmKernel(1), gemmKernel(1, WIDE_PANEL / 4), packNNKernel(), packNTKernel(), ...[1, 2, 3, 4].map(gemvKernel)];
+    const functions = [packNNKernel(), packNTKernel()];
+    for (const depth of CASCADE_DEPTHS) {
+      functions.push(gemmKernel(4, 2, depth), gemmKernel(1, 2, depth), gemmKernel(1, WIDE_PANEL / 4, depth), ...[1, 2, 3, 4].map((rows) => gemvKernel(rows, depth)));
+    }
     const module = new wasm.Module(buildModule(functions, MAX_PAGES));
-    const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
-    kernels = { rows4: exports.gemm_rows4, rows1: exports.gemm_rows1, rows1Wide: exports.gemm_rows1_wide, packNN: exports.pack_nn, packNT: exports.pack_nt, gemv: [0, 1, 2, 3, 4].map((r) => exports[`gemv_nt${r}`]) };
+    kernels = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as unknown as Kernels;
     registerModule(module, functions.map((f) => f.name));
   }
   return kernels;
@@ -344,9 +341,10 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
   const panelStride = inPlace ? width : K * PANEL; // floats from one panel to the next
   const fullBlocks = Math.floor(M / 4);
   const blocksPerChunk = rowBlocksPerChunk(fullBlocks, K);
-  const byName: Record<string, (...args: number[]) => void> = { gemm_rows4: kernels.rows4, gemm_rows1: kernels.rows1, gemm_rows1_wide: kernels.rows1Wide, pack_nn: kernels.packNN, pack_nt: kernels.packNT };
+  const depth = cascadeDepth(K);
+  const [rows4, rows1, rows1Wide] = [gemmName(4, false, depth), gemmName(1, false, depth), gemmName(1, true, depth)];
   const run = (calls: WasmCall[]) => {
-    for (const { fn, args } of calls) byName[fn](...args);
+    for (const { fn, args } of calls) kernels[fn](...args);
   };
 
   /**
@@ -376,7 +374,7 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
     return (first: number, end: number): WasmCall[] => {
       const panel = 4 * (first0 + first * panelStride);
       const cPanel = cBytes + 4 * first * width;
-      if (wide) return [{ fn: 'gemm_rows1_wide', args: [aBytes, panel, cPanel, M, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] }];
+      if (wide) return [{ fn: rows1Wide, args: [aBytes, panel, cPanel, M, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] }];
       const calls: WasmCall[] = [];
       if (packB) {
         const source = transposed ? 4 * (raw + first * PANEL * K) : 4 * (raw + first * PANEL);
@@ -384,9 +382,9 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
       }
       for (let block = 0; block < fullBlocks; block += blocksPerChunk) {
         const blocks = Math.min(blocksPerChunk, fullBlocks - block);
-        calls.push({ fn: 'gemm_rows4', args: [aBytes + block * 4 * lda, panel, cPanel + block * 4 * 4 * ldcFloats, blocks, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
+        calls.push({ fn: rows4, args: [aBytes + block * 4 * lda, panel, cPanel + block * 4 * 4 * ldcFloats, blocks, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
       }
-      if (M % 4 > 0) calls.push({ fn: 'gemm_rows1', args: [aBytes + fullBlocks * 4 * lda, panel, cPanel + fullBlocks * 4 * 4 * ldcFloats, M % 4, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
+      if (M % 4 > 0) calls.push({ fn: rows1, args: [aBytes + fullBlocks * 4 * lda, panel, cPanel + fullBlocks * 4 * 4 * ldcFloats, M % 4, K, lda, 4 * ldcFloats, aStepK, ldb, end - first, 4 * panelStride] });
       return calls;
     };
   };
@@ -429,7 +427,8 @@ function gemmProduct(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
 /** NT with at most GEMV_MAX_ROWS rows of A: C = A W^T with W [N, K] read row by row, in place when resident. */
 function gemvProduct(a: TypedData, w: TypedData, dims: MatmulDims): Float32Array {
   const { batch, M, K, N, aBatched, bBatched } = dims;
-  const gemv = getKernels().gemv[M];
+  const name = gemvName(M, cascadeDepth(K));
+  const gemv = getKernels()[name];
   const resident = residentOffset(w);
   const aStart = 0;
   const wStart = roundUp(M * K, 4);
@@ -455,8 +454,8 @@ function gemvProduct(a: TypedData, w: TypedData, dims: MatmulDims): Float32Array
     parallel(
       blocks,
       M * K * N >= GEMV_THREADING_THRESHOLD,
-      (first, end) => [{ fn: `gemv_nt${M}`, args: args(first, end) }],
-      (first, end) => gemv(...(args(first, end) as Parameters<GemvFn>)),
+      (first, end) => [{ fn: name, args: args(first, end) }],
+      (first, end) => gemv(...args(first, end)),
     );
     out.set(memory.subarray(base + cStart, base + cStart + M * N), z * M * N);
   }

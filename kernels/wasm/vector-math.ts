@@ -229,7 +229,7 @@ function rowsMaxSumExpKernel(): FunctionSpec {
   iteration.push(...transpose4x4(ROWV, COLV)); // ROWV + c = column c of the four rows
   iteration.push(...interleave(copies.map(({ x, temps }, c) => [[...get(ROWV + c), ...get(MS), ...op.f32x4Sub, ...set(x)], ...emitExp(x, x, temps)])));
   for (let c = 0; c < 4; c++) iteration.push(...get(ACC), ...get(COLV + c), ...op.f32x4Add, ...set(ACC));
-  code.push(...cascadeLoop({ terms: TERMS, step: 4, done: DONE, runEnd: RUN_END, accumulators: [ACC], levels: [LEVELS], iteration }));
+  code.push(...cascadeLoop({ terms: TERMS, depth: 3, step: 4, done: DONE, runEnd: RUN_END, accumulators: [ACC], levels: [LEVELS], iteration }));
   code.push(...get(SUMS), ...get(ROW), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...get(LEVELS[2]), ...op.v128Store(0));
   code.push(...get(ROW), ...op.i32Const(4), ...op.i32Add, ...set(ROW), ...op.continueLoop, ...op.end, ...op.end);
   return { name: 'rowsMaxSumExp', params: 5, locals: [[10, I32], [TEMPS + 12 - M, V128]], body: code };

@@ -67,8 +67,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Transformers' Gemma2Config defaults (gemma-2-2b shapes). */
-const DEFAULTS = {
+/** Transformers' Gemma2Config defaults (gemma-2-2b shapes), for fields a config.json leaves out. */
+export const GEMMA2_DEFAULTS = {
   vocab_size: 256000,
   hidden_size: 2304,
   intermediate_size: 9216,
@@ -95,16 +95,16 @@ const DEFAULTS = {
 
 type Json = Record<string, unknown>;
 
-function positiveInteger(json: Json, key: keyof typeof DEFAULTS): number {
-  const value = json[key] ?? DEFAULTS[key];
+function positiveInteger(json: Json, key: keyof typeof GEMMA2_DEFAULTS): number {
+  const value = json[key] ?? GEMMA2_DEFAULTS[key];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new ConfigError(`config: ${key} must be a positive integer, got ${JSON.stringify(value)}`);
   }
   return value;
 }
 
-function positiveNumber(json: Json, key: keyof typeof DEFAULTS): number {
-  const value = json[key] ?? DEFAULTS[key];
+function positiveNumber(json: Json, key: keyof typeof GEMMA2_DEFAULTS): number {
+  const value = json[key] ?? GEMMA2_DEFAULTS[key];
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw new ConfigError(`config: ${key} must be a positive number, got ${JSON.stringify(value)}`);
   }
@@ -113,7 +113,7 @@ function positiveNumber(json: Json, key: keyof typeof DEFAULTS): number {
 
 /** A softcap: a positive number, or null/absent-as-null when the file says null. */
 function softcap(json: Json, key: 'attn_logit_softcapping' | 'final_logit_softcapping'): number | null {
-  const value = key in json ? json[key] : DEFAULTS[key];
+  const value = key in json ? json[key] : GEMMA2_DEFAULTS[key];
   if (value === null) return null;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw new ConfigError(`config: ${key} must be a positive number or null, got ${JSON.stringify(value)}`);
@@ -122,7 +122,7 @@ function softcap(json: Json, key: 'attn_logit_softcapping' | 'final_logit_softca
 }
 
 function optionalTokenId(json: Json, key: 'pad_token_id' | 'bos_token_id'): number | null {
-  const value = key in json ? json[key] : DEFAULTS[key];
+  const value = key in json ? json[key] : GEMMA2_DEFAULTS[key];
   if (value === null) return null;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new ConfigError(`config: ${key} must be a non-negative integer or null, got ${JSON.stringify(value)}`);
@@ -131,7 +131,7 @@ function optionalTokenId(json: Json, key: 'pad_token_id' | 'bos_token_id'): numb
 }
 
 function eosTokenIds(json: Json): number | number[] | null {
-  const value = 'eos_token_id' in json ? json.eos_token_id : DEFAULTS.eos_token_id;
+  const value = 'eos_token_id' in json ? json.eos_token_id : GEMMA2_DEFAULTS.eos_token_id;
   if (value === null) return null;
   const ids = Array.isArray(value) ? value : [value];
   if (ids.length === 0 || ids.some((id) => typeof id !== 'number' || !Number.isInteger(id) || id < 0)) {
@@ -159,7 +159,7 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
   if (headDim % 2 !== 0) {
     throw new ConfigError(`config: head_dim (${headDim}) must be even: rotary embeddings rotate pairs of halves`);
   }
-  const hiddenActivation = c.hidden_activation ?? c.hidden_act ?? DEFAULTS.hidden_activation;
+  const hiddenActivation = c.hidden_activation ?? c.hidden_act ?? GEMMA2_DEFAULTS.hidden_activation;
   if (hiddenActivation !== 'gelu_pytorch_tanh' && hiddenActivation !== 'gelu_tanh') {
     throw new ConfigError(`config: hidden_activation ${JSON.stringify(hiddenActivation)} is not supported; Gemma2 uses "gelu_pytorch_tanh"`);
   }
@@ -196,12 +196,12 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
     throw new ConfigError(`config: problem_type must be one of ${PROBLEM_TYPES.map((t) => JSON.stringify(t)).join(', ')} or null, got ${JSON.stringify(problemType)}`);
   }
 
-  const attentionDropout = c.attention_dropout ?? DEFAULTS.attention_dropout;
+  const attentionDropout = c.attention_dropout ?? GEMMA2_DEFAULTS.attention_dropout;
   if (typeof attentionDropout !== 'number' || attentionDropout < 0 || attentionDropout >= 1) {
     throw new ConfigError(`config: attention_dropout must be in [0, 1), got ${JSON.stringify(attentionDropout)}`);
   }
   const flag = (key: 'tie_word_embeddings' | 'attention_bias'): boolean => {
-    const value = c[key] ?? DEFAULTS[key];
+    const value = c[key] ?? GEMMA2_DEFAULTS[key];
     if (typeof value !== 'boolean') throw new ConfigError(`config: ${key} must be true or false, got ${JSON.stringify(value)}`);
     return value;
   };

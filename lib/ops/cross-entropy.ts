@@ -4,14 +4,16 @@
 //                     (NaN when no row is counted, as in PyTorch)
 //   reduction 'sum' : sum of the counted rows' losses
 //   reduction 'none': one loss per row, 0 for ignored rows
+// The rows' log-sum-exps are float32 kernels; the rows are then combined in
+// float64 and the loss rounded to float32 once.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { record } from '../autograd/tape.ts';
-import { runCrossEntropyGrad, runCrossEntropyRows } from '../../kernels/cross-entropy.ts';
+import { runCrossEntropyGrad } from '../../kernels/cross-entropy.ts';
+import type { TypedData } from '../tensor/dtype.ts';
 import { expectFloat, expectInt } from './check.ts';
-import { reduceAxis, sum } from './reduce.ts';
-import { mulScalar } from './arithmetic.ts';
+import { reduceAxis } from './reduce.ts';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -45,12 +47,23 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   // With no classes every row is ignored (any counted target failed the check above): its loss is 0.
   const empty = rows * classes === 0;
   const lse = empty ? new Float32Array(0) : reduceAxis('logSumExp', logits2, 1, false).contiguousData();
-  const perRow = empty ? new Float32Array(rows) : runCrossEntropyRows(logitData, rows, classes, targetData, lse, ignoreIndex);
-  const losses = record(Tensor.fromData(perRow, targets.shape), 'crossEntropy', [logits], (g) => {
-    const grad = rows * classes === 0 ? new Float32Array(0) : runCrossEntropyGrad(logitData, rows, classes, targetData, lse, g.contiguousData(), ignoreIndex);
-    return [Tensor.fromData(grad, logits.shape)];
+  // Each row's loss lse - logit[target] is the exact difference of two float32 values, kept in
+  // float64; 'mean' and 'sum' add the rows in float64 and round once, so the loss is as close to
+  // the exact sum of the float32 row values as float32 allows (one rounding, not one per row).
+  const perRow = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) if (targetData[i] !== ignoreIndex) perRow[i] = lse[i] - logitData[i * classes + targetData[i]];
+  /** dlogits for per-row upstream gradients. */
+  const gradient = (rowGrad: TypedData) => [Tensor.fromData(empty ? new Float32Array(0) : runCrossEntropyGrad(logitData, rows, classes, targetData, lse, rowGrad, ignoreIndex), logits.shape)];
+  if (reduction === 'none') {
+    return record(Tensor.fromData(Float32Array.from(perRow), targets.shape), 'crossEntropy', [logits], (g) => gradient(g.contiguousData()));
+  }
+  let total = 0;
+  for (let i = 0; i < rows; i++) total += perRow[i];
+  // mean over no counted row is 0 / 0 = NaN, as in PyTorch
+  const value = reduction === 'sum' ? total : total / counted;
+  return record(Tensor.fromData(Float32Array.of(value), []), 'crossEntropy', [logits], (g) => {
+    // every counted row gets g (sum) or g / counted (mean); ignored rows get nothing (the kernel skips them)
+    const rowGrad = Math.fround(reduction === 'sum' ? g.item() : g.item() / counted);
+    return gradient(new Float32Array(rows).fill(rowGrad));
   });
-  if (reduction === 'none') return losses;
-  const total = sum(losses);
-  return reduction === 'sum' ? total : mulScalar(total, 1 / counted);
 }

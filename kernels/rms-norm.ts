@@ -7,7 +7,7 @@
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
-import { cascadeDot, cascadeKernel } from './sum-order.ts';
+import { cascadeKernel, cascadeSum } from './sum-order.ts';
 
 const rmsNormInverseRms = cascadeKernel({
   params: 'X, eps',
@@ -43,7 +43,7 @@ function hostInverseRms(x: TypedData, rows: number, hidden: number, eps: number)
   const [epsF, hiddenF] = [f(eps), f(hidden)];
   const out = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    const squares = cascadeDot(x, x, r * hidden, hidden);
+    const squares = cascadeSum(x, r * hidden, hidden, 1, x);
     out[r] = f(1 / f(Math.sqrt(f(f(squares / hiddenF) + epsF))));
   }
   recordLaunch('rmsNorm.inverseRms', 'host-loop', performance.now() - started);

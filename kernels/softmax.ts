@@ -15,7 +15,7 @@ import { runReduction } from './reduce.ts';
 import { runElementwise } from './elementwise.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdSoftmaxRows } from './wasm/vector-math.ts';
-import { cascadeDot } from './sum-order.ts';
+import { cascadeSum } from './sum-order.ts';
 import type { BroadcastLayout } from './elementwise.ts';
 
 /** A row value against its row's statistic: operand a follows both axes, b only the rows. */
@@ -46,7 +46,7 @@ export function runSoftmaxBackwardRows(y: TypedData, g: TypedData, rows: number,
   const dx = new Float32Array(rows * length);
   for (let r = 0; r < rows; r++) {
     const start = r * length;
-    const dot = cascadeDot(g, y, start, length);
+    const dot = cascadeSum(g, start, length, 1, y);
     for (let i = start; i < start + length; i++) dx[i] = f(y[i] * f(g[i] - dot));
   }
   recordLaunch('softmax.backwardRows', 'host-loop', performance.now() - started);

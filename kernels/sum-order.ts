@@ -109,35 +109,18 @@ export class CascadeSum {
   }
 }
 
-/** The cascade sum of the `length` values data[start], data[start + step], ... */
-export function cascadeSum(data: ArrayLike<number>, start: number, length: number, step = 1): number {
+/**
+ * The cascade sum of the `length` values data[start], data[start + step], ...;
+ * with `times`, of the products data[at] * times[at], each rounded to float32
+ * first (a dot product; times = data: a sum of squares).
+ */
+export function cascadeSum(data: ArrayLike<number>, start: number, length: number, step = 1, times?: ArrayLike<number>): number {
   let run = 0;
   let group = 0;
   let block = 0;
   let total = 0;
   for (let i = 0, at = start; i < length; i++, at += step) {
-    run = f32(run + data[at]);
-    if ((i & 31) !== 31) continue;
-    group = f32(group + run);
-    run = 0;
-    if ((i & 1023) !== 1023) continue;
-    block = f32(block + group);
-    group = 0;
-    if ((i & 32767) !== 32767) continue;
-    total = f32(total + block);
-    block = 0;
-  }
-  return f32(total + f32(block + f32(group + run)));
-}
-
-/** The cascade sum of the `length` products a[i] b[i] from `start`, each rounded to float32 first (a dot product; a = b: a sum of squares). */
-export function cascadeDot(a: ArrayLike<number>, b: ArrayLike<number>, start: number, length: number): number {
-  let run = 0;
-  let group = 0;
-  let block = 0;
-  let total = 0;
-  for (let i = 0; i < length; i++) {
-    run = f32(run + f32(a[start + i] * b[start + i]));
+    run = f32(run + (times === undefined ? data[at] : f32(data[at] * times[at])));
     if ((i & 31) !== 31) continue;
     group = f32(group + run);
     run = 0;

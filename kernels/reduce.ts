@@ -16,7 +16,7 @@ import type { TypedData } from '../lib/tensor/dtype.ts';
 import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
 import { useSimdKernels } from './simd.ts';
 import { simdLogSumExpRows } from './wasm/vector-math.ts';
-import { CascadeSum, cascadeKernel, cascadeSum } from './sum-order.ts';
+import { cascadeKernel, cascadeSum } from './sum-order.ts';
 
 const sumAlongAxis = cascadeKernel({ params: 'A', length: 'this.constants.length', term: 'A[this.thread.y][i][this.thread.x]' });
 
@@ -148,8 +148,8 @@ const REDUCE_ONE: Record<Reduction, (data: TypedData, start: number, length: num
   logSumExp(data, start, length, step) {
     const m = REDUCE_ONE.max(data, start, length, step);
     if (!Number.isFinite(m)) return m; // -inf (all masked), +inf, or NaN
-    const total = new CascadeSum();
-    for (let i = 0, at = start; i < length; i++, at += step) total.add(f(Math.exp(f(data[at] - m))));
-    return f(m + f(Math.log(total.result())));
+    const exps = new Float32Array(length);
+    for (let i = 0, at = start; i < length; i++, at += step) exps[i] = Math.exp(f(data[at] - m));
+    return f(m + f(Math.log(cascadeSum(exps, 0, length))));
   },
 };

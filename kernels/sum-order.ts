@@ -29,7 +29,7 @@
 //   result = total + (block + (group + run))
 // Implementations: the GPU.js kernels of matmul.ts, reduce.ts, rms-norm.ts and
 // embedding.ts, written with cascadeKernel below (one loop, the folds under
-// `i % 32 === 31`); the host loops below (CascadeSum, cascadeSum); the
+// `i % 32 === 31`); the host loop below (cascadeSum); the
 // WebAssembly kernels (wasm/cascade.ts, used by wasm/gemm.ts and
 // wasm/vector-math.ts). Where the GPU.js kernel on webasm and
 // the CPU path compute the same terms (matmul, sums, RMSNorm), the results are
@@ -71,43 +71,6 @@
 export const CASCADE_FAN_IN = 32;
 
 const f32 = Math.fround;
-
-/**
- * A float32 sum in the cascade order, one term at a time: `add` each term, in
- * index order, then read `result()`. Every partial sum is rounded to float32,
- * as a float32 kernel's would be.
- */
-export class CascadeSum {
-  private run = 0;
-  private group = 0;
-  private block = 0;
-  private total = 0;
-  private count = 0;
-
-  add(x: number): void {
-    this.run = f32(this.run + x);
-    this.count++;
-    if ((this.count & 31) !== 0) return;
-    this.group = f32(this.group + this.run);
-    this.run = 0;
-    if ((this.count & 1023) !== 0) return;
-    this.block = f32(this.block + this.group);
-    this.group = 0;
-    if ((this.count & 32767) !== 0) return;
-    this.total = f32(this.total + this.block);
-    this.block = 0;
-  }
-
-  result(): number {
-    return f32(this.total + f32(this.block + f32(this.group + this.run)));
-  }
-
-  /** Starts a new sum. */
-  reset(): void {
-    this.run = this.group = this.block = this.total = 0;
-    this.count = 0;
-  }
-}
 
 /**
  * The cascade sum of the `length` values data[start], data[start + step], ...;

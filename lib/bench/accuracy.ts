@@ -73,6 +73,7 @@ import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/saf
 import { f32ToBf16 } from '../io/float-formats.ts';
 import { referenceGemma2, referenceCausalLMLoss, type RefWeights } from '../../reference/gemma2.ts';
 import { describeBackend, setBackend } from '../../kernels/backend.ts';
+import { compareTensor } from '../golden/compare.ts';
 import { threadCount } from '../../kernels/wasm/threads.ts';
 import { useSimdKernels } from '../../kernels/simd.ts';
 import { ACCURACY_CONFIGS, TINY_CONFIG, type AccuracyConfig, type WeightScales } from './accuracy-configs.ts';
@@ -376,21 +377,20 @@ async function runTorch(modelDir: string, inputsFile: string, outPrefix: string,
 // Comparison
 // ---------------------------------------------------------------------------
 
+/** A tensor of an output file in float64, with its shape. */
+function readTensor(file: SafetensorsFile, name: string): { shape: number[]; data: Float64Array } {
+  return { shape: [...file.info(name).shape], data: file.readFloat64(name) };
+}
+
 /**
- * max |a - b| (or max |a| without b) over the rows (b, t) where the mask is 1;
- * a and b are [B, T, width] (the loss: one value, no mask).
+ * max |actual - exact| and max |exact| over the positions where the [B, T]
+ * mask is 1 (all of them without one): golden/FORMAT.md's comparison, as
+ * lib/golden/compare.ts makes it (with atol 0 and rtol 1 its bound is max |exact|).
+ * A shape mismatch or a non-finite value where the exact one differs is an infinite error.
  */
-function maskedMax(a: Float64Array, b: Float64Array | null, rowMask: number[] | null): number {
-  const width = rowMask === null ? a.length : a.length / rowMask.length;
-  let max = 0;
-  for (let r = 0; r < a.length / width; r++) {
-    if (rowMask !== null && rowMask[r] === 0) continue;
-    for (let i = r * width; i < (r + 1) * width; i++) {
-      const d = Math.abs(b === null ? a[i] : a[i] - b[i]);
-      if (!(d <= max)) max = d; // NaN wins
-    }
-  }
-  return max;
+function errorAgainst(actual: { shape: number[]; data: Float64Array }, exact: { shape: number[]; data: Float64Array }, name: string, mask?: { shape: number[]; data: number[] }) {
+  const c = compareTensor(name, actual, exact, { atol: 0, rtol: 1 }, mask);
+  return { error: c.maxError, exactMax: c.bound };
 }
 
 interface ErrorRow {
@@ -422,21 +422,20 @@ function ratioOf(ours: number, torch: number | null): number | null {
   return torch === null || torch === 0 ? null : ours / torch;
 }
 
-function compareOutputs(files: RunFiles, names: string[], mask: number[]): { rows: ErrorRow[]; crossCheck: CrossCheckRow[] } {
+function compareOutputs(files: RunFiles, names: string[], mask: { shape: number[]; data: number[] }): { rows: ErrorRow[]; crossCheck: CrossCheckRow[] } {
   const open = (file: string | null) => (file === null ? null : SafetensorsFile.open(file));
   const [ours, exact, torch32, other64] = [open(files.ours)!, open(files.exact)!, open(files.torch32), open(files.other64)];
   try {
     const rows: ErrorRow[] = [];
     const crossCheck: CrossCheckRow[] = [];
     for (const name of names) {
-      const rowMask = name === 'loss' ? null : mask;
-      const e = exact.readFloat64(name);
-      const exactMax = maskedMax(e, null, rowMask);
-      const oursErr = maskedMax(ours.readFloat64(name), e, rowMask);
-      const torchErr = torch32 === null ? null : maskedMax(torch32.readFloat64(name), e, rowMask);
+      const rowMask = name === 'loss' ? undefined : mask;
+      const e = readTensor(exact, name);
+      const { error: oursErr, exactMax } = errorAgainst(readTensor(ours, name), e, name, rowMask);
+      const torchErr = torch32 === null ? null : errorAgainst(readTensor(torch32, name), e, name, rowMask).error;
       rows.push({ name, exactMax, ours: oursErr, torch: torchErr, ratio: ratioOf(oursErr, torchErr) });
       if (other64 !== null) {
-        const maxAbs = maskedMax(other64.readFloat64(name), e, rowMask);
+        const maxAbs = errorAgainst(readTensor(other64, name), e, name, rowMask).error;
         crossCheck.push({ name, maxAbs, relative: maxAbs / exactMax });
       }
     }
@@ -454,10 +453,10 @@ function compareGrads(oursFile: string, torch32File: string, torch64File: string
       .names()
       .filter((n) => n.startsWith('grad.'))
       .map((name) => {
-        const e = torch64.readFloat64(name);
-        const oursErr = maskedMax(ours.readFloat64(name), e, null);
-        const torchErr = maskedMax(torch32.readFloat64(name), e, null);
-        return { name: name.slice('grad.'.length), exactMax: maskedMax(e, null, null), ours: oursErr, torch: torchErr, ratio: ratioOf(oursErr, torchErr) };
+        const e = readTensor(torch64, name);
+        const { error: oursErr, exactMax } = errorAgainst(readTensor(ours, name), e, name);
+        const torchErr = errorAgainst(readTensor(torch32, name), e, name).error;
+        return { name: name.slice('grad.'.length), exactMax, ours: oursErr, torch: torchErr, ratio: ratioOf(oursErr, torchErr) };
       });
   } finally {
     for (const f of [ours, torch32, torch64]) f.close();
@@ -482,7 +481,8 @@ interface CompareReport {
 function phaseCompare(job: CompareJob): CompareReport {
   const start = performance.now();
   const names = [...Array.from({ length: job.layers + 1 }, (_, i) => outputName(i)), 'logits', 'loss'];
-  const { rows, crossCheck } = compareOutputs(job.files, names, readInputs(job.inputsFile).attentionMask.flat());
+  const inputs = readInputs(job.inputsFile);
+  const { rows, crossCheck } = compareOutputs(job.files, names, { shape: [inputs.batch, inputs.seq], data: inputs.attentionMask.flat() });
   const grads = job.grads === null ? null : compareGrads(job.grads.ours, job.grads.torch32, job.grads.torch64);
   return { outputs: rows, crossCheck, grads, seconds: seconds(start) };
 }

@@ -4,8 +4,8 @@
 // are formed on the host in float64: lib/ops/cross-entropy.ts.)
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { boxed, launch, recordLaunch } from './launch.ts';
-import { useSimdKernels } from './simd.ts';
+import { boxed, launch } from './launch.ts';
+import { defineKernel } from './registry.ts';
 import { simdScaledExpShiftRows } from './wasm/vector-math.ts';
 
 function crossEntropyGrad(this: any, logits: number[][], targets: number[], lse: number[], rowGrad: number[]): number {
@@ -20,32 +20,12 @@ function crossEntropyGrad(this: any, logits: number[][], targets: number[], lse:
   return rowGrad[this.thread.y] * p;
 }
 
-export function runCrossEntropyGrad(
-  logits: TypedData,
-  rows: number,
-  classes: number,
-  targets: TypedData,
-  lse: TypedData,
-  rowGrad: TypedData,
-  ignoreIndex: number,
-): Float32Array {
-  if (useSimdKernels()) return simdCrossEntropyGrad(logits, rows, classes, targets, lse, rowGrad, ignoreIndex);
-  return launch({
-    name: 'crossEntropy.grad',
-    source: crossEntropyGrad,
-    output: [classes, rows, 1],
-    args: [boxed(logits, [classes, rows, 1]), boxed(targets, [rows, 1, 1]), boxed(lse, [rows, 1, 1]), boxed(rowGrad, [rows, 1, 1])],
-    constants: { ignoreIndex },
-  });
-}
-
 /**
  * The same gradient on the SIMD kernels: rowGrad * exp(logit - lse) for every
  * cell, then the target cell recomputed as rowGrad * (p - 1) and ignored rows
  * zeroed, each in the float32 steps of the GPU.js kernel.
  */
 function simdCrossEntropyGrad(logits: TypedData, rows: number, classes: number, targets: TypedData, lse: TypedData, rowGrad: TypedData, ignoreIndex: number): Float32Array {
-  const started = performance.now();
   const grad = simdScaledExpShiftRows(logits, rows, classes, lse, rowGrad);
   const f = Math.fround;
   for (let r = 0; r < rows; r++) {
@@ -57,6 +37,32 @@ function simdCrossEntropyGrad(logits: TypedData, rows: number, classes: number, 
     const p = f(Math.exp(f(logits[r * classes + target] - lse[r])));
     grad[r * classes + target] = f(rowGrad[r] * f(p - 1));
   }
-  recordLaunch('crossEntropy.grad', 'wasm-simd', performance.now() - started);
   return grad;
+}
+
+const crossEntropyGradKernel = defineKernel({
+  name: 'crossEntropy.grad',
+  gpujs: (logits: TypedData, rows: number, classes: number, targets: TypedData, lse: TypedData, rowGrad: TypedData, ignoreIndex: number) =>
+    launch({
+      name: 'crossEntropy.grad',
+      source: crossEntropyGrad,
+      output: [classes, rows, 1],
+      args: [boxed(logits, [classes, rows, 1]), boxed(targets, [rows, 1, 1]), boxed(lse, [rows, 1, 1]), boxed(rowGrad, [rows, 1, 1])],
+      constants: { ignoreIndex },
+    }),
+  cpu: { kind: 'wasm-simd', run: simdCrossEntropyGrad },
+  agreement: { tolerance: 'softmax', why: 'the SIMD kernel computes exp as a polynomial (about 1-2 ulp)' },
+});
+
+/** dlogits [rows, classes] from the rows' log-sum-exps and per-row upstream gradients (0 for ignored rows). */
+export function runCrossEntropyGrad(
+  logits: TypedData,
+  rows: number,
+  classes: number,
+  targets: TypedData,
+  lse: TypedData,
+  rowGrad: TypedData,
+  ignoreIndex: number,
+): Float32Array {
+  return crossEntropyGradKernel(logits, rows, classes, targets, lse, rowGrad, ignoreIndex);
 }

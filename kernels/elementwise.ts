@@ -4,18 +4,21 @@
 // own box; an operand that is broadcast along an axis reads coordinate 0
 // there, so broadcasting never materialises the smaller operand.
 //
-// On the CPU path (kernels/simd.ts) the transcendental formulas run on the
-// SIMD kernels of wasm/vector-math.ts, and every other formula, one or two
-// arithmetic instructions per element, runs as a plain JavaScript loop
-// generated from the same formula text: a GPU.js launch copies each operand
-// into its memory and back, which costs more than such arithmetic. The loop
-// computes like GPU.js's cpu backend (JavaScript numbers, rounded to float32
-// when stored), so a one-operation formula gives the correctly rounded
-// float32 result, the same bits as the GPU.js webasm kernel.
+// Each formula is one kernel of kernels/registry.ts, 'elementwise.<name>',
+// whose two implementations are generated from the same formula text:
+//   gpujs  a GPU.js kernel per broadcast pattern;
+//   cpu    for the transcendental formulas (SIMD_MAP_OPS) the SIMD kernels of
+//          wasm/vector-math.ts; for every other formula, one or two arithmetic
+//          instructions per element, a plain JavaScript loop (a GPU.js launch
+//          copies each operand into its memory and back, which costs more than
+//          such arithmetic). The loop computes like GPU.js's cpu backend
+//          (JavaScript numbers, rounded to float32 when stored), so a
+//          one-operation formula gives the correctly rounded float32 result,
+//          the same bits as the GPU.js webasm kernel.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { type Box, MAX_KERNEL_AXIS, boxed, launch, recordLaunch } from './launch.ts';
-import { useSimdKernels } from './simd.ts';
+import { type Box, MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
+import { defineKernel, type Agreement } from './registry.ts';
 import { SIMD_MAP_OPS, type SimdMapOp, simdMap } from './wasm/vector-math.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -57,6 +60,8 @@ export const ELEMENTWISE_FORMULAS = {
   selectUnless: 'if (a !== 0) { return 0; } return b;',
   // Gemma's RMSNorm scaling: x * invRms * (1 + w)
   rmsScale: 'return a * b * (1 + c);',
+  // a copy (expands a broadcast operand)
+  copy: 'return a;',
   // comparisons produce 1 or 0
   equalTo: 'if (a === b) { return 1; } return 0;',
   greaterThan: 'if (a > b) { return 1; } return 0;',
@@ -122,28 +127,18 @@ function kernelSource(op: ElementwiseOp, follows: [boolean, boolean, boolean][],
 
 const sources = new Map<string, string>();
 
-/**
- * Runs `op` over contiguous operands laid out by `layout` (from planBroadcast).
- * Returns the output values in row-major order of the output box.
- */
-export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+/** The GPU.js kernel for `op` and this broadcast pattern, on the current backend. */
+function gpujsElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
   const pattern = layout.follows.map((f) => f.map((p) => (p ? '1' : '0')).join('')).join('.');
-  const name = `elementwise.${op}.${pattern}${scalar === undefined ? '' : '.s'}`;
-  if (useSimdKernels()) {
-    const started = performance.now();
-    // operands of the output's own shape: the SIMD kernels of wasm/vector-math.ts
-    const simd = isSimdMapOp(op) && layout.follows.every((f) => f.every((follows, axis) => follows || layout.output[axis] === 1));
-    const out = simd ? simdMap(op, operands, scalar) : runHostLoop(op, layout, operands, scalar);
-    recordLaunch(simd ? `elementwise.${op}` : name, simd ? 'wasm-simd' : 'host-loop', performance.now() - started);
-    return out;
-  }
-  let source = sources.get(name);
+  const variant = `${pattern}${scalar === undefined ? '' : '.s'}`;
+  const key = `${op}.${variant}`;
+  let source = sources.get(key);
   if (source === undefined) {
     source = kernelSource(op, layout.follows, scalar !== undefined);
-    sources.set(name, source);
+    sources.set(key, source);
   }
   const args = operands.map((data, i) => boxed(data, operandBox(layout, i)));
-  return launch({ name, source, output: layout.output, args: scalar === undefined ? args : [...args, scalar] });
+  return launch({ name: `elementwise.${op}`, variant, source, output: layout.output, args: scalar === undefined ? args : [...args, scalar] });
 }
 
 type HostLoop = (operands: TypedData[], s: number, out: Float32Array, X: number, Y: number, Z: number) => void;
@@ -174,7 +169,7 @@ function hostLoopSource(op: ElementwiseOp, follows: [boolean, boolean, boolean][
     }`;
 }
 
-function runHostLoop(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+function hostElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
   const key = `${op}|${layout.follows.map((f) => f.join()).join('|')}`;
   let loop = hostLoops.get(key);
   if (loop === undefined) {
@@ -188,8 +183,50 @@ function runHostLoop(op: ElementwiseOp, layout: BroadcastLayout, operands: Typed
   return out;
 }
 
-function isSimdMapOp(op: ElementwiseOp): op is SimdMapOp {
-  return (SIMD_MAP_OPS as readonly string[]).includes(op);
+/** Whether every operand has the output's own shape (follows every axis of size > 1). */
+const isFlat = (layout: BroadcastLayout) => layout.follows.every((f) => f.every((follows, axis) => follows || layout.output[axis] === 1));
+
+/** The SIMD kernel of wasm/vector-math.ts, over operands expanded to the output's shape when they are broadcast. */
+function simdElementwise(op: SimdMapOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+  if (isFlat(layout)) return simdMap(op, operands, scalar);
+  const expanded = operands.map((_, i) => hostElementwise('copy', { output: layout.output, follows: [layout.follows[i]] }, [operands[i]]));
+  return simdMap(op, expanded, scalar);
+}
+
+const isSimdMapOp = (op: ElementwiseOp): op is SimdMapOp => (SIMD_MAP_OPS as readonly string[]).includes(op);
+
+/** How each formula's CPU path agrees with its GPU.js kernel on webasm. */
+function agreement(op: ElementwiseOp): Agreement {
+  if (op === 'softcapGrad') return 'same-bits'; // SIMD, in the formula's own float32 steps
+  if (isSimdMapOp(op)) return { tolerance: 'transcendental', why: 'the SIMD kernels compute exp and tanh as polynomials (about 1-2 ulp)' };
+  if (MULTI_OPERATION.has(op)) return { tolerance: op === 'rmsScale' ? 'fused' : 'transcendental', why: 'the host loop computes the formula in float64 and rounds once, where the webasm kernel rounds every operation' };
+  return 'same-bits'; // one operation: the correctly rounded float32 result either way
+}
+
+/** Formulas of more than one rounding operation that run as host loops. */
+const MULTI_OPERATION = new Set<ElementwiseOp>(['rsqrt', 'expSub', 'rmsScale']);
+
+const KERNELS = Object.fromEntries(
+  (Object.keys(ELEMENTWISE_FORMULAS) as ElementwiseOp[]).map((op) => [
+    op,
+    defineKernel({
+      name: `elementwise.${op}`,
+      gpujs: (layout: BroadcastLayout, operands: TypedData[], scalar?: number) => gpujsElementwise(op, layout, operands, scalar),
+      cpu: isSimdMapOp(op)
+        ? { kind: 'wasm-simd', run: (layout: BroadcastLayout, operands: TypedData[], scalar?: number) => simdElementwise(op, layout, operands, scalar) }
+        : { kind: 'host-loop', run: (layout: BroadcastLayout, operands: TypedData[], scalar?: number) => hostElementwise(op, layout, operands, scalar) },
+      agreement: agreement(op),
+    }),
+  ]),
+) as Record<ElementwiseOp, (layout: BroadcastLayout, operands: TypedData[], scalar?: number) => Float32Array>;
+
+/**
+ * Runs `op` over contiguous operands laid out by `layout` (from planBroadcast)
+ * on the current compute path. Returns the output values in row-major order of
+ * the output box.
+ */
+export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: TypedData[], scalar?: number): Float32Array {
+  return KERNELS[op](layout, operands, scalar);
 }
 
 /**

@@ -7,9 +7,13 @@
 // backward is written gather-style: the host groups positions by id (CSR:
 // rowStart, positions) and each thread sums its row's positions, so the work
 // is proportional to the tokens, not to the vocabulary.
+//
+// On the CPU path the gather is a row copy per token (a kernel would first copy
+// the whole table into its memory); the backward stays the GPU.js kernel on
+// both paths (it is small: one thread per looked-up row value).
 
-import { boxed, launch, recordLaunch } from './launch.ts';
-import { useSimdKernels } from './simd.ts';
+import { boxed, launch } from './launch.ts';
+import { defineKernel } from './registry.ts';
 import { cascadeKernel } from './sum-order.ts';
 import type { TypedData } from '../lib/tensor/dtype.ts';
 
@@ -26,23 +30,46 @@ const embeddingScatterRows = cascadeKernel({
   term: 'g[positions[start + i]][this.thread.x]',
 });
 
+const gather = defineKernel({
+  name: 'embedding.gather',
+  gpujs: (table: TypedData, vocab: number, hidden: number, ids: TypedData) =>
+    launch({
+      name: 'embedding.gather',
+      source: embeddingGather,
+      output: [hidden, ids.length, 1],
+      args: [boxed(table, [hidden, vocab, 1]), boxed(ids, [ids.length, 1, 1])],
+    }),
+  cpu: {
+    kind: 'host-copy',
+    run: (table: TypedData, _vocab: number, hidden: number, ids: TypedData) => {
+      const out = new Float32Array(ids.length * hidden);
+      for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * hidden, (ids[t] + 1) * hidden), t * hidden);
+      return out;
+    },
+  },
+  agreement: 'same-bits', // values are moved, not computed
+});
+
 /** Rows `ids` of `table` ([V, H] row-major): [ids.length, H]. */
 export function runEmbeddingGather(table: TypedData, vocab: number, hidden: number, ids: TypedData): Float32Array {
-  if (useSimdKernels()) {
-    // on the CPU path a row copy per token: a kernel would first copy the whole table into its memory
-    const started = performance.now();
-    const out = new Float32Array(ids.length * hidden);
-    for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * hidden, (ids[t] + 1) * hidden), t * hidden);
-    recordLaunch('embedding.gather', 'host-copy', performance.now() - started);
-    return out;
-  }
-  return launch({
-    name: 'embedding.gather',
-    source: embeddingGather,
-    output: [hidden, ids.length, 1],
-    args: [boxed(table, [hidden, vocab, 1]), boxed(ids, [ids.length, 1, 1])],
-  });
+  return gather(table, vocab, hidden, ids);
 }
+
+const scatterRows = (g: TypedData, hidden: number, positions: Float32Array, rowStart: Float32Array, maxCount: number): Float32Array =>
+  launch({
+    name: 'embedding.scatterRows',
+    source: embeddingScatterRows,
+    output: [hidden, rowStart.length - 1, 1],
+    args: [boxed(g, [hidden, g.length / hidden, 1]), boxed(positions, [positions.length, 1, 1]), boxed(rowStart, [rowStart.length, 1, 1])],
+    constants: { maxCount },
+  });
+
+const scatter = defineKernel({
+  name: 'embedding.scatterRows',
+  gpujs: scatterRows,
+  cpu: { kind: 'gpujs', run: scatterRows },
+  agreement: 'same-bits',
+});
 
 /**
  * Sums gradient rows g ([T, H]) into one row per distinct id: returns the
@@ -75,13 +102,5 @@ export function runEmbeddingScatter(
     maxCount = Math.max(maxCount, list.length);
   });
   rowStart[distinctIds.length] = filled;
-  const tokens = g.length / hidden;
-  const rows = launch({
-    name: 'embedding.scatterRows',
-    source: embeddingScatterRows,
-    output: [hidden, distinctIds.length, 1],
-    args: [boxed(g, [hidden, tokens, 1]), boxed(positions.subarray(0, filled), [filled, 1, 1]), boxed(rowStart, [rowStart.length, 1, 1])],
-    constants: { maxCount },
-  });
-  return { rows, distinctIds };
+  return { rows: scatter(g, hidden, positions.subarray(0, filled), rowStart, maxCount), distinctIds };
 }

@@ -1,4 +1,6 @@
-// Compiling, caching and launching GPU.js kernels, with data kept flat.
+// Compiling, caching and launching GPU.js kernels, with data kept flat: the
+// gpujs implementation of every kernel in kernels/registry.ts comes here (the
+// CPU path's implementations do not; the registry counts those itself).
 //
 // Every kernel sees its arrays as boxes of at most three axes [x, y, z]
 // (x fastest) and indexes them with coordinates, a[z][y][x]. That is not a
@@ -9,8 +11,8 @@
 // long as every axis of its box stays at or below 2^24. launch() enforces
 // that bound on every argument and output.
 //
-// Kernels are compiled once per (backend, op, output box, argument boxes,
-// constants) and cached (LRU). Arguments go in as flat typed arrays wrapped in
+// Kernels are compiled once per (backend, kernel, source variant, output box,
+// argument boxes, constants) and cached (LRU). Arguments go in as flat typed arrays wrapped in
 // GPU.js `Input(data, box)`, which the backends copy without converting nested
 // arrays; outputs come back flat (a 2-D/3-D webasm result is row views into
 // one buffer, which we take whole without copying).
@@ -40,8 +42,10 @@ export type KernelArgument = BoxedArray | number;
 export type KernelSource = ((this: any, ...args: any[]) => number) | string;
 
 export interface KernelCall {
-  /** Unique name of the kernel source, e.g. 'binary.add'. */
+  /** The kernel's name, e.g. 'elementwise.add' (statistics are kept per name). */
   name: string;
+  /** Tells apart the sources one kernel generates (an element-wise formula per broadcast pattern). */
+  variant?: string;
   source: KernelSource;
   /** Output box; every axis at most MAX_KERNEL_AXIS. */
   output: Box;
@@ -107,7 +111,7 @@ export function clearKernelCache(): void {
 function cacheKey(backend: BackendName, call: KernelCall): string {
   const args = call.args.map((a) => (typeof a === 'number' ? 'n' : a.box.join('x'))).join(',');
   const constants = call.constants ? JSON.stringify(call.constants) : '';
-  return `${backend}|${call.name}|${call.output.join('x')}|${args}|${constants}`;
+  return `${backend}|${call.name}|${call.variant ?? ''}|${call.output.join('x')}|${args}|${constants}`;
 }
 
 /** [x, 1, 1] -> [x] and [x, y, 1] -> [x, y]: GPU.js then returns a flat array for 1-D outputs. */
@@ -161,7 +165,7 @@ function statsFor(name: string): KernelStats {
   return stat;
 }
 
-/** Counts a launch of a kernel that does not go through GPU.js (the SIMD matmul). */
+/** Counts a launch of a kernel that does not go through GPU.js (the CPU path's: kernels/registry.ts). */
 export function recordLaunch(name: string, ranOn: string, milliseconds: number): void {
   const stat = statsFor(name);
   stat.launches++;
@@ -179,7 +183,7 @@ export function launch(call: KernelCall): Float32Array {
       throw new KernelLimitError(`${call.name}: argument of ${a.data.length} values does not fill its box [${a.box.join(', ')}]`);
     }
   }
-  const backend = currentBackend();
+  const backend = currentBackend(); // the GPU.js backend also runs the CPU path's 'gpujs' kernels
   const key = cacheKey(backend, call);
   let entry = cache.get(key);
   const stat = statsFor(call.name);
@@ -195,7 +199,7 @@ export function launch(call: KernelCall): Float32Array {
     }
   } else {
     if (entry.source !== call.source) {
-      throw new BackendError(`launch: two different kernel sources share the name "${call.name}"`);
+      throw new BackendError(`launch: two different kernel sources share the name "${call.name}"${call.variant === undefined ? '' : ` (variant ${call.variant})`}`);
     }
     cache.delete(key); // re-insert: Map order is the LRU order
     cache.set(key, entry);

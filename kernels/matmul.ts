@@ -8,9 +8,9 @@
 // for the whole batch reads batch 0 (its `batched` flag is 0).
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { type Box, boxed, launch, recordLaunch } from './launch.ts';
+import { type Box, boxed, launch } from './launch.ts';
+import { defineKernel } from './registry.ts';
 import { simdMatmul } from './wasm/gemm.ts';
-import { useSimdKernels } from './simd.ts';
 import { cascadeKernel } from './sum-order.ts';
 
 // thread (x, y, z): C[z][y][x] = sum over i < K of A[z][y][i] B[z][i][x] (in the layout's storage)
@@ -34,24 +34,8 @@ export interface MatmulDims {
   bBatched: 0 | 1;
 }
 
-/**
- * C [batch, M, N] row-major. K must be at least 1. On the webasm backend the
- * product runs on the SIMD microkernel of wasm/gemm.ts (same float32 sums in
- * the same cascade order, 30-50x faster); GEMMA2_KERNELS=gpujs keeps the GPU.js
- * kernels below on every backend (the rule: kernels/simd.ts).
- */
-export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
-  if (useSimdKernels()) {
-    const started = performance.now();
-    const out = simdMatmul(layout, a, b, dims);
-    recordLaunch(`matmul.${layout}`, 'wasm-simd', performance.now() - started);
-    return out;
-  }
-  return runGpuJsMatmul(layout, a, b, dims);
-}
-
 /** The GPU.js kernels above, on the current backend. */
-export function runGpuJsMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+function gpujsMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
   const { batch, M, K, N, aBatched, bBatched } = dims;
   const aBatches = aBatched ? batch : 1;
   const bBatches = bBatched ? batch : 1;
@@ -64,4 +48,22 @@ export function runGpuJsMatmul(layout: MatmulLayout, a: TypedData, b: TypedData,
     args: [boxed(a, aBox), boxed(b, bBox)],
     constants: { K, aBatched, bBatched },
   });
+}
+
+// On the CPU path: the SIMD microkernels of wasm/gemm.ts, the same float32 sums in the same cascade order, 30-50x faster.
+const KERNELS = Object.fromEntries(
+  (Object.keys(MATMUL_LAYOUTS) as MatmulLayout[]).map((layout) => [
+    layout,
+    defineKernel({
+      name: `matmul.${layout}`,
+      gpujs: (a: TypedData, b: TypedData, dims: MatmulDims) => gpujsMatmul(layout, a, b, dims),
+      cpu: { kind: 'wasm-simd', run: (a: TypedData, b: TypedData, dims: MatmulDims) => simdMatmul(layout, a, b, dims) },
+      agreement: 'same-bits',
+    }),
+  ]),
+) as Record<MatmulLayout, (a: TypedData, b: TypedData, dims: MatmulDims) => Float32Array>;
+
+/** C [batch, M, N] row-major, on the current compute path. K must be at least 1. */
+export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+  return KERNELS[layout](a, b, dims);
 }

@@ -1,85 +1,144 @@
-// Optimizer updates as element-wise kernels over a parameter's flat data,
-// in chunks of at most 2^24 elements (see launch.ts). AdamW, as PyTorch
-// computes it (GEMMA2.md, "AdamW"), in three passes:
+// Optimizer updates over a parameter's flat data. Each optimizer is written
+// once, as per-element updates with f32 marks where float32 rounds
+// (kernels/formula.ts), and both compute paths are generated from it:
+//   gpujs  one GPU.js kernel per updated array, in order (a later update reads
+//          the earlier ones' new values), in chunks of at most 2^24 elements
+//          (see launch.ts)
+//   cpu    one JavaScript loop doing every update per element, rounding where
+//          the marks say: the webasm kernels' bits without launches that each
+//          copy four arrays in and out. AdamW's loop runs only the last
+//          n mod 4 values: the rest is its hand-written SIMD kernel
+//          (wasm/adamw.ts, pinned to this definition by the registry test).
+//
+// AdamW, as PyTorch computes it (GEMMA2.md, "AdamW"):
 //   m' = b1 m + (1 - b1) g
 //   v' = b2 v + (1 - b2) g^2
 //   p' = p (1 - lr wd) - stepSize m' / (sqrt(v') / sqrt(1 - b2^t) + eps),  stepSize = lr / (1 - b1^t)
-// SGD with momentum (PyTorch's), in two:
+// SGD with momentum (PyTorch's):
 //   b' = momentum b + (1 - dampening) g'        g' = g + wd p
 //   p' = p - lr d,   d = b' (or g' + momentum b' with Nesterov)
-// On the CPU path (kernels/simd.ts) AdamW runs as one SIMD pass
-// (wasm/adamw.ts) and SGD as one JavaScript loop that rounds every step to
-// float32 (Math.fround) in the kernels' order: the webasm kernels' bits,
-// without launches that each copy four arrays in and out.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
-import { useSimdKernels } from './simd.ts';
-import { simdAdamW } from './wasm/adamw.ts';
+import { MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
+import { defineKernel } from './registry.ts';
+import { compileHostLoop, forGpuJs, forHost } from './formula.ts';
+import { type AdamWStep, simdAdamW } from './wasm/adamw.ts';
 
-function adamwFirstMoment(this: any, M: number[], G: number[], beta1: number): number {
-  return beta1 * M[this.thread.x] + (1 - beta1) * G[this.thread.x];
+export type { AdamWStep } from './wasm/adamw.ts';
+
+/** Per-element updates over same-length arrays: each update gives one array its new value. */
+interface ElementUpdates {
+  arrays: string[];
+  scalars: string[];
+  /** Values computed before the updates (each an expression of arrays and scalars). */
+  locals?: [name: string, formula: string][];
+  /** In order; a later formula reads the new value of an array updated before it. */
+  updates: [array: string, formula: string][];
 }
 
-function adamwSecondMoment(this: any, V: number[], G: number[], beta2: number): number {
-  const g = G[this.thread.x];
-  return beta2 * V[this.thread.x] + (1 - beta2) * g * g;
+export const ADAMW: ElementUpdates = {
+  arrays: ['p', 'g', 'm', 'v'],
+  // decay = 1 - lr wd; stepSize = lr / (1 - b1^t); correction2Sqrt = sqrt(1 - b2^t)
+  scalars: ['beta1', 'beta2', 'decay', 'stepSize', 'correction2Sqrt', 'eps'],
+  updates: [
+    ['m', 'f32(f32(beta1 * m) + f32(f32(1 - beta1) * g))'],
+    ['v', 'f32(f32(beta2 * v) + f32(f32(f32(1 - beta2) * g) * g))'],
+    ['p', 'f32(f32(p * decay) - f32(f32(stepSize * m) / f32(f32(f32(Math.sqrt(v)) / correction2Sqrt) + eps)))'],
+  ],
+};
+
+export const SGD: ElementUpdates = {
+  arrays: ['p', 'g', 'b'],
+  // bufferMomentum and dampening are 0 on PyTorch's first step, whose buffer is g' itself
+  scalars: ['lr', 'momentum', 'bufferMomentum', 'dampening', 'weightDecay', 'nesterov'],
+  locals: [['gd', 'f32(g + f32(weightDecay * p))']],
+  updates: [
+    ['b', 'f32(f32(bufferMomentum * b) + f32(f32(1 - dampening) * gd))'],
+    ['p', 'f32(p - f32(lr * (nesterov !== 0 ? f32(gd + f32(momentum * b)) : b)))'],
+  ],
+};
+
+const mentions = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text);
+const arrayName = (name: string) => name.toUpperCase();
+
+/** One GPU.js kernel per update: reads the arrays and scalars its formula (and the locals it uses) mention. */
+function gpujsUpdates(family: string, def: ElementUpdates) {
+  const kernels = def.updates.map(([target, formula]) => {
+    const locals = (def.locals ?? []).filter(([name]) => mentions(formula, name));
+    const text = [...locals.map(([, f]) => f), formula].join(' ');
+    const arrays = def.arrays.filter((a) => mentions(text, a));
+    const scalars = def.scalars.filter((s) => mentions(text, s));
+    const source = `function(${[...arrays.map(arrayName), ...scalars].join(', ')}) {
+  ${arrays.map((a) => `const ${a} = ${arrayName(a)}[this.thread.x];`).join('\n  ')}
+  ${locals.map(([name, f]) => `const ${name} = ${forGpuJs(f)};`).join('\n  ')}
+  return ${forGpuJs(formula)};
+}`;
+    return { name: `${family}.${target}`, target, arrays, scalars, source };
+  });
+  /** The updated arrays (fresh); `values` maps each array name to its data, each scalar name to its value. */
+  return (data: Record<string, TypedData>, values: Record<string, number>): Record<string, Float32Array> => {
+    const current: Record<string, TypedData> = { ...data };
+    const updated: Record<string, Float32Array> = {};
+    const total = data[def.arrays[0]].length;
+    for (const kernel of kernels) {
+      const out = new Float32Array(total);
+      for (let start = 0; start < total; start += MAX_KERNEL_AXIS) {
+        const length = Math.min(MAX_KERNEL_AXIS, total - start);
+        const args = kernel.arrays.map((a) => boxed(current[a].subarray(start, start + length) as TypedData, [length, 1, 1]));
+        out.set(launch({ name: kernel.name, source: kernel.source, output: [length, 1, 1], args: [...args, ...kernel.scalars.map((s) => values[s])] }), start);
+      }
+      current[kernel.target] = updated[kernel.target] = out;
+    }
+    return updated;
+  };
 }
 
-function adamwParameter(this: any, P: number[], M: number[], V: number[], decay: number, stepSize: number, correction2Sqrt: number, eps: number): number {
-  const denominator = Math.sqrt(V[this.thread.x]) / correction2Sqrt + eps;
-  return P[this.thread.x] * decay - (stepSize * M[this.thread.x]) / denominator;
+type HostUpdates = (inputs: TypedData[], outputs: TypedData[], scalars: number[], start: number, end: number) => void;
+
+/** One loop over [start, end) doing every update per element; outputs[k] receives updates[k]'s array (in place when it is the input). */
+function hostUpdates(def: ElementUpdates): HostUpdates {
+  return compileHostLoop<HostUpdates>(
+    ['inputs', 'outputs', 'scalars', 'start', 'end'],
+    `const [${def.arrays.map(arrayName).join(', ')}] = inputs;
+    const [${def.updates.map(([a]) => `${arrayName(a)}_OUT`).join(', ')}] = outputs;
+    const [${def.scalars.join(', ')}] = scalars.map(Math.fround); // kernels see scalar arguments as float32
+    for (let i = start; i < end; i++) {
+      ${def.arrays.map((a) => `let ${a} = ${arrayName(a)}[i];`).join(' ')}
+      ${(def.locals ?? []).map(([name, f]) => `const ${name} = ${forHost(f)};`).join(' ')}
+      ${def.updates.map(([a, f]) => `${a} = ${forHost(f)};`).join(' ')}
+      ${def.updates.map(([a]) => `${arrayName(a)}_OUT[i] = ${a};`).join(' ')}
+    }`,
+  );
 }
 
-function sgdMomentumBuffer(this: any, B: number[], G: number[], P: number[], momentum: number, dampening: number, weightDecay: number): number {
-  const g = G[this.thread.x] + weightDecay * P[this.thread.x];
-  return momentum * B[this.thread.x] + (1 - dampening) * g;
-}
+const adamwOnGpuJs = gpujsUpdates('adamw', ADAMW);
+const adamwOnHost = hostUpdates(ADAMW);
 
-function sgdParameter(this: any, P: number[], G: number[], B: number[], lr: number, weightDecay: number, momentum: number, nesterov: number): number {
-  const g = G[this.thread.x] + weightDecay * P[this.thread.x];
-  let direction = B[this.thread.x];
-  if (nesterov !== 0) {
-    direction = g + momentum * B[this.thread.x];
-  }
-  return P[this.thread.x] - lr * direction;
-}
-
-/** Runs a flat kernel over same-length arrays in chunks of at most 2^24 elements. */
-function runFlat(name: string, source: KernelSource, arrays: TypedData[], scalars: number[]): Float32Array {
-  const total = arrays[0].length;
-  const out = new Float32Array(total);
-  for (let start = 0; start < total; start += MAX_KERNEL_AXIS) {
-    const length = Math.min(MAX_KERNEL_AXIS, total - start);
-    const args = arrays.map((a) => boxed(a.subarray(start, start + length) as TypedData, [length, 1, 1]));
-    out.set(launch({ name, source, output: [length, 1, 1], args: [...args, ...scalars] }), start);
-  }
-  return out;
-}
-
-export interface AdamWStep {
-  beta1: number;
-  beta2: number;
-  /** 1 - lr * weight_decay */
-  decay: number;
-  /** lr / (1 - beta1^t) */
-  stepSize: number;
-  /** sqrt(1 - beta2^t) */
-  correction2Sqrt: number;
-  eps: number;
-}
+const adamw = defineKernel({
+  name: 'adamw.step',
+  gpujs: (p: TypedData, g: TypedData, m: TypedData, v: TypedData, s: AdamWStep) => {
+    const out = adamwOnGpuJs({ p, g, m, v }, { ...s });
+    return { p: out.p, m: out.m, v: out.v };
+  },
+  cpu: {
+    kind: 'wasm-simd',
+    // in place: fresh arrays of a model's size cost more in page faults than the update
+    run: (p: TypedData, g: TypedData, m: TypedData, v: TypedData, s: AdamWStep) => {
+      const vectorized = p.length - (p.length % 4);
+      simdAdamW(p, g, m, v, vectorized, s);
+      adamwOnHost([p, g, m, v], [m, v, p], [s.beta1, s.beta2, s.decay, s.stepSize, s.correction2Sqrt, s.eps], vectorized, p.length);
+      return { p: p as Float32Array, m: m as Float32Array, v: v as Float32Array };
+    },
+  },
+  agreement: 'same-bits',
+});
 
 /**
  * One AdamW step for one parameter: the new parameter and moments. On the CPU
- * path they are written over p, m and v in place (and those arrays returned):
- * fresh arrays of a model's size cost more in page faults than the update.
+ * path they are written over p, m and v in place (and those arrays returned).
  */
 export function runAdamW(p: TypedData, g: TypedData, m: TypedData, v: TypedData, s: AdamWStep): { p: Float32Array; m: Float32Array; v: Float32Array } {
-  if (useSimdKernels()) return hostAdamW(p, g, m, v, s);
-  const m2 = runFlat('adamw.firstMoment', adamwFirstMoment, [m, g], [s.beta1]);
-  const v2 = runFlat('adamw.secondMoment', adamwSecondMoment, [v, g], [s.beta2]);
-  const p2 = runFlat('adamw.parameter', adamwParameter, [p, m2, v2], [s.decay, s.stepSize, s.correction2Sqrt, s.eps]);
-  return { p: p2, m: m2, v: v2 };
+  return adamw(p, g, m, v, s);
 }
 
 export interface SgdStep {
@@ -90,58 +149,44 @@ export interface SgdStep {
   nesterov: boolean;
 }
 
+/** The SGD formula's scalars for this step (PyTorch's first step takes the buffer to be g' itself, undamped). */
+function sgdScalars(s: SgdStep, firstStep: boolean): Record<string, number> {
+  return {
+    lr: s.lr,
+    momentum: s.momentum,
+    bufferMomentum: firstStep ? 0 : s.momentum,
+    dampening: firstStep ? 0 : s.dampening,
+    weightDecay: s.weightDecay,
+    nesterov: s.nesterov ? 1 : 0,
+  };
+}
+
+const sgdOnGpuJs = gpujsUpdates('sgd', SGD);
+const sgdOnHost = hostUpdates(SGD);
+
+const sgd = defineKernel({
+  name: 'sgd.step',
+  gpujs: (p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean) => {
+    const out = sgdOnGpuJs({ p, g, b }, sgdScalars(s, firstStep));
+    return { p: out.p, b: out.b };
+  },
+  cpu: {
+    kind: 'host-loop',
+    // p in place; the buffer is a fresh array (on the first step b is the gradient itself)
+    run: (p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean) => {
+      const buffer = new Float32Array(p.length);
+      sgdOnHost([p, g, b], [buffer, p], SGD.scalars.map((name) => sgdScalars(s, firstStep)[name]), 0, p.length);
+      return { p: p as Float32Array, b: buffer };
+    },
+  },
+  agreement: 'same-bits',
+});
+
 /**
  * One SGD step for one parameter with a momentum buffer (pass b = g for the
  * first step, as PyTorch starts it). On the CPU path p is updated in place and
- * the buffer is a fresh array (b may be the gradient itself).
+ * the buffer is a fresh array.
  */
 export function runSgd(p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean): { p: Float32Array; b: Float32Array } {
-  if (useSimdKernels()) return hostSgd(p, g, b, s, firstStep);
-  // PyTorch's first step takes the buffer to be g' itself, undamped.
-  const b2 = firstStep
-    ? runFlat('sgd.momentumBuffer', sgdMomentumBuffer, [b, g, p], [0, 0, s.weightDecay])
-    : runFlat('sgd.momentumBuffer', sgdMomentumBuffer, [b, g, p], [s.momentum, s.dampening, s.weightDecay]);
-  const p2 = runFlat('sgd.parameter', sgdParameter, [p, g, b2], [s.lr, s.weightDecay, s.momentum, s.nesterov ? 1 : 0]);
-  return { p: p2, b: b2 };
-}
-
-const f = Math.fround;
-
-/** runAdamW's three kernels fused into one float32-exact pass, in place: SIMD over whole vectors, a loop over the last n mod 4 values. */
-function hostAdamW(p: TypedData, g: TypedData, m: TypedData, v: TypedData, s: AdamWStep): { p: Float32Array; m: Float32Array; v: Float32Array } {
-  const started = performance.now();
-  const vectorized = p.length - (p.length % 4);
-  simdAdamW(p, g, m, v, vectorized, s);
-  // the kernels see their scalar arguments as float32
-  const [beta1, beta2, decay, stepSize, correction2Sqrt, eps] = [s.beta1, s.beta2, s.decay, s.stepSize, s.correction2Sqrt, s.eps].map(f);
-  const [keep1, keep2] = [f(1 - beta1), f(1 - beta2)];
-  for (let i = vectorized; i < p.length; i++) {
-    const gi = g[i];
-    const mi = f(f(beta1 * m[i]) + f(keep1 * gi));
-    const vi = f(f(beta2 * v[i]) + f(f(keep2 * gi) * gi));
-    const denominator = f(f(f(Math.sqrt(vi)) / correction2Sqrt) + eps);
-    p[i] = f(f(p[i] * decay) - f(f(stepSize * mi) / denominator));
-    m[i] = mi;
-    v[i] = vi;
-  }
-  recordLaunch('adamw.step', 'wasm-simd', performance.now() - started);
-  return { p: p as Float32Array, m: m as Float32Array, v: v as Float32Array };
-}
-
-/** runSgd's two kernels fused into one float32-exact loop; p in place. */
-function hostSgd(p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean): { p: Float32Array; b: Float32Array } {
-  const started = performance.now();
-  const [momentum, lr, weightDecay] = [s.momentum, s.lr, s.weightDecay].map(f);
-  // PyTorch's first step takes the buffer to be g' itself, undamped (momentum 0, dampening 0)
-  const [bufferMomentum, keep] = firstStep ? [0, 1] : [momentum, f(1 - f(s.dampening))];
-  const b2 = new Float32Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    const gi = f(g[i] + f(weightDecay * p[i]));
-    const bi = f(f(bufferMomentum * b[i]) + f(keep * gi));
-    const direction = s.nesterov ? f(gi + f(momentum * bi)) : bi;
-    p[i] = f(p[i] - f(lr * direction));
-    b2[i] = bi;
-  }
-  recordLaunch('sgd.step', 'host-loop', performance.now() - started);
-  return { p: p as Float32Array, b: b2 };
+  return sgd(p, g, b, s, firstStep);
 }

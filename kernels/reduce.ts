@@ -1,155 +1,163 @@
 // Reductions along one axis. The input is contiguous and viewed as
-// [outer, length, inner] (the reduced axis in the middle); one thread per
-// (outer, inner) output cell loops over the axis:
-//   input box  [inner, length, outer]   read as A[outer][i][inner]
-//   output box [inner, outer, 1]
-// Outer blocks larger than 2^24 rows are launched in chunks.
+// [outer, length, inner] (the reduced axis in the middle); one output per
+// (outer, inner) cell reduces the `length` values along the axis.
 //
+// Each reduction is written once, as a formula over x(0) ... x(length - 1)
+// (the values along the axis) with f32 marks where float32 rounds
+// (kernels/formula.ts), and both compute paths are generated from it:
+//   gpujs  one thread per output cell, reading A[outer][i][inner] from the box
+//          [inner, length, outer]; outer blocks past 2^24 rows in chunks
+//   cpu    a JavaScript loop walking each outer block row by row with the
+//          same float32 steps: the webasm kernel's bits
 // Sums (and the log-sum-exp's sum of exponentials) run in the cascade order of
-// sum-order.ts. On the CPU path (kernels/simd.ts) a log-sum-exp along the last
-// axis runs on the SIMD kernel of wasm/vector-math.ts and every other reduction
-// as a plain loop (hostReduction below) that keeps the kernels' float32 steps,
-// each partial sum rounded to float32 in the same order, so its results are the
-// webasm kernel's bits.
+// sum-order.ts. On the CPU path a log-sum-exp along the last axis (inner = 1)
+// runs on the SIMD row kernel of wasm/vector-math.ts instead.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { MAX_KERNEL_AXIS, boxed, launch, recordLaunch, type KernelSource } from './launch.ts';
-import { useSimdKernels } from './simd.ts';
+import { MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
+import { defineKernel, type Agreement } from './registry.ts';
 import { simdLogSumExpRows } from './wasm/vector-math.ts';
-import { cascadeKernel, cascadeSum } from './sum-order.ts';
+import { cascadeStatements } from './sum-order.ts';
+import { compileHostLoop, forGpuJs, forHost, substituteReads } from './formula.ts';
 
-const sumAlongAxis = cascadeKernel({ params: 'A', length: 'this.constants.length', term: 'A[this.thread.y][i][this.thread.x]' });
+/**
+ * A reduction: statements over the values x(i), i < length, along the reduced
+ * axis, ending in `return`, plus the names of any scalar arguments they read
+ * (float32 on both paths).
+ */
+export interface ReductionFormula {
+  body: string;
+  scalars?: string[];
+}
 
-// NaN wins, as in PyTorch: once m is NaN no comparison replaces it.
-function maxAlongAxis(this: any, A: number[][][]): number {
-  let m = A[this.thread.y][0][this.thread.x];
-  for (let i = 1; i < this.constants.length; i++) {
-    const v = A[this.thread.y][i][this.thread.x];
+export const REDUCTIONS = {
+  sum: { body: `${cascadeStatements({ length: 'length', term: 'x(i)' })} return sum;` },
+  // NaN wins, as in PyTorch: once m is NaN no comparison replaces it
+  max: {
+    body: `let m = x(0);
+  for (let i = 1; i < length; i++) {
+    const v = x(i);
     if (v > m || v !== v) {
       m = v;
     }
   }
-  return m;
-}
-
-// Index of the first maximum (the first NaN if there is one), as a float:
-// exact because the axis length is at most 2^24.
-function argmaxAlongAxis(this: any, A: number[][][]): number {
-  let m = A[this.thread.y][0][this.thread.x];
+  return m;`,
+  },
+  // the index of the first maximum (of the first NaN if there is one); exact as a float32 since length <= 2^24
+  argmax: {
+    body: `let m = x(0);
   let index = 0;
-  for (let i = 1; i < this.constants.length; i++) {
-    const v = A[this.thread.y][i][this.thread.x];
+  for (let i = 1; i < length; i++) {
+    const v = x(i);
     if ((v > m || v !== v) && m === m) {
       m = v;
       index = i;
     }
   }
-  return index;
-}
-
-// log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))), m = max(x).
-// As in PyTorch, a row that is all -inf (fully masked) gives -inf and a row
-// holding +inf gives +inf, instead of the NaN of inf - inf; NaN still wins.
-const logSumExpAlongAxis = cascadeKernel({
-  params: 'A',
-  setup: `let m = A[this.thread.y][0][this.thread.x];
-  for (let j = 1; j < this.constants.length; j++) {
-    m = Math.max(m, A[this.thread.y][j][this.thread.x]);
+  return index;`,
+  },
+  // log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))), m = max(x). As in PyTorch, an all -inf row
+  // (fully masked) gives -inf and a row holding +inf gives +inf, not the NaN of inf - inf; NaN still wins.
+  logSumExp: {
+    body: `let m = x(0);
+  for (let j = 1; j < length; j++) {
+    m = Math.max(m, x(j));
   }
   if (m === -Infinity || m === Infinity) {
     return m;
-  }`,
-  length: 'this.constants.length',
-  term: 'Math.exp(A[this.thread.y][i][this.thread.x] - m)',
-  finish: 'return m + Math.log(sum);',
-});
-
-export const REDUCTIONS = {
-  sum: sumAlongAxis,
-  max: maxAlongAxis,
-  argmax: argmaxAlongAxis,
-  logSumExp: logSumExpAlongAxis,
-} satisfies Record<string, KernelSource>;
+  }
+  ${cascadeStatements({ length: 'length', term: 'f32(Math.exp(f32(x(i) - m)))' })}
+  return f32(m + f32(Math.log(sum)));`,
+  },
+} satisfies Record<string, ReductionFormula>;
 
 export type Reduction = keyof typeof REDUCTIONS;
+
+/** `length` as the GPU.js kernels see it: a compile-time constant. */
+const lengthAsConstant = (text: string) => text.replace(/(?<![.\w])length\b/g, 'this.constants.length');
+
+/** The GPU.js kernel of a reduction formula: thread (x, y) reduces A[y][i][x] over i. */
+export function gpujsReductionSource(formula: ReductionFormula): string {
+  const body = substituteReads(lengthAsConstant(forGpuJs(formula.body)), 'x', (i) => `A[this.thread.y][${i}][this.thread.x]`);
+  return `function(${['A', ...(formula.scalars ?? [])].join(', ')}) {
+  ${body}
+}`;
+}
+
+type HostReduction = (data: TypedData, out: Float32Array, outer: number, length: number, inner: number, ...scalars: number[]) => void;
+
+/**
+ * The host loop of a reduction formula: for each output cell, the formula with
+ * x(i) reading data[base + i * inner] (data[base + i] along the last axis).
+ */
+function hostReductionLoop(formula: ReductionFormula, lastAxis: boolean): HostReduction {
+  const scalars = formula.scalars ?? [];
+  const read = lastAxis ? (i: string) => `data[base + ${i}]` : (i: string) => `data[base + (${i}) * inner]`;
+  const body = substituteReads(forHost(formula.body), 'x', read);
+  return compileHostLoop<HostReduction>(
+    ['data', 'out', 'outer', 'length', 'inner', ...scalars],
+    `${scalars.map((s) => `${s} = Math.fround(${s});`).join(' ')} // kernels see scalar arguments as float32
+    const cell = (base) => { ${body} };
+    for (let o = 0; o < outer; o++) {
+      const block = o * length * inner;
+      for (let j = 0; j < inner; j++) out[o * inner + j] = cell(block + j);
+    }`,
+  );
+}
+
+/** Runs reduction `source` over [outer, length, inner] with GPU.js, in chunks of at most 2^24 outer rows. */
+function gpujsReduction(name: string, source: string, data: TypedData, outer: number, length: number, inner: number, scalars: number[]): Float32Array {
+  const out = new Float32Array(outer * inner);
+  for (let start = 0; start < outer; start += MAX_KERNEL_AXIS) {
+    const rows = Math.min(MAX_KERNEL_AXIS, outer - start);
+    const chunk = data.subarray(start * length * inner, (start + rows) * length * inner) as TypedData;
+    out.set(launch({ name, source, output: [inner, rows, 1], args: [boxed(chunk, [inner, length, rows]), ...scalars], constants: { length } }), start * inner);
+  }
+  return out;
+}
+
+/** Reduces contiguous [outer, length, inner] data along the middle axis: outer * inner values, row-major [outer, inner]. */
+export type ReductionKernel = (data: TypedData, outer: number, length: number, inner: number, ...scalars: number[]) => Float32Array;
+
+export interface ReductionOptions {
+  /** On the CPU path along the last axis (inner = 1), a faster kernel than the generated loop (the SIMD row kernels). */
+  alongLastAxis?: ReductionKernel;
+  /** How the CPU path agrees with the GPU.js kernel: the generated loop gives its bits. */
+  agreement?: Agreement;
+}
+
+/** Registers the reduction `formula` as kernel `name`, both paths generated from it. */
+export function defineReduction(name: string, formula: ReductionFormula, { alongLastAxis, agreement = 'same-bits' }: ReductionOptions = {}): ReductionKernel {
+  const source = gpujsReductionSource(formula);
+  const [strided, contiguous] = [false, true].map((lastAxis) => hostReductionLoop(formula, lastAxis));
+  const host: ReductionKernel = (data, outer, length, inner, ...scalars) => {
+    if (inner === 1 && alongLastAxis !== undefined) return alongLastAxis(data, outer, length, inner, ...scalars);
+    const out = new Float32Array(outer * inner);
+    (inner === 1 ? contiguous : strided)(data, out, outer, length, inner, ...scalars);
+    return out;
+  };
+  return defineKernel({
+    name,
+    gpujs: (data: TypedData, outer: number, length: number, inner: number, ...scalars: number[]) => gpujsReduction(name, source, data, outer, length, inner, scalars),
+    cpu: { kind: alongLastAxis === undefined ? 'host-loop' : 'wasm-simd', run: host },
+    agreement,
+  });
+}
+
+const KERNELS: Record<Reduction, ReductionKernel> = {
+  sum: defineReduction('reduce.sum', REDUCTIONS.sum),
+  max: defineReduction('reduce.max', REDUCTIONS.max),
+  argmax: defineReduction('reduce.argmax', REDUCTIONS.argmax),
+  logSumExp: defineReduction('reduce.logSumExp', REDUCTIONS.logSumExp, {
+    alongLastAxis: (data, outer, length) => simdLogSumExpRows(data, outer, length),
+    agreement: { tolerance: 'softmax', why: 'along the last axis the SIMD row kernel computes exp as a polynomial (about 1-2 ulp)' },
+  }),
+};
 
 /**
  * Reduces `data` (contiguous [outer, length, inner]) along the middle axis.
  * Returns outer*inner values, row-major [outer, inner].
  */
 export function runReduction(kind: Reduction, data: TypedData, outer: number, length: number, inner: number): Float32Array {
-  if (kind === 'logSumExp' && inner === 1 && useSimdKernels()) {
-    // rows along the last axis: the SIMD kernel of wasm/vector-math.ts (lane-parallel sums)
-    const started = performance.now();
-    const out = simdLogSumExpRows(data, outer, length);
-    recordLaunch('reduce.logSumExp', 'wasm-simd', performance.now() - started);
-    return out;
-  }
-  if (useSimdKernels()) {
-    const started = performance.now();
-    const out = hostReduction(kind, data, outer, length, inner);
-    recordLaunch(`reduce.${kind}`, 'host-loop', performance.now() - started);
-    return out;
-  }
-  const out = new Float32Array(outer * inner);
-  const rowsPerLaunch = MAX_KERNEL_AXIS;
-  for (let start = 0; start < outer; start += rowsPerLaunch) {
-    const rows = Math.min(rowsPerLaunch, outer - start);
-    const chunk = data.subarray(start * length * inner, (start + rows) * length * inner) as TypedData;
-    const result = launch({
-      name: `reduce.${kind}`,
-      source: REDUCTIONS[kind],
-      output: [inner, rows, 1],
-      args: [boxed(chunk, [inner, length, rows])],
-      constants: { length },
-    });
-    out.set(result, start * inner);
-  }
-  return out;
+  return KERNELS[kind](data, outer, length, inner);
 }
-
-/**
- * The reductions above as loops over [outer, length, inner], walking each
- * outer block row by row (so reads are sequential) with one running value
- * per inner position, updated in the kernels' order and float32 rounding.
- */
-function hostReduction(kind: Reduction, data: TypedData, outer: number, length: number, inner: number): Float32Array {
-  const out = new Float32Array(outer * inner);
-  for (let o = 0; o < outer; o++) {
-    const block = o * length * inner;
-    for (let j = 0; j < inner; j++) out[o * inner + j] = REDUCE_ONE[kind](data, block + j, length, inner);
-  }
-  return out;
-}
-
-const f = Math.fround;
-
-/** One output: the `length` values data[start], data[start + step], ... */
-const REDUCE_ONE: Record<Reduction, (data: TypedData, start: number, length: number, step: number) => number> = {
-  sum: cascadeSum,
-  // NaN wins: once m is NaN no comparison replaces it
-  max(data, start, length, step) {
-    let m = data[start];
-    for (let i = 1, at = start + step; i < length; i++, at += step) if (data[at] > m || data[at] !== data[at]) m = data[at];
-    return m;
-  },
-  argmax(data, start, length, step) {
-    let m = data[start];
-    let index = 0;
-    for (let i = 1, at = start + step; i < length; i++, at += step) {
-      const v = data[at];
-      if ((v > m || v !== v) && m === m) {
-        m = v;
-        index = i;
-      }
-    }
-    return index;
-  },
-  logSumExp(data, start, length, step) {
-    const m = REDUCE_ONE.max(data, start, length, step);
-    if (!Number.isFinite(m)) return m; // -inf (all masked), +inf, or NaN
-    const exps = new Float32Array(length);
-    for (let i = 0, at = start; i < length; i++, at += step) exps[i] = Math.exp(f(data[at] - m));
-    return f(m + f(Math.log(cascadeSum(exps, 0, length))));
-  },
-};

@@ -4,38 +4,73 @@
 //   backward: dx = g cos + rotate_half^T(g sin),  rotate_half^T([u1, u2]) = [u2, -u1]
 // x is [B*heads, T, D] (box [D, T, B*heads]); cos and sin are [Bc, T, D] with
 // Bc = B (per-sequence positions) or 1 (shared), read at batch z / heads.
-// On the CPU path (kernels/simd.ts) the same float32 steps run as a host loop.
+//
+// Each direction is written once, per half of the head dimension d, with
+// x(e), cos(e) and sin(e) reading position e of the row and f32 marks where
+// float32 rounds (kernels/formula.ts); both compute paths are generated from it.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
-import { boxed, launch, recordLaunch } from './launch.ts';
-import { useSimdKernels } from './simd.ts';
+import { boxed, launch } from './launch.ts';
+import { defineKernel } from './registry.ts';
+import { compileHostLoop, forGpuJs, forHost, substituteReads } from './formula.ts';
 
-function ropeForward(this: any, X: number[][][], C: number[][][], S: number[][][]): number {
-  const d = this.thread.x;
-  const t = this.thread.y;
-  const z = this.thread.z;
-  const zc = Math.floor(z / this.constants.heads) * this.constants.perSequence;
-  let rotated = 0;
-  if (d < this.constants.half) {
-    rotated = -X[z][t][d + this.constants.half];
-  } else {
-    rotated = X[z][t][d - this.constants.half];
-  }
-  return X[z][t][d] * C[zc][t][d] + rotated * S[zc][t][d];
+type Direction = 'forward' | 'backward';
+
+/** The value at head dimension d, for d in the first half and in the second. (In the backward x(e) reads g.) */
+export const ROPE_FORMULAS: Record<Direction, { firstHalf: string; secondHalf: string }> = {
+  // x cos + rotate_half(x) sin
+  forward: {
+    firstHalf: 'f32(f32(x(d) * cos(d)) + f32(-x(d + half) * sin(d)))',
+    secondHalf: 'f32(f32(x(d) * cos(d)) + f32(x(d - half) * sin(d)))',
+  },
+  // g cos + rotate_half^T(g sin)
+  backward: {
+    firstHalf: 'f32(f32(x(d) * cos(d)) + f32(x(d + half) * sin(d + half)))',
+    secondHalf: 'f32(f32(x(d) * cos(d)) - f32(x(d - half) * sin(d - half)))',
+  },
+};
+
+/** Reads for each path: x from the row, cos and sin from the position's table row. */
+function withReads(formula: string, x: (e: string) => string, table: (name: 'cos' | 'sin', e: string) => string): string {
+  return substituteReads(substituteReads(substituteReads(formula, 'x', x), 'cos', (e) => table('cos', e)), 'sin', (e) => table('sin', e));
 }
 
-function ropeBackward(this: any, G: number[][][], C: number[][][], S: number[][][]): number {
+function gpujsSource(direction: Direction): string {
+  const f = ROPE_FORMULAS[direction];
+  const read = (text: string) =>
+    withReads(forGpuJs(text), (e) => `X[z][t][${e}]`, (name, e) => `${name === 'cos' ? 'C' : 'S'}[zc][t][${e}]`);
+  return `function(X, C, S) {
   const d = this.thread.x;
   const t = this.thread.y;
   const z = this.thread.z;
+  const half = this.constants.half;
   const zc = Math.floor(z / this.constants.heads) * this.constants.perSequence;
-  let rotated = 0;
-  if (d < this.constants.half) {
-    rotated = G[z][t][d + this.constants.half] * S[zc][t][d + this.constants.half];
-  } else {
-    rotated = -G[z][t][d - this.constants.half] * S[zc][t][d - this.constants.half];
+  if (d < half) {
+    return ${read(f.firstHalf)};
   }
-  return G[z][t][d] * C[zc][t][d] + rotated;
+  return ${read(f.secondHalf)};
+}`;
+}
+
+type HostRope = (x: TypedData, cos: TypedData, sin: TypedData, out: Float32Array, matrices: number, heads: number, T: number, D: number, perSequence: boolean) => void;
+
+/** The host loop: per row, one loop over each half (no branch per element). */
+function hostLoop(direction: Direction): HostRope {
+  const f = ROPE_FORMULAS[direction];
+  const read = (text: string) => withReads(forHost(text), (e) => `x[row + ${e}]`, (name, e) => `${name}[trig + ${e}]`);
+  return compileHostLoop<HostRope>(
+    ['x', 'cos', 'sin', 'out', 'matrices', 'heads', 'T', 'D', 'perSequence'],
+    `const half = D / 2;
+    for (let z = 0; z < matrices; z++) {
+      const table = perSequence ? Math.floor(z / heads) * T * D : 0;
+      for (let t = 0; t < T; t++) {
+        const row = (z * T + t) * D;
+        const trig = table + t * D;
+        for (let d = 0; d < half; d++) out[row + d] = ${read(f.firstHalf)};
+        for (let d = half; d < D; d++) out[row + d] = ${read(f.secondHalf)};
+      }
+    }`,
+  );
 }
 
 export interface RopeDims {
@@ -48,42 +83,36 @@ export interface RopeDims {
   perSequence: boolean;
 }
 
-export function runRope(direction: 'forward' | 'backward', x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims): Float32Array {
-  if (useSimdKernels()) return hostRope(direction, x, cos, sin, dims);
-  const { matrices, heads, T, D, perSequence } = dims;
-  const tables = perSequence ? matrices / heads : 1;
-  return launch({
+function defineRope(direction: Direction) {
+  const source = gpujsSource(direction);
+  const loop = hostLoop(direction);
+  return defineKernel({
     name: `rope.${direction}`,
-    source: direction === 'forward' ? ropeForward : ropeBackward,
-    output: [D, T, matrices],
-    args: [boxed(x, [D, T, matrices]), boxed(cos, [D, T, tables]), boxed(sin, [D, T, tables])],
-    constants: { half: D / 2, heads, perSequence: perSequence ? 1 : 0 },
+    gpujs: (x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims) => {
+      const { matrices, heads, T, D, perSequence } = dims;
+      const tables = perSequence ? matrices / heads : 1;
+      return launch({
+        name: `rope.${direction}`,
+        source,
+        output: [D, T, matrices],
+        args: [boxed(x, [D, T, matrices]), boxed(cos, [D, T, tables]), boxed(sin, [D, T, tables])],
+        constants: { half: D / 2, heads, perSequence: perSequence ? 1 : 0 },
+      });
+    },
+    cpu: {
+      kind: 'host-loop',
+      run: (x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims) => {
+        const out = new Float32Array(dims.matrices * dims.T * dims.D);
+        loop(x, cos, sin, out, dims.matrices, dims.heads, dims.T, dims.D, dims.perSequence);
+        return out;
+      },
+    },
+    agreement: 'same-bits',
   });
 }
 
-/** The kernels' float32 steps, each rounded (Math.fround): the webasm kernels' bits. */
-function hostRope(direction: 'forward' | 'backward', x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims): Float32Array {
-  const started = performance.now();
-  const f = Math.fround;
-  const { matrices, heads, T, D, perSequence } = dims;
-  const half = D / 2;
-  const out = new Float32Array(matrices * T * D);
-  for (let z = 0; z < matrices; z++) {
-    const table = perSequence ? Math.floor(z / heads) * T * D : 0;
-    for (let t = 0; t < T; t++) {
-      const row = (z * T + t) * D;
-      const trig = table + t * D;
-      if (direction === 'forward') {
-        // x cos + rotate_half(x) sin, rotate_half([x1, x2]) = [-x2, x1]
-        for (let d = 0; d < half; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) + f(-x[row + d + half] * sin[trig + d]));
-        for (let d = half; d < D; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) + f(x[row + d - half] * sin[trig + d]));
-      } else {
-        // g cos + rotate_half^T(g sin), rotate_half^T([u1, u2]) = [u2, -u1]
-        for (let d = 0; d < half; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) + f(x[row + d + half] * sin[trig + d + half]));
-        for (let d = half; d < D; d++) out[row + d] = f(f(x[row + d] * cos[trig + d]) - f(x[row + d - half] * sin[trig + d - half]));
-      }
-    }
-  }
-  recordLaunch(`rope.${direction}`, 'host-loop', performance.now() - started);
-  return out;
+const KERNELS: Record<Direction, ReturnType<typeof defineRope>> = { forward: defineRope('forward'), backward: defineRope('backward') };
+
+export function runRope(direction: Direction, x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims): Float32Array {
+  return KERNELS[direction](x, cos, sin, dims);
 }

@@ -27,11 +27,12 @@
 //   for i: run += x_i; after every 32nd term: group += run, run = 0;
 //          after every 1024th: block += group, group = 0; after every 32768th: total += block, block = 0
 //   result = total + (block + (group + run))
-// Implementations: the GPU.js kernels of matmul.ts, reduce.ts, rms-norm.ts and
-// embedding.ts, written with cascadeKernel below (one loop, the folds under
-// `i % 32 === 31`); the host loop below (cascadeSum); the
-// WebAssembly kernels (wasm/cascade.ts, used by wasm/gemm.ts and
-// wasm/vector-math.ts). Where the GPU.js kernel on webasm and
+// Implementations: the loop as text, cascadeStatements below (the folds under
+// `i % 32 === 31`), from which the GPU.js kernels of matmul.ts, reduce.ts,
+// rms-norm.ts and embedding.ts and the generated host loops of reduce.ts and
+// rms-norm.ts are made; the host function cascadeSum below, for host loops
+// written by hand (the softmax backward); the WebAssembly kernels
+// (wasm/cascade.ts, used by wasm/gemm.ts and wasm/vector-math.ts). Where the GPU.js kernel on webasm and
 // the CPU path compute the same terms (matmul, sums, RMSNorm), the results are
 // the same bits; test/sum-order.test.ts checks every implementation on lengths
 // that cross each level.
@@ -67,6 +68,8 @@
 // rounded once, no fused multiply-add in WebAssembly SIMD) add about 1 unit
 // whatever the order.
 
+import { forGpuJs } from './formula.ts';
+
 /** Terms per run; runs per group; groups per block. */
 export const CASCADE_FAN_IN = 32;
 
@@ -97,50 +100,64 @@ export function cascadeSum(data: ArrayLike<number>, start: number, length: numbe
   return f32(total + f32(block + f32(group + run)));
 }
 
-/** A GPU.js kernel that sums terms in the cascade order (see cascadeKernel). */
-export interface CascadeKernel {
-  /** The kernel's parameters, e.g. 'A, B'. */
-  params: string;
-  /** Statements before the sum: locals the term uses (they may `return` early). */
-  setup?: string;
-  /** How many terms: an expression, usually a compile-time constant. */
+/** A sum in the cascade order, as statements (see cascadeStatements). */
+export interface CascadeLoop {
+  /** How many terms: an expression, usually a size. */
   length: string;
-  /** Term i, an expression of the loop index `i`. */
+  /** Term i, an expression of the loop index `i` (with f32 marks, kernels/formula.ts). */
   term: string;
   /** Only the indices where this holds add their term (they come first: i < count). */
   when?: string;
-  /** Statements after the sum, which is in `sum`; by default `return sum;`. */
-  finish?: string;
 }
 
 /**
- * The source of a GPU.js kernel that adds its terms in the cascade order:
- * the one place the GPU.js kernels' summation loop is written.
+ * The cascade loop as statements that leave the sum in `sum`, with f32 marks
+ * (kernels/formula.ts) where a float32 kernel rounds: the one text from which
+ * the GPU.js kernels (cascadeKernel) and the generated host loops (reduce.ts,
+ * rms-norm.ts) both sum.
  */
-export function cascadeKernel({ params, setup = '', length, term, when, finish = 'return sum;' }: CascadeKernel): string {
-  const addTerm = `run += ${term};
+export function cascadeStatements({ length, term, when }: CascadeLoop): string {
+  const addTerm = `run = f32(run + ${term});
     if (i % 32 === 31) {
-      group += run;
+      group = f32(group + run);
       run = 0;
       if (i % 1024 === 1023) {
-        block += group;
+        block = f32(block + group);
         group = 0;
         if (i % 32768 === 32767) {
-          total += block;
+          total = f32(total + block);
           block = 0;
         }
       }
     }`;
-  return `function(${params}) {
-  ${setup}
-  let run = 0;
+  return `let run = 0;
   let group = 0;
   let block = 0;
   let total = 0;
   for (let i = 0; i < ${length}; i++) {
     ${when === undefined ? addTerm : `if (${when}) {\n    ${addTerm}\n    }`}
   }
-  const sum = total + (block + (group + run));
+  const sum = f32(total + f32(block + f32(group + run)));`;
+}
+
+/** A GPU.js kernel that sums terms in the cascade order (see cascadeKernel). */
+export interface CascadeKernel extends CascadeLoop {
+  /** The kernel's parameters, e.g. 'A, B'. */
+  params: string;
+  /** Statements before the sum: locals the term uses (they may `return` early). */
+  setup?: string;
+  /** Statements after the sum, which is in `sum`; by default `return sum;`. */
+  finish?: string;
+}
+
+/**
+ * The source of a GPU.js kernel that adds its terms in the cascade order:
+ * the GPU.js kernels' summation loop, from cascadeStatements.
+ */
+export function cascadeKernel({ params, setup = '', length, term, when, finish = 'return sum;' }: CascadeKernel): string {
+  return `function(${params}) {
+  ${setup}
+  ${forGpuJs(cascadeStatements({ length, term, when }))}
   ${finish}
 }`;
 }

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBackend } from '../kernels/backend.ts';
-import { useSimdKernels } from '../kernels/simd.ts';
 import { GoldenCase } from './golden/case.ts';
 import { runGoldenCase } from './golden/run.ts';
 import { ModelStore, caseOrder } from './golden/model-store.ts';
@@ -26,7 +25,7 @@ const outDir = path.join(root, 'out', 'addition');
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
-console.log(`gemma2-ts main job; kernels on ${describeBackend()}${useSimdKernels() ? ', CPU path: SIMD kernels and host loops' : ''}\n`);
+console.log(`gemma2-ts main job; kernels on ${describeBackend()}\n`);
 
 // 1. Parity ----------------------------------------------------------------
 const manifest = JSON.parse(fs.readFileSync(path.join(goldenDir, 'MANIFEST.json'), 'utf8')) as { cases: { name: string; model: string; kind: string; file: string }[] };

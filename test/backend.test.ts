@@ -1,15 +1,21 @@
-// The backend rule (setBackend > GEMMA2_BACKEND > automatic), its errors, the
-// kernel cache, and the record of which backend actually ran each kernel.
+// The backend object (kernels/backend.ts): the environment read once and
+// checked, the setters' precedence and errors, the compute path, the kernel
+// cache, and the record of which backend actually ran each kernel.
 
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import {
-  BackendError,
   availableBackends,
+  backend,
   currentBackend,
   describeBackend,
+  readEnvironment,
   resetBackend,
   setBackend,
+  setComputePath,
+  setThreads,
   withBackend,
+  withComputePath,
+  withThreads,
 } from '../kernels/backend.ts';
 import { kernelStats, resetKernelStats } from '../kernels/launch.ts';
 import { runMatmul, type MatmulLayout } from '../kernels/matmul.ts';
@@ -17,50 +23,82 @@ import fc from 'fast-check';
 import * as ops from '../lib/ops/index.ts';
 import { randomTensor } from './helpers.ts';
 
-// The suite must not depend on how it was started (GEMMA2_BACKEND=cpu npm test).
-const startingEnv = process.env.GEMMA2_BACKEND;
-beforeEach(() => {
-  delete process.env.GEMMA2_BACKEND;
-});
-afterEach(() => {
-  resetBackend();
-  delete process.env.GEMMA2_KERNELS;
-  delete process.env.GEMMA2_THREADS;
-  if (startingEnv === undefined) delete process.env.GEMMA2_BACKEND;
-  else process.env.GEMMA2_BACKEND = startingEnv;
-});
+// The suite must not depend on how it was started (GEMMA2_BACKEND=cpu npm test): the environment is
+// read once, so these tests set everything through the API and reset it after.
+afterEach(() => resetBackend());
+
+const environment = (values: Record<string, string>) => (name: string) => values[name];
 
 describe('choosing a backend', () => {
-  test('Node picks webasm automatically, with cpu as the fallback', () => {
+  test('Node picks webasm automatically, with cpu as the fallback, and the CPU path on webasm', () => {
     expect(availableBackends().slice(0, 2)).toEqual(['webasm', 'cpu']);
-    expect(currentBackend()).toBe('webasm');
-    expect(describeBackend()).toMatch(/^webasm \(automatic/);
-  });
-
-  test('GEMMA2_BACKEND overrides the automatic choice, setBackend overrides both', () => {
-    process.env.GEMMA2_BACKEND = 'cpu';
-    expect(currentBackend()).toBe('cpu');
-    expect(describeBackend()).toBe('cpu (chosen by GEMMA2_BACKEND)');
     setBackend('webasm');
-    expect(currentBackend()).toBe('webasm');
-    resetBackend();
-    expect(currentBackend()).toBe('cpu');
+    expect(backend()).toMatchObject({ name: 'webasm', path: 'cpu' });
+    expect(describeBackend()).toMatch(/^webasm \(chosen by setBackend\(\)\); CPU path \(SIMD kernels and host loops\), \d+ threads?/);
   });
 
-  test('withBackend restores the previous choice', () => {
+  test('the environment is read into one checked object: backend, compute path, threads, resident budget', () => {
+    expect(readEnvironment(environment({}))).toEqual({ backend: undefined, path: undefined, threads: undefined, residentMiB: undefined });
+    expect(readEnvironment(environment({ GEMMA2_BACKEND: 'cpu', GEMMA2_KERNELS: 'gpujs', GEMMA2_THREADS: '3', GEMMA2_RESIDENT_MB: '64' }))).toEqual({
+      backend: 'cpu',
+      path: 'gpujs',
+      threads: 3,
+      residentMiB: 64,
+    });
+    expect(readEnvironment(environment({ GEMMA2_KERNELS: 'simd' })).path).toBe('cpu'); // the path's earlier name
+    expect(() => readEnvironment(environment({ GEMMA2_BACKEND: 'bogus' }))).toThrow(/GEMMA2_BACKEND: unknown backend "bogus"/);
+    expect(() => readEnvironment(environment({ GEMMA2_KERNELS: 'fast' }))).toThrow(/GEMMA2_KERNELS: expected "cpu" \(the CPU path\) or "gpujs", got "fast"/);
+    expect(() => readEnvironment(environment({ GEMMA2_THREADS: 'many' }))).toThrow(/GEMMA2_THREADS: expected a positive integer, got "many"/);
+    expect(() => readEnvironment(environment({ GEMMA2_RESIDENT_MB: 'lots' }))).toThrow(/GEMMA2_RESIDENT_MB: expected a number of MiB >= 0, got "lots"/);
+  });
+
+  test('setters override the environment; resetBackend returns to it; with* restore the previous choice', () => {
+    setBackend('cpu');
+    expect(backend()).toMatchObject({ name: 'cpu', path: 'gpujs' });
+    expect(describeBackend()).toBe('cpu (chosen by setBackend()); GPU.js kernels (the cpu backend runs the GPU.js kernels)');
     setBackend('webasm');
-    const inside = withBackend('cpu', () => currentBackend());
-    expect(inside).toBe('cpu');
-    expect(currentBackend()).toBe('webasm');
+    setComputePath('gpujs');
+    expect(backend()).toMatchObject({ name: 'webasm', path: 'gpujs' });
+    setComputePath('cpu');
+    setThreads(1);
+    expect(backend()).toMatchObject({ path: 'cpu', threads: 1 });
+    expect(withThreads(2, () => backend().threads)).toBe(2);
+    expect(withComputePath('gpujs', () => backend().path)).toBe('gpujs');
+    expect(withBackend('cpu', () => currentBackend())).toBe('cpu');
+    expect(backend()).toMatchObject({ name: 'webasm', path: 'cpu', threads: 1 });
   });
 
-  test('unknown or unavailable backends are errors that list the choices', () => {
+  test('the backend object is resolved once and reused until a setter changes it', () => {
+    setBackend('webasm');
+    const first = backend();
+    expect(backend()).toBe(first);
+    setThreads(1);
+    expect(backend()).not.toBe(first);
+  });
+
+  test('unknown or unavailable choices are errors that list the choices, and leave the settings as they were', () => {
     expect(() => setBackend('tpu')).toThrow(/setBackend: unknown backend "tpu"; expected one of: webasm, cpu, headlessgl, webgl2, webgl/);
     expect(() => setBackend('webgpu')).toThrow(/webgpu needs GPU.js's asynchronous kernel contract/);
     expect(() => setBackend('webgl2')).toThrow(/backend "webgl2" is not available here; available: webasm, cpu/);
-    process.env.GEMMA2_BACKEND = 'bogus';
-    expect(() => currentBackend()).toThrow(BackendError);
-    expect(() => currentBackend()).toThrow(/GEMMA2_BACKEND: unknown backend "bogus"/);
+    expect(() => setComputePath('fast')).toThrow(/setComputePath: expected "cpu" \(the CPU path\) or "gpujs", got "fast"/);
+    expect(() => setThreads(0)).toThrow(/setThreads: expected a positive integer, got "0"/);
+    setBackend('cpu');
+    expect(() => setComputePath('cpu')).toThrow(/setComputePath: the CPU path replaces the webasm backend's kernels; the backend is cpu/);
+    expect(backend()).toMatchObject({ name: 'cpu', path: 'gpujs' });
+  });
+
+  test('no kernel file reads the environment: the settings are the only source of the path', () => {
+    const env = process.env.GEMMA2_KERNELS;
+    setBackend('webasm');
+    try {
+      process.env.GEMMA2_KERNELS = 'gpujs'; // ignored: read once, before
+      resetKernelStats();
+      ops.exp(randomTensor([8], 1));
+      expect([...kernelStats().get('elementwise.exp')!.ranOn]).toEqual(['wasm-simd']);
+    } finally {
+      if (env === undefined) delete process.env.GEMMA2_KERNELS;
+      else process.env.GEMMA2_KERNELS = env;
+    }
   });
 });
 
@@ -71,15 +109,15 @@ describe('kernel cache and stats', () => {
       resetKernelStats();
       const a = randomTensor([3, 5], 1);
       const b = randomTensor([5, 2], 2);
-      // GPU.js kernels everywhere (GEMMA2_KERNELS=gpujs): compiled once per shape, run where asked
-      process.env.GEMMA2_KERNELS = 'gpujs';
-      for (let i = 0; i < 3; i++) ops.sqrt(a);
-      ops.sqrt(randomTensor([4, 5], 3));
-      const stat = kernelStats().get('elementwise.sqrt.100')!;
+      // the GPU.js kernels: compiled once per shape, run where asked
+      withComputePath('gpujs', () => {
+        for (let i = 0; i < 3; i++) ops.sqrt(a);
+        ops.sqrt(randomTensor([4, 5], 3));
+      });
+      const stat = kernelStats().get('elementwise.sqrt')!;
       expect(stat.launches).toBe(4);
       expect(stat.compiles).toBe(2);
       expect([...stat.ranOn]).toEqual([backend]);
-      delete process.env.GEMMA2_KERNELS;
       resetKernelStats();
       // the default rule: on webasm the CPU path (SIMD kernels, host loops), elsewhere GPU.js
       ops.matmul(a, b);
@@ -91,17 +129,17 @@ describe('kernel cache and stats', () => {
         expect(ranOn('matmul.NN')).toEqual(['wasm-simd']);
         expect(ranOn('elementwise.exp')).toEqual(['wasm-simd']);
         expect(ranOn('softmax.rows')).toEqual(['wasm-simd']);
-        expect(ranOn('elementwise.sqrt.100')).toEqual(['host-loop']);
+        expect(ranOn('elementwise.sqrt')).toEqual(['host-loop']);
       } else {
         expect(ranOn('matmul.NN')).toEqual([backend]);
-        expect(ranOn('elementwise.exp.100')).toEqual([backend]);
-        expect(ranOn('elementwise.sqrt.100')).toEqual([backend]);
+        expect(ranOn('elementwise.exp')).toEqual([backend]);
+        expect(ranOn('elementwise.sqrt')).toEqual([backend]);
         expect(kernelStats().has('softmax.rows')).toBe(false);
       }
     });
   }
 
-  test('GEMMA2_KERNELS=gpujs keeps GPU.js kernels on webasm, with bit-identical results', () => {
+  test('the GPU.js path on webasm gives the CPU path matmul bits', () => {
     setBackend('webasm');
     fc.assert(
       fc.property(fc.constantFrom('NN', 'NT', 'TN' as const), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 21 }), (layout, batch, M, K, N) => {
@@ -109,20 +147,14 @@ describe('kernel cache and stats', () => {
         const b = randomTensor([K * N], N);
         const dims = { batch, M, K, N, aBatched: 1 as const, bBatched: 0 as const };
         const simd = runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims);
-        process.env.GEMMA2_KERNELS = 'gpujs';
-        const gpujs = runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims);
-        delete process.env.GEMMA2_KERNELS;
+        const gpujs = withComputePath('gpujs', () => runMatmul(layout as MatmulLayout, a.contiguousData(), b.contiguousData(), dims));
         expect(Array.from(simd)).toEqual(Array.from(gpujs));
       }),
       { numRuns: 40 },
     );
-    process.env.GEMMA2_KERNELS = 'gpujs';
     resetKernelStats();
-    ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2));
+    withComputePath('gpujs', () => ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2)));
     expect([...kernelStats().get('matmul.NN')!.ranOn]).toEqual(['webasm']);
-    process.env.GEMMA2_KERNELS = 'fast';
-    expect(() => ops.matmul(randomTensor([2, 3], 1), randomTensor([3, 2], 2))).toThrow(/GEMMA2_KERNELS: expected "simd" or "gpujs", got "fast"/);
-    delete process.env.GEMMA2_KERNELS;
   });
 
   test('the SIMD matmul split over worker threads gives the single-thread result bit for bit', () => {
@@ -132,15 +164,10 @@ describe('kernel cache and stats', () => {
       const a = randomTensor([M * K], M);
       const b = randomTensor([K * N], N);
       const dims = { batch: 2, M, K, N, aBatched: 0 as const, bBatched: 0 as const };
-      process.env.GEMMA2_THREADS = '1';
-      const single = runMatmul(layout, a.contiguousData(), b.contiguousData(), dims);
-      process.env.GEMMA2_THREADS = '2';
-      const threaded = runMatmul(layout, a.contiguousData(), b.contiguousData(), dims);
+      const single = withThreads(1, () => runMatmul(layout, a.contiguousData(), b.contiguousData(), dims));
+      const threaded = withThreads(2, () => runMatmul(layout, a.contiguousData(), b.contiguousData(), dims));
       expect(Array.from(threaded)).toEqual(Array.from(single));
     }
-    process.env.GEMMA2_THREADS = 'many';
-    expect(() => runMatmul('NN', randomTensor([64 * 256], 1).contiguousData(), randomTensor([256 * 130], 2).contiguousData(), { batch: 1, M: 64, K: 256, N: 130, aBatched: 0, bBatched: 0 })).toThrow(/GEMMA2_THREADS: expected a positive integer, got "many"/);
-    delete process.env.GEMMA2_THREADS;
   });
 
   test('the same values come out of every backend', () => {

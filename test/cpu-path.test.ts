@@ -1,7 +1,7 @@
-// The CPU path of the webasm backend (kernels/simd.ts): hand-written SIMD
-// kernels (kernels/wasm/) and generated host loops in place of GPU.js
-// launches. Each is checked against what it replaces, GEMMA2_KERNELS=gpujs on
-// the same backend: bit for bit where the path claims the same float32
+// The CPU path of the webasm backend (kernels/backend.ts, kernels/registry.ts):
+// hand-written SIMD kernels (kernels/wasm/) and generated host loops in place
+// of GPU.js launches. Each is checked against what it replaces, the GPU.js
+// kernels on the same backend: bit for bit where the path claims the same float32
 // operations in the same order (matmul, single-operation formulas, sums,
 // max, AdamW, SGD), within the stated tolerance where it computes differently
 // (polynomial exp/tanh, lane-parallel sums), and against the float64
@@ -16,7 +16,7 @@ import * as ops from '../lib/ops/index.ts';
 import * as R from '../reference/index.ts';
 import { Tensor } from '../lib/tensor/tensor.ts';
 import { tensor } from '../lib/tensor/creation.ts';
-import { resetBackend, setBackend } from '../kernels/backend.ts';
+import { resetBackend, setBackend, setResidentBudget, withThreads } from '../kernels/backend.ts';
 import { type MatmulLayout, runMatmul } from '../kernels/matmul.ts';
 import { runAdamW, runSgd } from '../kernels/optimizer.ts';
 import { runCrossEntropyGrad } from '../kernels/cross-entropy.ts';
@@ -25,7 +25,6 @@ import { runElementwise } from '../kernels/elementwise.ts';
 import { runInverseRms } from '../kernels/rms-norm.ts';
 import { runRope } from '../kernels/rope.ts';
 import { runSoftmaxBackwardRows } from '../kernels/softmax.ts';
-import { allocateWeightStorage } from '../kernels/simd.ts';
 import { allocateResident, residentOffset } from '../kernels/wasm/memory.ts';
 import { matmulLimits } from '../kernels/wasm/gemm.ts';
 import { vectorMathLimits } from '../kernels/wasm/vector-math.ts';
@@ -42,9 +41,8 @@ function randomData(n: number, seed: number, lo = -2, hi = 2): Float32Array {
 beforeAll(() => setBackend('webasm'));
 afterAll(() => resetBackend());
 afterEach(() => {
-  delete process.env.GEMMA2_KERNELS;
-  delete process.env.GEMMA2_THREADS;
-  delete process.env.GEMMA2_RESIDENT_MB;
+  resetBackend();
+  setBackend('webasm');
 });
 
 describe('SIMD exp, tanh, softcap and GELU (wasm/vector-math.ts)', () => {
@@ -208,10 +206,8 @@ describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () 
       const a = randomData(batch * M * K, M);
       const b = randomData(batch * K * N, N);
       const dims = { batch, M, K, N, aBatched: 1 as const, bBatched: 1 as const };
-      process.env.GEMMA2_THREADS = '1';
-      const single = runMatmul(layout, a, b, dims);
-      process.env.GEMMA2_THREADS = '2';
-      expect(Array.from(runMatmul(layout, a, b, dims)), `${layout} ${batch}x${M}x${K}x${N}`).toEqual(Array.from(single));
+      const single = withThreads(1, () => runMatmul(layout, a, b, dims));
+      expect(Array.from(withThreads(2, () => runMatmul(layout, a, b, dims))), `${layout} ${batch}x${M}x${K}x${N}`).toEqual(Array.from(single));
     }
   });
 });
@@ -295,18 +291,17 @@ describe('host loops: element-wise formulas and reductions', () => {
 });
 
 describe('resident weights', () => {
-  test('weights live in wasm memory within GEMMA2_RESIDENT_MB, in ordinary arrays beyond it, with identical logits', () => {
+  test('weights live in wasm memory within the resident budget, in ordinary arrays beyond it, with identical logits', () => {
     const config = parseGemma2Config({ vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16 });
     const ids = Tensor.fromData(Int32Array.from({ length: 10 }, (_, i) => (i * 7) % 64), [1, 10]);
     const resident = new Gemma2ForCausalLM(config, { seed: 3 });
-    process.env.GEMMA2_RESIDENT_MB = '0';
+    setResidentBudget(0);
     const ordinary = new Gemma2ForCausalLM(config, { seed: 3 });
     expect(residentOffset(resident.model.embedTokens.contiguousData())).toBeGreaterThanOrEqual(0);
     expect(residentOffset(ordinary.model.embedTokens.contiguousData())).toBe(-1);
     const logits = (m: Gemma2ForCausalLM) => Array.from(noGrad(() => m.forward({ inputIds: ids }).logits).contiguousData());
     expect(logits(resident)).toEqual(logits(ordinary));
-    process.env.GEMMA2_RESIDENT_MB = 'lots';
-    expect(() => allocateWeightStorage(4)).toThrow(/GEMMA2_RESIDENT_MB: expected a number of MiB >= 0, got "lots"/);
+    expect(() => setResidentBudget(-1)).toThrow(/setResidentBudget: expected a number of MiB >= 0, got "-1"/);
   });
 
   test('a sub-view of resident storage keeps its block alive through a garbage collection, and the block is freed after', () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import fc from 'fast-check';
 import { Tensor } from '../lib/tensor/tensor.ts';
-import { availableBackends, resetBackend, setBackend, type BackendName } from '../kernels/backend.ts';
+import { availableBackends, resetBackend, setBackend, withComputePath, type BackendName } from '../kernels/backend.ts';
 import type { Tolerance } from '../kernels/tolerances.ts';
 import type { RefTensor } from '../reference/tensor.ts';
 
@@ -155,12 +155,7 @@ export function weightedSum(out: RefTensor, weights: RefTensor): number {
   return total;
 }
 
-/** Runs fn with GEMMA2_KERNELS=gpujs: the GPU.js kernels on the current backend instead of the CPU path. */
+/** Runs fn on the GPU.js kernels of the current backend instead of the CPU path. */
 export function onGpuJs<T>(fn: () => T): T {
-  process.env.GEMMA2_KERNELS = 'gpujs';
-  try {
-    return fn();
-  } finally {
-    delete process.env.GEMMA2_KERNELS;
-  }
+  return withComputePath('gpujs', fn);
 }

@@ -3,7 +3,7 @@
 // kernels on the webasm backend, the SIMD kernels of the CPU path), on lengths
 // that cross each level of the cascade, and the accuracy it buys.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CASCADE_FAN_IN, cascadeSum } from '../kernels/sum-order.ts';
 import { resetBackend, setBackend } from '../kernels/backend.ts';
 import { type MatmulLayout, runMatmul } from '../kernels/matmul.ts';
@@ -70,9 +70,6 @@ describe('the cascade order: definition and host loops', () => {
 describe('the cascade order in the kernels, bit for bit with the host loop', () => {
   beforeAll(() => setBackend('webasm'));
   afterAll(() => resetBackend());
-  afterEach(() => {
-    delete process.env.GEMMA2_KERNELS;
-  });
 
   /** C[m][n] as the cascade sum of A[m][k] B[k][n] (each product rounded to float32) over k. */
   function expectedProduct(layout: MatmulLayout, a: Float32Array, b: Float32Array, M: number, K: number, N: number): Float32Array {

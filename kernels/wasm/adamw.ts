@@ -1,6 +1,6 @@
-// AdamW on WebAssembly SIMD for the CPU path: the three GPU.js kernels of
-// kernels/optimizer.ts in one pass over four floats at a time, updating the
-// parameter and both moments in place,
+// AdamW on WebAssembly SIMD for the CPU path: the update of kernels/optimizer.ts
+// (ADAMW, from which its GPU.js kernels are generated) in one pass over four
+// floats at a time, updating the parameter and both moments in place,
 //   m' = b1 m + (1 - b1) g
 //   v' = b2 v + ((1 - b2) g) g
 //   p' = p decay - (stepSize m') / (sqrt(v') / sqrt(1 - b2^t) + eps)
@@ -13,7 +13,6 @@
 // are; the others are copied into scratch and back.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
-import type { AdamWStep } from '../optimizer.ts';
 import { I32, V128, buildModule, op } from './module-builder.ts';
 import { MAX_PAGES, residentOffset, scratch, sharedMemory, wasm } from './memory.ts';
 import { parallel, registerModule } from './threads.ts';
@@ -21,6 +20,18 @@ import { parallel, registerModule } from './threads.ts';
 const get = op.localGet;
 const set = op.localSet;
 
+/** The scalars of one AdamW step (kernels/optimizer.ts). */
+export interface AdamWStep {
+  beta1: number;
+  beta2: number;
+  /** 1 - lr * weight_decay */
+  decay: number;
+  /** lr / (1 - beta1^t) */
+  stepSize: number;
+  /** sqrt(1 - beta2^t) */
+  correction2Sqrt: number;
+  eps: number;
+}
 
 /** adamw(p, g, m, v, vectors, scalars): scalars points at beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, sqrt(1 - beta2^t), eps. */
 function adamwKernel() {

@@ -5,11 +5,31 @@
 // worker a short list of calls, "run exported function f with these
 // arguments", through a shared call block; the main thread runs its own
 // range and then waits (Atomics.wait: the tensor API stays synchronous) until
-// every worker has finished. GEMMA2_THREADS sets the thread count (1: none).
+// every worker has finished. The thread count is one of the backend's
+// settings (kernels/backend.ts: setThreads, GEMMA2_THREADS), which it hands
+// to setThreadCount here.
+//
+// The workers are Node's worker_threads, taken from the platform at run time
+// (lib/platform/host.ts), so this file imports nothing of Node. A browser has
+// no such module (and may not block its main thread in Atomics.wait): there
+// the kernels run on one thread.
 
-import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { nodeBuiltin } from '../../lib/platform/host.ts';
 import { sharedMemory } from './memory.ts';
+
+/** The part of Node's worker_threads used here. */
+interface NodeWorker {
+  unref(): void;
+}
+interface WorkerThreadsModule {
+  Worker: new (source: string, options: { eval: true; workerData: unknown }) => NodeWorker;
+}
+const workerThreads = nodeBuiltin<WorkerThreadsModule>('node:worker_threads');
+
+/** Whether this platform lets the kernels start worker threads. */
+export function workerHostAvailable(): boolean {
+  return workerThreads !== undefined;
+}
 
 /** One call of an exported wasm function. */
 export interface WasmCall {
@@ -51,7 +71,7 @@ for (;;) {
 `;
 
 interface Helper {
-  worker: Worker;
+  worker: NodeWorker;
   control: Int32Array;
   calls: Float64Array;
 }
@@ -66,7 +86,7 @@ export class WorkerPool {
     this.helpers = Array.from({ length: helperCount }, () => {
       const control = new Int32Array(new SharedArrayBuffer(4 * 4));
       const calls = new Float64Array(new SharedArrayBuffer(8 * CALL_BLOCK_VALUES));
-      const worker = new Worker(WORKER_SOURCE, {
+      const worker = new workerThreads!.Worker(WORKER_SOURCE, {
         eval: true,
         workerData: { modules, memory: sharedMemory(), names, control: control.buffer, callBlock: calls.buffer },
       });
@@ -121,15 +141,12 @@ export class WorkerPool {
   }
 }
 
-/** Threads to use: GEMMA2_THREADS, else one per core. */
-export function threadCount(): number {
-  const requested = process.env.GEMMA2_THREADS;
-  if (requested !== undefined && requested !== '') {
-    const n = Number(requested);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`GEMMA2_THREADS: expected a positive integer, got "${requested}"`);
-    return n;
-  }
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+let threadCount = 1;
+
+/** Sets how many threads the kernels use, the main one included (kernels/backend.ts calls this). */
+export function setThreadCount(count: number): void {
+  if (count > 1 && !workerHostAvailable()) throw new RangeError(`setThreadCount: ${count} threads, but this platform has no worker threads`);
+  threadCount = count;
 }
 
 /** Splits [0, total) into `parts` contiguous ranges of near-equal size (some may be empty). */
@@ -150,9 +167,9 @@ export function registerModule(module: object, names: string[]): void {
   pool = null;
 }
 
-/** The worker pool for GEMMA2_THREADS threads, or null when only one thread is wanted. */
+/** The worker pool for the current thread count, or null when only one thread is wanted. */
 export function workerPool(): WorkerPool | null {
-  const count = threadCount();
+  const count = threadCount;
   if (count <= 1) return null;
   if (pool === null || pool.count !== count) {
     pool?.stop();
@@ -166,7 +183,6 @@ export function workerPool(): WorkerPool | null {
  * i runs callsFor(its range), this thread runHere(the last range).
  */
 export function parallel(total: number, worthIt: boolean, callsFor: (first: number, end: number) => WasmCall[], runHere: (first: number, end: number) => void): void {
-  threadCount(); // a bad GEMMA2_THREADS is reported on every call, whatever its size
   const pool = worthIt && total > 1 ? workerPool() : null;
   if (pool === null) {
     runHere(0, total);

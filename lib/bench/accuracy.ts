@@ -72,10 +72,8 @@ import { openCheckpoint, CONFIG_NAME, INDEX_NAME, SINGLE_WEIGHTS_NAME } from '..
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
 import { f32ToBf16 } from '../io/float-formats.ts';
 import { referenceGemma2, referenceCausalLMLoss, type RefWeights } from '../../reference/gemma2.ts';
-import { describeBackend, setBackend } from '../../kernels/backend.ts';
+import { describeBackend, setBackend, backend } from '../../kernels/backend.ts';
 import { compareTensor } from '../golden/compare.ts';
-import { threadCount } from '../../kernels/wasm/threads.ts';
-import { useSimdKernels } from '../../kernels/simd.ts';
 import { ACCURACY_CONFIGS, TINY_CONFIG, type AccuracyConfig, type WeightScales } from './accuracy-configs.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -255,7 +253,7 @@ function phaseOurs({ modelDir, inputsFile, outFile, grads = false }: ModelJob): 
   const asTensor = (rows: number[][]) => Tensor.fromData(Int32Array.from(rows.flat()), [inputs.batch, inputs.seq]);
   const parameters = model.namedParameters();
   if (grads) for (const [, p] of parameters) p.requireGrad();
-  progress(`ours float32 forward${grads ? ' + backward' : ''} (${describeBackend()}, ${threadCount()} thread(s))...`);
+  progress(`ours float32 forward${grads ? ' + backward' : ''} (${describeBackend()}, ${backend().threads} thread(s))...`);
   start = performance.now();
   const run = () =>
     model.forward({ inputIds: asTensor(inputs.inputIds), attentionMask: asTensor(inputs.attentionMask), labels: asTensor(inputs.labels), outputHiddenStates: true });
@@ -764,8 +762,8 @@ async function main(): Promise<void> {
   if (values.check && torchProblem !== null) throw new Error(`bench:accuracy --check needs torch: ${torchProblem}`);
   const options: RunOptions = { exact: values.check ? 'reference' : exact, torchProblem, backend: values.backend };
 
-  const kernelPath = useSimdKernels() ? 'CPU path: SIMD kernels and host loops' : 'GPU.js kernels';
-  console.log(`gemma2-ts bench:accuracy: ours on ${describeBackend()} (${kernelPath}), ${threadCount()} thread(s); errors are max |x - exact| over the positions with attention_mask 1`);
+  const kernelPath = backend().path === 'cpu' ? 'CPU path: SIMD kernels and host loops' : 'GPU.js kernels';
+  console.log(`gemma2-ts bench:accuracy: ours on ${describeBackend()} (${kernelPath}), ${backend().threads} thread(s); errors are max |x - exact| over the positions with attention_mask 1`);
   if (torchProblem !== null) console.log(`torch: ${torchProblem}; its columns print as "-"`);
 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-accuracy-'));
@@ -804,7 +802,7 @@ async function main(): Promise<void> {
 
   const jsonFile = values.json ?? DEFAULT_JSON;
   fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
-  fs.writeFileSync(jsonFile, JSON.stringify({ backend: describeBackend(), kernels: kernelPath, threads: threadCount(), torch: torchProblem ?? results[0]?.torch ?? null, totalSeconds, configs: results }, null, 1));
+  fs.writeFileSync(jsonFile, JSON.stringify({ backend: describeBackend(), kernels: kernelPath, threads: backend().threads, torch: torchProblem ?? results[0]?.torch ?? null, totalSeconds, configs: results }, null, 1));
   console.log(`wrote ${jsonFile}`);
 
   if (values.check) {

@@ -29,9 +29,7 @@ import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { HybridCache } from '../generation/hybrid-cache.ts';
 import { argmax } from '../generation/sampling.ts';
 import { AdamW } from '../train/optimizer.ts';
-import { describeBackend, setBackend } from '../../kernels/backend.ts';
-import { threadCount } from '../../kernels/wasm/threads.ts';
-import { useSimdKernels } from '../../kernels/simd.ts';
+import { describeBackend, setBackend, backend } from '../../kernels/backend.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SHARED_BENCH = path.join(here, '../../../shared/bench');
@@ -143,7 +141,7 @@ function torchBaseline(files: string[], reps: number): Map<string, { ms: number;
   if (!fs.existsSync(script)) return `no ${script}`;
   if (!fs.existsSync(python) || spawnSync(python, ['-c', 'import torch']).status !== 0) return 'torch is not installed (apt-get install python3-torch libopenblas0-pthread)';
   const out = path.join(os.tmpdir(), `gemma2-torch-bench-${process.pid}.json`);
-  const threads = [...new Set([1, threadCount()])].map(String);
+  const threads = [...new Set([1, backend().threads])].map(String);
   const result = spawnSync(python, [script, '--configs', ...files, '--threads', ...threads, '--reps', String(Math.max(5, reps)), '--json', out], { encoding: 'utf8' });
   if (result.status !== 0) return `torch baseline failed: ${result.stderr.trim().split('\n').pop()}`;
   const rows = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: string; what: string; threads: number; median_ms: number }[];
@@ -166,8 +164,8 @@ function main(): void {
   const files = values.configs
     ? values.configs.split(',').map((f) => (fs.existsSync(f) ? f : path.join(SHARED_BENCH, f)))
     : fs.readdirSync(SHARED_BENCH).filter((f) => /^bench-.*\.json$/.test(f)).sort().map((f) => path.join(SHARED_BENCH, f));
-  const kernelPath = useSimdKernels() ? 'CPU path: SIMD kernels and host loops' : 'GPU.js kernels';
-  console.log(`gemma2-ts bench: kernels on ${describeBackend()} (${kernelPath}), ${threadCount()} thread(s), median of ${reps} runs after a warm-up`);
+  const kernelPath = backend().path === 'cpu' ? 'CPU path: SIMD kernels and host loops' : 'GPU.js kernels';
+  console.log(`gemma2-ts bench: kernels on ${describeBackend()} (${kernelPath}), ${backend().threads} thread(s), median of ${reps} runs after a warm-up`);
   const rows = files.flatMap((file) => benchConfig(file, reps));
   const torch = values['no-torch'] ? 'skipped (--no-torch)' : torchBaseline(files, reps);
   if (typeof torch !== 'string') {

@@ -19,10 +19,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { runMatmul, type MatmulLayout } from '../../kernels/matmul.ts';
-import { availableBackends, setBackend, type BackendName } from '../../kernels/backend.ts';
+import { availableBackends, setBackend, type BackendName, backend } from '../../kernels/backend.ts';
 import { randn } from '../tensor/creation.ts';
-import { threadCount } from '../../kernels/wasm/threads.ts';
-import { useSimdKernels } from '../../kernels/simd.ts';
 import { allocateResident } from '../../kernels/wasm/memory.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -107,7 +105,7 @@ function runTorch(shapes: [number, number, number][], reps: number, threads: num
 
 function main(): void {
   const reps = Number(option('reps') ?? 5);
-  const threads = Number(option('threads') ?? threadCount());
+  const threads = Number(option('threads') ?? backend().threads);
   const requested = option('backend');
   const backends: BackendName[] = requested ? [requested as BackendName] : availableBackends();
   const { shapes, source } = loadShapes();
@@ -116,11 +114,11 @@ function main(): void {
   const gflops = (shape: number[], seconds: number) => (2 * shape[0] * shape[1] * shape[2]) / seconds / 1e9;
   const ours = new Map<string, number>();
   const columns: string[] = []; // a backend, or 'webasm resident B'
-  for (const backend of backends) {
-    setBackend(backend);
-    const variants = backend === 'webasm' && useSimdKernels() ? [false, true] : [false];
+  for (const name of backends) {
+    setBackend(name);
+    const variants = backend().path === 'cpu' ? [false, true] : [false];
     for (const resident of variants) {
-      const column = resident ? `${backend} resident B` : backend;
+      const column = resident ? `${name} resident B` : name;
       columns.push(column);
       for (const shape of shapes) {
         for (const product of PRODUCTS) {

@@ -3,9 +3,8 @@
 
 import { Tensor } from '../tensor/tensor.ts';
 import { Generator } from '../tensor/random.ts';
-import { linear } from '../ops/matmul.ts';
-import { add } from '../ops/arithmetic.ts';
-import { allocateWeightStorage } from '../../kernels/simd.ts';
+import { allocateWeightStorage } from '../tensor/storage.ts';
+import { add, linear } from '../ops/index.ts';
 
 export type NamedParameters = [name: string, parameter: Tensor][];
 
@@ -27,8 +26,9 @@ export interface InitOptions {
 
 /**
  * A [rows, cols] weight: normal(0, std) from the generator, or zeros when
- * there is none. Its storage may live in the SIMD kernels' memory (see
- * allocateWeightStorage), where matmuls read it without a copy.
+ * there is none. Its storage follows the weight-storage policy of
+ * lib/tensor/storage.ts (on the CPU path: the SIMD kernels' memory, where
+ * matmuls read it without a copy).
  */
 export function initWeight(shape: number[], init: InitOptions): Tensor {
   const data = allocateWeightStorage(shape.reduce((n, d) => n * d, 1));

@@ -4,7 +4,9 @@
 // array is a view of one shared buffer whose block is freed when the array is
 // garbage-collected. A sub-view must therefore keep its parent alive: every
 // sub-view of tensor storage is made here, and one over shared memory holds
-// a reference to the array it was cut from.
+// a reference to the array it was cut from. Where weights go is a policy the
+// kernels set (setWeightAllocator below), so the model asks for weight
+// storage here without knowing about kernels.
 
 import type { TypedData } from './dtype.ts';
 
@@ -16,4 +18,23 @@ export function subarrayOf(data: TypedData, begin: number, end: number): TypedDa
   const view = data.subarray(begin, end) as TypedData;
   if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) parents.set(view, data);
   return view;
+}
+
+/** Places weight storage where the compute path reads it fastest; null: an ordinary array. */
+export type WeightAllocator = (length: number) => Float32Array | null;
+
+let weightAllocator: WeightAllocator = () => null;
+
+/**
+ * The weight-storage policy, set by the kernels' backend (kernels/backend.ts):
+ * on the CPU path, weights live in the SIMD kernels' wasm memory, so products
+ * read them in place. The model asks for storage here and never sees kernels.
+ */
+export function setWeightAllocator(allocator: WeightAllocator): void {
+  weightAllocator = allocator;
+}
+
+/** Zeroed storage for a weight of `length` floats, placed by the current policy. */
+export function allocateWeightStorage(length: number): Float32Array {
+  return weightAllocator(length) ?? new Float32Array(length);
 }

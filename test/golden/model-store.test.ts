@@ -8,7 +8,7 @@ import { expect, test } from 'vitest';
 import { ModelStore, caseModelKey, caseOrder } from '../../lib/golden/model-store.ts';
 import { reclaimMemory } from '../../lib/tensor/reclaim.ts';
 import { residentBytes } from '../../kernels/wasm/memory.ts';
-import { useSimdKernels } from '../../kernels/simd.ts';
+import { backend } from '../../kernels/backend.ts';
 import { goldenPath } from '../golden-files.ts';
 
 test('the same folder and class is reused; another folder or class releases the held model', () => {
@@ -40,7 +40,7 @@ test('makeRoomFor another model leaves the released one collected and its reside
   const residentBefore = residentBytes();
   const released = new WeakRef(store.get('tiny', 'causal_lm'));
   // on the CPU path the weights live in wasm memory, freed only by a finalizer
-  if (useSimdKernels()) expect(residentBytes()).toBeGreaterThan(residentBefore);
+  if (backend().path === 'cpu') expect(residentBytes()).toBeGreaterThan(residentBefore);
 
   await store.makeRoomFor({ model: 'tiny', kind: 'grad' }); // the same model: kept
   expect(store.heldModel).toBe('tiny|causal_lm');

@@ -14,7 +14,7 @@
 // every kernel's claim. The path is chosen once (kernels/backend.ts); a call
 // looks it up in the backend object, never in the environment.
 
-import { backend, type ComputePath } from './backend.ts';
+import { backend, withComputePath, type ComputePath } from './backend.ts';
 import { recordLaunch } from './launch.ts';
 import type { TOLERANCES } from './tolerances.ts';
 
@@ -84,7 +84,12 @@ export function kernelDefinition(name: string): KernelDefinition<unknown[], unkn
   return kernel;
 }
 
-/** Runs kernel `name` on `path`, whatever the current path is (the registry test compares the two). */
+/**
+ * Runs kernel `name` with `path` as the compute path (the kernels it calls in
+ * turn follow the same path), then restores the current one: the registry test
+ * compares the two paths this way.
+ */
 export function runKernelOn(path: ComputePath, name: string, args: unknown[]): unknown {
-  return implementation(kernelDefinition(name), path)(...args);
+  const kernel = kernelDefinition(name);
+  return withComputePath(path, () => implementation(kernel, path)(...args));
 }

@@ -186,8 +186,9 @@ describe('added tokens from tokenizer_config.json', () => {
 
 describe('errors name the folder, file, field, token or id', () => {
   test('a missing folder, a file instead of a folder', () => {
-    expect(() => HfTokenizer.fromPretrained('/nonexistent/model')).toThrow(/\/nonexistent\/model: no such folder/);
-    expect(() => HfTokenizer.fromPretrained(path.join(FIXTURE_DIR, 'tokenizer.json'))).toThrow(/is not a folder/);
+    expect(() => HfTokenizer.fromPretrained('/nonexistent/model')).toThrow(TokenizerError);
+    expect(() => HfTokenizer.fromPretrained('/nonexistent/model')).toThrow(/\/nonexistent\/model: not a folder \(nothing exists at that path\)/);
+    expect(() => HfTokenizer.fromPretrained(path.join(FIXTURE_DIR, 'tokenizer.json'))).toThrow(/tokenizer\.json: not a folder \(it is a file\)/);
   });
 
   test('no tokenizer.json: says so, and that gemma2 generate --ids needs none', () => {

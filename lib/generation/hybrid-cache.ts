@@ -11,12 +11,14 @@
 // those positions, so it does not matter where in the ring a key sits. A
 // prompt longer than the window therefore attends to all of itself under the
 // sliding mask, and the ring keeps its last `slots` positions.
+// It is the model's ModelCache (lib/model/cache.ts): the model calls it
+// through that interface and does not import this file.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError } from '../tensor/shape.ts';
-import { concat } from '../ops/concat.ts';
+import { concat } from '../ops/index.ts';
 import { noGrad } from '../autograd/tape.ts';
-import type { KeyValues, LayerCache } from '../model/attention.ts';
+import type { KeyValues, LayerCache, ModelCache } from '../model/cache.ts';
 import { type Gemma2Config, isSlidingLayer } from '../model/config.ts';
 
 export class CacheError extends Error {
@@ -88,7 +90,7 @@ export interface HybridCacheOptions {
   maxCacheLen: number;
 }
 
-export class HybridCache {
+export class HybridCache implements ModelCache {
   readonly batch: number;
   readonly maxCacheLen: number;
   private readonly layers: LayerStore[];

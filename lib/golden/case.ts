@@ -34,10 +34,20 @@ export class GoldenCase {
     readonly file: SafetensorsFile,
   ) {}
 
+  /** A case file on disk. */
   static open(path: string): GoldenCase {
-    const file = SafetensorsFile.open(path);
+    return GoldenCase.fromFile(SafetensorsFile.open(path));
+  }
+
+  /** A case file already in memory; `name` stands for its path in errors. */
+  static fromBytes(bytes: Uint8Array | ArrayBuffer, name: string): GoldenCase {
+    return GoldenCase.fromFile(SafetensorsFile.fromBytes(bytes, name));
+  }
+
+  /** A case from an opened safetensors file, which it takes over (close() closes it). */
+  static fromFile(file: SafetensorsFile): GoldenCase {
     try {
-      return new GoldenCase(path, parseDescription(path, file.metadata.case), file);
+      return new GoldenCase(file.path, parseDescription(file.path, file.metadata.case), file);
     } catch (error) {
       file.close();
       throw error;

@@ -3,13 +3,16 @@
 // releases the one held first, so a run over gemma-2-2b-sized folders peaks
 // at one model's memory rather than the sum of them all. Consecutive cases on
 // the same folder and class share the loaded model; `caseOrder` puts such
-// cases next to each other.
+// cases next to each other. Models come from a directory of model folders
+// (Node), or from a function that gives each folder (a MemoryModelFolder:
+// the golden cases run from bytes alone, test/golden-from-bytes.test.ts).
 
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { Gemma2Model } from '../model/gemma2-model.ts';
 import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '../model/classification.ts';
-import { reclaimMemory } from '../tensor/reclaim.ts';
+import type { ModelFolder } from '../io/model-folder.ts';
+import { reclaimMemory } from './reclaim.ts';
 import type { CaseKind } from './case.ts';
 
 interface ModelClasses {
@@ -20,12 +23,15 @@ interface ModelClasses {
 }
 export type ModelClass = keyof ModelClasses;
 
-const LOADERS: { [C in ModelClass]: (dir: string) => ModelClasses[C] } = {
-  causal_lm: (dir) => Gemma2ForCausalLM.fromPretrained(dir),
-  base_model: (dir) => Gemma2Model.fromPretrained(dir),
-  seq_cls: (dir) => Gemma2ForSequenceClassification.fromPretrained(dir),
-  token_cls: (dir) => Gemma2ForTokenClassification.fromPretrained(dir),
+const LOADERS: { [C in ModelClass]: (folder: string | ModelFolder) => ModelClasses[C] } = {
+  causal_lm: (folder) => Gemma2ForCausalLM.fromPretrained(folder),
+  base_model: (folder) => Gemma2Model.fromPretrained(folder),
+  seq_cls: (folder) => Gemma2ForSequenceClassification.fromPretrained(folder),
+  token_cls: (folder) => Gemma2ForTokenClassification.fromPretrained(folder),
 };
+
+/** Where a store finds the folder of a model by its name: a directory holding the folders, or a function giving each. */
+export type ModelFolders = string | ((model: string) => string | ModelFolder);
 
 /** The class each kind's runner (run.ts) loads its model as. */
 const CLASS_OF_KIND: Record<CaseKind, ModelClass> = {
@@ -78,7 +84,7 @@ export class ModelStore {
   /** Models loaded so far (a reuse does not count). */
   loads = 0;
 
-  constructor(readonly modelsDir: string) {}
+  constructor(readonly models: ModelFolders) {}
 
   /** Folder `model` loaded as `modelClass`: the held model when it is that one, else a fresh load (the held one released first). */
   get<C extends ModelClass>(model: string, modelClass: C): ModelClasses[C] {
@@ -94,7 +100,7 @@ export class ModelStore {
     this.release();
     this.loads++;
     this.unreclaimed = true;
-    return LOADERS[modelClass](path.join(this.modelsDir, model));
+    return LOADERS[modelClass](typeof this.models === 'string' ? path.join(this.models, model) : this.models(model));
   }
 
   /** Drops the held model; the garbage collector reclaims it once nothing else refers to it. */
@@ -105,7 +111,7 @@ export class ModelStore {
   /**
    * Before running a case: releases the held model unless the case runs on
    * it, and reclaims the memory of every model dropped so far (see
-   * lib/tensor/reclaim.ts), so the next load never overlaps a dead model.
+   * lib/golden/reclaim.ts), so the next load never overlaps a dead model.
    */
   async makeRoomFor(c: { model: string; kind: string }): Promise<void> {
     if (this.held?.key === caseModelKey(c)) return;

@@ -143,7 +143,7 @@ function withGradients(model: Module, forward: () => { loss: Tensor; outputs: Ou
 /** Outputs compared exactly (token ids), whatever the case's tolerance. */
 const EXACT = new Set(['generated_ids']);
 
-/** Runs one case against the models under `store.modelsDir` and compares every expected tensor. */
+/** Runs one case against the models of `store` and compares every expected tensor. */
 export function runGoldenCase(c: GoldenCase, store: ModelStore): CaseResult {
   const { name, kind, tolerance } = c.description;
   const result: CaseResult = { name, kind, comparisons: [], pass: false, actual: [] };

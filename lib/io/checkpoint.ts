@@ -1,5 +1,7 @@
 // Hugging Face model folders: config.json plus weights in one
-// model.safetensors or in shards listed by model.safetensors.index.json.
+// model.safetensors or in shards listed by model.safetensors.index.json,
+// read from any ModelFolder (a directory on Node, bytes in memory) and
+// written to any FolderSink (model-folder.ts).
 //
 // openCheckpoint validates the whole folder up front (every shard's header,
 // and that the index and the shards agree name for name) but reads no weight
@@ -15,8 +17,8 @@
 // "weight_map"}; every file's __metadata__ is {"format": "pt"}, which
 // Transformers requires to load safetensors.
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { IoError } from './byte-source.ts';
+import { type FolderSink, type ModelFolder, openFolderSink, openModelFolder } from './model-folder.ts';
 import {
   type SafetensorsDType,
   type TensorToWrite,
@@ -25,7 +27,7 @@ import {
   elementCount,
   checkTensorsToWrite,
   closestNames,
-  writeSafetensors,
+  writeSafetensorsTo,
 } from './safetensors.ts';
 
 export const CONFIG_NAME = 'config.json';
@@ -50,7 +52,9 @@ export interface WeightInfo {
 }
 
 export class Checkpoint {
+  /** The folder's name in errors (its path, for a directory). */
   readonly dir: string;
+  readonly folder: ModelFolder;
   /** config.json, parsed (a JSON object). */
   readonly config: Readonly<Record<string, unknown>>;
   /** The weight files, relative to dir, in the order opened. */
@@ -59,8 +63,9 @@ export class Checkpoint {
   private readonly opened: SafetensorsFile[];
 
   /** Use openCheckpoint. */
-  constructor(dir: string, config: Record<string, unknown>, opened: Map<string, SafetensorsFile>) {
-    this.dir = dir;
+  constructor(folder: ModelFolder, config: Record<string, unknown>, opened: Map<string, SafetensorsFile>) {
+    this.folder = folder;
+    this.dir = folder.name;
     this.config = config;
     this.files = [...opened.keys()];
     this.opened = [...opened.values()];
@@ -109,17 +114,22 @@ export class Checkpoint {
   }
 }
 
-function readJson(file: string, what: string): unknown {
-  let text: string;
+/** Runs `run`, turning a file's IoError into the CheckpointError with the same message. */
+function asCheckpointError<T>(run: () => T): T {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return run();
   } catch (error) {
-    throw new CheckpointError(`${file}: cannot read the ${what} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    if (error instanceof IoError) throw new CheckpointError(error.message);
+    throw error;
   }
+}
+
+function readJson(folder: ModelFolder, file: string, what: string): unknown {
+  const text = asCheckpointError(() => folder.readText(file));
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new CheckpointError(`${file}: the ${what} is not valid JSON (${(error as Error).message})`);
+    throw new CheckpointError(`${folder.describe(file)}: the ${what} is not valid JSON (${(error as Error).message})`);
   }
 }
 
@@ -128,30 +138,31 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Opens a Hugging Face model folder: config.json and the weights, from
- * model.safetensors if present (Transformers looks there first), else from the
- * shards model.safetensors.index.json lists. Throws CheckpointError (folder
+ * Opens a Hugging Face model folder (a path on Node, or a ModelFolder):
+ * config.json and the weights, from model.safetensors if present
+ * (Transformers looks there first), else from the shards
+ * model.safetensors.index.json lists. Throws CheckpointError (folder
  * problems) or SafetensorsError (a malformed weight file) before returning.
  */
-export function openCheckpoint(dir: string): Checkpoint {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: not a folder`);
-  const configPath = path.join(dir, CONFIG_NAME);
-  if (!fs.existsSync(configPath)) throw new CheckpointError(`${dir}: no ${CONFIG_NAME} in the folder`);
-  const config = readJson(configPath, 'model config');
-  if (!isObject(config)) throw new CheckpointError(`${configPath}: the model config must be a JSON object`);
+export function openCheckpoint(source: string | ModelFolder): Checkpoint {
+  const folder = asCheckpointError(() => openModelFolder(source));
+  const dir = folder.name;
+  if (!folder.has(CONFIG_NAME)) throw new CheckpointError(`${dir}: no ${CONFIG_NAME} in the folder`);
+  const config = readJson(folder, CONFIG_NAME, 'model config');
+  if (!isObject(config)) throw new CheckpointError(`${folder.describe(CONFIG_NAME)}: the model config must be a JSON object`);
 
   const opened = new Map<string, SafetensorsFile>();
   try {
-    if (fs.existsSync(path.join(dir, SINGLE_WEIGHTS_NAME))) {
-      opened.set(SINGLE_WEIGHTS_NAME, SafetensorsFile.open(path.join(dir, SINGLE_WEIGHTS_NAME)));
-    } else if (fs.existsSync(path.join(dir, INDEX_NAME))) {
-      openShards(dir, opened);
+    if (folder.has(SINGLE_WEIGHTS_NAME)) {
+      opened.set(SINGLE_WEIGHTS_NAME, SafetensorsFile.openIn(folder, SINGLE_WEIGHTS_NAME));
+    } else if (folder.has(INDEX_NAME)) {
+      openShards(folder, opened);
     } else {
-      const present = fs.readdirSync(dir).filter((f) => /\.(bin|pt|pth|safetensors|gguf|h5|msgpack)$/.test(f));
+      const present = folder.list().filter((f) => /\.(bin|pt|pth|safetensors|gguf|h5|msgpack)$/.test(f));
       const hint = present.length > 0 ? ` (found ${present.slice(0, 5).join(', ')}; only safetensors checkpoints are read)` : '';
       throw new CheckpointError(`${dir}: no weights: neither ${SINGLE_WEIGHTS_NAME} nor ${INDEX_NAME} is in the folder${hint}`);
     }
-    return new Checkpoint(dir, config, opened);
+    return new Checkpoint(folder, config, opened);
   } catch (error) {
     for (const file of opened.values()) file.close();
     throw error;
@@ -159,9 +170,10 @@ export function openCheckpoint(dir: string): Checkpoint {
 }
 
 /** Opens every shard the index lists and checks that the index and the shards agree exactly. */
-function openShards(dir: string, opened: Map<string, SafetensorsFile>): void {
-  const indexPath = path.join(dir, INDEX_NAME);
-  const index = readJson(indexPath, 'weight index');
+function openShards(folder: ModelFolder, opened: Map<string, SafetensorsFile>): void {
+  const dir = folder.name;
+  const indexPath = folder.describe(INDEX_NAME);
+  const index = readJson(folder, INDEX_NAME, 'weight index');
   if (!isObject(index) || !isObject(index.weight_map)) {
     throw new CheckpointError(`${indexPath}: the index must be a JSON object with a "weight_map" object (weight name -> shard file)`);
   }
@@ -170,7 +182,7 @@ function openShards(dir: string, opened: Map<string, SafetensorsFile>): void {
   for (const [name, file] of Object.entries(weightMap)) {
     if (typeof file !== 'string') throw new CheckpointError(`${indexPath}: weight_map[${JSON.stringify(name)}] must be a file name, found ${JSON.stringify(file)}`);
     // Shards live beside the index; a path that leaves the folder is refused.
-    if (file === '' || path.basename(file) !== file || file === '.' || file === '..') {
+    if (file === '' || /[/\\]/.test(file) || file === '.' || file === '..') {
       throw new CheckpointError(`${indexPath}: weight_map[${JSON.stringify(name)}] names ${JSON.stringify(file)}, which is not a file name in this folder`);
     }
     if (!shards.has(file)) shards.set(file, []);
@@ -178,11 +190,11 @@ function openShards(dir: string, opened: Map<string, SafetensorsFile>): void {
   }
   if (shards.size === 0) throw new CheckpointError(`${indexPath}: weight_map lists no weights`);
   for (const [file, names] of shards) {
-    if (!fs.existsSync(path.join(dir, file))) {
+    if (!folder.has(file)) {
       throw new CheckpointError(`${dir}: shard ${file} is missing (${INDEX_NAME} puts ${names.length} weights there, e.g. ${JSON.stringify(names[0])})`);
     }
   }
-  for (const file of shards.keys()) opened.set(file, SafetensorsFile.open(path.join(dir, file)));
+  for (const file of shards.keys()) opened.set(file, SafetensorsFile.openIn(folder, file));
 
   const holder = new Map<string, string>(); // weight name -> the shard that holds it
   for (const [file, shard] of opened) {
@@ -241,7 +253,9 @@ function sortedJson(value: unknown): string {
  * folder cannot mix two saves. config.json is written as given (torch_dtype is
  * not changed to match options.dtype).
  */
-export function saveCheckpoint(dir: string, config: Record<string, unknown>, weights: readonly WeightToSave[], options: SaveOptions = {}): SavedCheckpoint {
+export function saveCheckpoint(target: string | FolderSink, config: Record<string, unknown>, weights: readonly WeightToSave[], options: SaveOptions = {}): SavedCheckpoint {
+  const sink = asCheckpointError(() => openFolderSink(target));
+  const dir = sink.name;
   const dtype = options.dtype ?? 'F32';
   const maxShardBytes = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   if (!['F32', 'BF16', 'F16'].includes(dtype)) throw new CheckpointError(`${dir}: saveCheckpoint stores F32, BF16 or F16, not ${JSON.stringify(dtype)}`);
@@ -277,19 +291,19 @@ export function saveCheckpoint(dir: string, config: Record<string, unknown>, wei
   const pad = (n: number): string => String(n).padStart(5, '0');
   const fileNames = shards.length === 1 ? [SINGLE_WEIGHTS_NAME] : shards.map((_, i) => `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
 
-  fs.mkdirSync(dir, { recursive: true });
-  shards.forEach((shard, i) => writeSafetensors(path.join(dir, fileNames[i]), shard, { format: 'pt' }));
+  const writeText = (file: string, text: string) => asCheckpointError(() => sink.writeFile(file, (write) => write(new TextEncoder().encode(text))));
+  shards.forEach((shard, i) => writeSafetensorsTo(sink, fileNames[i], shard, { format: 'pt' }));
   if (shards.length > 1) {
     // fromEntries, not assignment, so that a weight named "__proto__" stays a key.
     const weightMap = Object.fromEntries(shards.flatMap((shard, i) => shard.map((t) => [t.name, fileNames[i]])));
-    fs.writeFileSync(path.join(dir, INDEX_NAME), sortedJson({ metadata: { total_size: totalSize }, weight_map: weightMap }));
+    writeText(INDEX_NAME, sortedJson({ metadata: { total_size: totalSize }, weight_map: weightMap }));
   }
-  fs.writeFileSync(path.join(dir, CONFIG_NAME), sortedJson(config));
+  writeText(CONFIG_NAME, sortedJson(config));
   // Only now, with the new save complete, remove weight files of an earlier one.
   const keep = new Set(shards.length > 1 ? [...fileNames, INDEX_NAME] : fileNames);
-  for (const existing of fs.readdirSync(dir)) {
+  for (const existing of sink.list()) {
     const weightFile = SHARD_PATTERN.test(existing) || existing === SINGLE_WEIGHTS_NAME || existing === INDEX_NAME;
-    if (weightFile && !keep.has(existing)) fs.rmSync(path.join(dir, existing), { force: true });
+    if (weightFile && !keep.has(existing)) sink.remove(existing);
   }
   return { files: fileNames, totalSize };
 }

@@ -3,7 +3,8 @@
 // spaces to a multiple of 8 bytes as the reference implementation does, then
 // each tensor's little-endian bytes. writeSafetensors streams the tensors to
 // disk in bounded chunks (no second copy of a checkpoint in memory) and
-// renames a temporary file into place, so a failed write leaves no half file.
+// renames a temporary file into place, so a failed write leaves no half file;
+// writeSafetensorsTo does the same into any FolderSink (a directory, memory).
 //
 // Accepted data per dtype (anything else is an error naming the tensor):
 //   F64          Float64Array, or Float32Array (widened exactly)
@@ -13,8 +14,10 @@
 //   I32          Int32Array, or BigInt64Array (each element must fit int32)
 //   any dtype    Uint8Array: the raw little-endian bytes, dtype size x elements long
 
-import * as fs from 'node:fs';
 import { f32ToBf16, f32ToF16 } from './float-formats.ts';
+import { IoError } from './byte-source.ts';
+import { type FileProducer, writeFileAtomically } from './node-files.ts';
+import type { FolderSink } from './model-folder.ts';
 import {
   type SafetensorsDType,
   DTYPE_SIZES,
@@ -197,30 +200,38 @@ export function serializeSafetensors(tensors: readonly TensorToWrite[], metadata
   return out;
 }
 
+/** The file's bytes, chunk by chunk: the header, then each tensor in bounded chunks. */
+function producer(layout: Layout): FileProducer {
+  return (write) => {
+    write(layout.head);
+    for (const { tensor } of layout.tensors) encode(tensor, write);
+  };
+}
+
+/** Runs a write, turning the file's IoError into the SafetensorsError with the same message. */
+function writing(run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof IoError) throw new SafetensorsError(error.file, error.problem);
+    throw error;
+  }
+}
+
 /**
- * Writes a safetensors file (validated before anything touches the disk),
- * streaming each tensor in bounded chunks. Returns the file's size in bytes.
+ * Writes a safetensors file on disk (Node; validated before anything touches
+ * the disk), streaming each tensor in bounded chunks. The folder must exist.
+ * Returns the file's size in bytes.
  */
 export function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata?: Readonly<Record<string, string>>): number {
   const layout = plan(tensors, metadata, path);
-  const temporary = `${path}.tmp-${process.pid}`;
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(temporary, 'w');
-    const write = (bytes: Uint8Array): void => {
-      let done = 0;
-      while (done < bytes.length) done += fs.writeSync(fd!, bytes, done, bytes.length - done);
-    };
-    write(layout.head);
-    for (const { tensor } of layout.tensors) encode(tensor, write);
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(temporary, path);
-  } catch (error) {
-    if (fd !== null) fs.closeSync(fd);
-    fs.rmSync(temporary, { force: true });
-    if (error instanceof SafetensorsError) throw error;
-    throw new SafetensorsError(path, `cannot write the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
+  writing(() => writeFileAtomically(path, producer(layout)));
+  return layout.totalBytes;
+}
+
+/** writeSafetensors into file `file` of a FolderSink (a directory, a MemoryModelFolder). Returns the file's size in bytes. */
+export function writeSafetensorsTo(sink: FolderSink, file: string, tensors: readonly TensorToWrite[], metadata?: Readonly<Record<string, string>>): number {
+  const layout = plan(tensors, metadata, sink.describe(file));
+  writing(() => sink.writeFile(file, producer(layout)));
   return layout.totalBytes;
 }

@@ -1,14 +1,17 @@
-// Reading safetensors files without loading them: open() reads and validates
-// only the header; each tensor's bytes are read on demand with positional
-// reads (real checkpoints are 5 GB shards), and conversions to float32 run in
-// bounded chunks straight into the result, so reading a bf16 tensor never
+// Reading safetensors files without loading them: opening reads and validates
+// only the header; each tensor's bytes are read on demand from the file's
+// ByteSource (byte-source.ts: positional reads of a file on disk, or bytes in
+// memory; real checkpoints are 5 GB shards), and conversions to float32 run
+// in bounded chunks straight into the result, so reading a bf16 tensor never
 // holds its raw bytes and its float copy whole at the same time.
 //
 // This module is the one to import: it re-exports the header types and the
 // writer (safetensors-header.ts, safetensors-writer.ts).
 
-import * as fs from 'node:fs';
 import { bf16ToF32, f16ToF32 } from './float-formats.ts';
+import { type ByteSource, IoError, MemoryByteSource } from './byte-source.ts';
+import { FileByteSource } from './node-files.ts';
+import type { ModelFolder } from './model-folder.ts';
 import {
   type SafetensorsHeader,
   type TensorInfo,
@@ -17,7 +20,6 @@ import {
   closestNames,
   parseHeaderJson,
   parseHeaderLength,
-  parseSafetensorsHeader,
 } from './safetensors-header.ts';
 
 export * from './safetensors-header.ts';
@@ -25,79 +27,21 @@ export * from './safetensors-writer.ts';
 
 /** Bytes converted per step when a tensor is widened or narrowed on the way in. */
 const CHUNK_BYTES = 1 << 24;
-/** fs.readSync reads at most 2^31 - 1 bytes per call. */
-const MAX_READ_BYTES = 1 << 30;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Where the bytes come from: a file descriptor, or a buffer already in memory. */
-interface ByteSource {
-  readonly size: number;
-  /** Fills `target` with the bytes at `position`..; throws if they are not all there. */
-  read(target: Uint8Array, position: number): void;
-  close(): void;
-}
-
-class FileSource implements ByteSource {
-  private fd: number | null;
-  readonly size: number;
-
-  constructor(
-    private readonly path: string,
-    fd: number,
-  ) {
-    this.fd = fd;
-    this.size = fs.fstatSync(fd).size;
-  }
-
-  read(target: Uint8Array, position: number): void {
-    if (this.fd === null) throw new SafetensorsError(this.path, 'the file is closed');
-    let done = 0;
-    while (done < target.length) {
-      const want = Math.min(target.length - done, MAX_READ_BYTES);
-      let got: number;
-      try {
-        got = fs.readSync(this.fd, target, done, want, position + done);
-      } catch (error) {
-        throw new SafetensorsError(this.path, `cannot read bytes [${position}, ${position + target.length}) (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-      }
-      if (got === 0) {
-        throw new SafetensorsError(this.path, `the file ended at byte ${position + done} while reading bytes [${position}, ${position + target.length}): was it truncated after it was opened?`);
-      }
-      done += got;
-    }
-  }
-
-  close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
-  }
-}
-
-class MemorySource implements ByteSource {
-  private bytes: Uint8Array | null;
-  readonly size: number;
-
-  constructor(
-    private readonly label: string,
-    bytes: Uint8Array,
-  ) {
-    this.bytes = bytes;
-    this.size = bytes.length;
-  }
-
-  read(target: Uint8Array, position: number): void {
-    if (this.bytes === null) throw new SafetensorsError(this.label, 'the buffer is closed');
-    target.set(this.bytes.subarray(position, position + target.length));
-  }
-
-  close(): void {
-    this.bytes = null;
+/** Runs `open`, turning a byte source's IoError into the SafetensorsError with the same message. */
+function asSafetensorsError<T>(open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    if (error instanceof IoError) throw new SafetensorsError(error.file, error.problem);
+    throw error;
   }
 }
 
 export class SafetensorsFile {
-  /** The file path, or the label given to fromBytes. */
+  /** The file path, or the name of the ByteSource it was read from. */
   readonly path: string;
   readonly header: SafetensorsHeader;
   readonly metadata: Readonly<Record<string, string>>;
@@ -112,40 +56,42 @@ export class SafetensorsFile {
     this.byName = new Map(header.tensors.map((t) => [t.name, t]));
   }
 
-  /** Opens a file and validates its header; no tensor data is read. Call close() when done. */
-  static open(path: string): SafetensorsFile {
-    if (!LITTLE_ENDIAN) throw new SafetensorsError(path, 'this reader needs a little-endian host (safetensors data is little-endian)');
-    let fd: number;
+  /**
+   * Reads and validates the header of a safetensors file in `source`; no
+   * tensor data is read. The file takes the source over: close() closes it,
+   * and so does a failure here.
+   */
+  static fromSource(source: ByteSource): SafetensorsFile {
+    const name = source.name;
     try {
-      fd = fs.openSync(path, 'r');
-    } catch (error) {
-      throw new SafetensorsError(path, `cannot open the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    }
-    let source: FileSource;
-    try {
-      if (!fs.fstatSync(fd).isFile()) throw new SafetensorsError(path, 'not a regular file');
-      source = new FileSource(path, fd);
-    } catch (error) {
-      fs.closeSync(fd);
-      throw error;
-    }
-    try {
-      const prefix = new Uint8Array(8);
-      if (source.size >= 8) source.read(prefix, 0);
-      const headerLength = parseHeaderLength(prefix, source.size, path);
-      const headerBytes = new Uint8Array(headerLength);
-      source.read(headerBytes, 8);
-      return new SafetensorsFile(path, source, parseHeaderJson(headerBytes, source.size - 8 - headerLength, path));
+      if (!LITTLE_ENDIAN) throw new SafetensorsError(name, 'this reader needs a little-endian host (safetensors data is little-endian)');
+      return asSafetensorsError(() => {
+        const prefix = new Uint8Array(8);
+        if (source.size >= 8) source.read(prefix, 0);
+        const headerLength = parseHeaderLength(prefix, source.size, name);
+        const headerBytes = new Uint8Array(headerLength);
+        source.read(headerBytes, 8);
+        return new SafetensorsFile(name, source, parseHeaderJson(headerBytes, source.size - 8 - headerLength, name));
+      });
     } catch (error) {
       source.close();
       throw error;
     }
   }
 
+  /** Opens a file on disk (Node) and validates its header; no tensor data is read. Call close() when done. */
+  static open(path: string): SafetensorsFile {
+    return SafetensorsFile.fromSource(asSafetensorsError(() => FileByteSource.open(path)));
+  }
+
+  /** Opens one file of a model folder (a shard, a golden case), named in errors as the folder names it. */
+  static openIn(folder: ModelFolder, file: string): SafetensorsFile {
+    return SafetensorsFile.fromSource(asSafetensorsError(() => folder.open(file)));
+  }
+
   /** A reader over a whole file already in memory (validated the same way). The bytes are not copied. */
-  static fromBytes(bytes: Uint8Array, label = '<memory>'): SafetensorsFile {
-    if (!LITTLE_ENDIAN) throw new SafetensorsError(label, 'this reader needs a little-endian host (safetensors data is little-endian)');
-    return new SafetensorsFile(label, new MemorySource(label, bytes), parseSafetensorsHeader(bytes, label));
+  static fromBytes(bytes: Uint8Array | ArrayBuffer, label = '<memory>'): SafetensorsFile {
+    return SafetensorsFile.fromSource(asSafetensorsError(() => new MemoryByteSource(bytes, label)));
   }
 
   /** Tensor names in header order. */
@@ -170,7 +116,7 @@ export class SafetensorsFile {
   readBytes(name: string): Uint8Array {
     const info = this.info(name);
     const bytes = this.allocate(info, (n) => new Uint8Array(n), info.byteLength);
-    this.source.read(bytes, this.header.dataStart + info.begin);
+    this.read(bytes, this.header.dataStart + info.begin, name);
     return bytes;
   }
 
@@ -188,7 +134,7 @@ export class SafetensorsFile {
     const out = into ?? this.allocate(info, (n) => new Float32Array(n));
     switch (info.dtype) {
       case 'F32':
-        this.source.read(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), this.header.dataStart + info.begin);
+        this.read(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), this.header.dataStart + info.begin, name);
         break;
       case 'BF16':
         this.readChunks(info, (chunk, first, count) => bf16ToF32(new Uint16Array(chunk, 0, count), out.subarray(first, first + count)));
@@ -212,7 +158,7 @@ export class SafetensorsFile {
     const out = this.allocate(info, (n) => new Float64Array(n));
     switch (info.dtype) {
       case 'F64':
-        this.source.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin);
+        this.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin, name);
         break;
       case 'F32':
         this.readChunks(info, (chunk, first, count) => out.set(new Float32Array(chunk, 0, count), first));
@@ -249,7 +195,7 @@ export class SafetensorsFile {
     };
     switch (info.dtype) {
       case 'I32':
-        this.source.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin);
+        this.read(new Uint8Array(out.buffer), this.header.dataStart + info.begin, name);
         break;
       case 'I64':
         this.readChunks(info, (chunk, first, count) => checkedBig(new BigInt64Array(chunk, 0, count), first));
@@ -285,9 +231,19 @@ export class SafetensorsFile {
     return out;
   }
 
-  /** Releases the file descriptor; later reads are errors. Closing twice is harmless. */
+  /** Releases the source (a file descriptor, the bytes); later reads are errors. Closing twice is harmless. */
   close(): void {
     this.source.close();
+  }
+
+  /** Reads through the source; a failure is a SafetensorsError naming the file and the tensor. */
+  private read(target: Uint8Array, position: number, tensor: string): void {
+    try {
+      this.source.read(target, position);
+    } catch (error) {
+      if (error instanceof IoError) throw new SafetensorsError(error.file, error.problem, tensor);
+      throw error;
+    }
   }
 
   /**
@@ -302,7 +258,7 @@ export class SafetensorsFile {
     const scratch = new Uint8Array(Math.min(info.byteLength, chunkElements * size));
     for (let first = 0; first < total; first += chunkElements) {
       const count = Math.min(chunkElements, total - first);
-      this.source.read(scratch.subarray(0, count * size), this.header.dataStart + info.begin + first * size);
+      this.read(scratch.subarray(0, count * size), this.header.dataStart + info.begin + first * size, info.name);
       step(scratch.buffer, first, count);
     }
   }

@@ -7,14 +7,12 @@
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { softcap } from '../ops/unary.ts';
-import { linear } from '../ops/matmul.ts';
-import { crossEntropy } from '../ops/cross-entropy.ts';
+import { crossEntropy, linear, softcap } from '../ops/index.ts';
 import { expectInt } from '../ops/check.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
-import { type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
-import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
+import { initWeight } from './module.ts';
+import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
 
 export interface CausalLMInput extends ModelInput {
   /** int32 [B, T]: the tokens to predict, usually inputIds, -100 where no loss is wanted. */
@@ -43,7 +41,8 @@ export function causalLMLoss(logits: Tensor, labels: Tensor): Tensor {
   return crossEntropy(predicting, targets, { ignoreIndex: -100 });
 }
 
-export class Gemma2ForCausalLM implements Module {
+export class Gemma2ForCausalLM extends PreTrainedModel {
+  static readonly architecture = 'Gemma2ForCausalLM';
   readonly model: Gemma2Model;
   /** Only when the embedding is not tied to the head. */
   readonly lmHead: Tensor | null;
@@ -52,6 +51,7 @@ export class Gemma2ForCausalLM implements Module {
     readonly config: Gemma2Config,
     options: ModelOptions = {},
   ) {
+    super();
     const init = initOptions(config, options);
     this.model = new Gemma2Model(config, init);
     this.lmHead = config.tieWordEmbeddings ? null : initWeight([config.vocabSize, config.hiddenSize], init);
@@ -74,18 +74,7 @@ export class Gemma2ForCausalLM implements Module {
     return { logits, loss, hiddenStates };
   }
 
-  /** Loads a Hugging Face folder (config.json + safetensors, one file or shards). */
-  static fromPretrained(dir: string, options?: LoadOptions): Gemma2ForCausalLM {
-    return loadPretrained(dir, (config) => new Gemma2ForCausalLM(config), options).model;
-  }
-
-  /** Writes a folder Transformers' Gemma2ForCausalLM.from_pretrained can load. */
-  savePretrained(dir: string, options?: SaveOptions): void {
-    savePretrained(this, dir, 'Gemma2ForCausalLM', options);
-  }
-
-  namedParameters(): NamedParameters {
-    const parameters = withPrefix('model', this.model);
-    return this.lmHead === null ? parameters : [...parameters, ['lm_head.weight', this.lmHead]];
+  protected parts(): ModelPart[] {
+    return [['model', this.model], ['lm_head.weight', this.lmHead]];
   }
 }

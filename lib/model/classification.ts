@@ -20,15 +20,11 @@
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { embedding } from '../ops/embedding.ts';
-import { crossEntropy } from '../ops/cross-entropy.ts';
-import { binaryCrossEntropyWithLogits } from '../ops/binary-cross-entropy.ts';
-import { mean } from '../ops/reduce.ts';
-import { mul, sub } from '../ops/arithmetic.ts';
+import { binaryCrossEntropyWithLogits, crossEntropy, embedding, mean, mul, sub } from '../ops/index.ts';
 import type { Gemma2Config, ProblemType } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
-import { Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
-import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
+import { Linear } from './module.ts';
+import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
 
 export interface ClassificationInput extends ModelInput {
   /**
@@ -111,7 +107,8 @@ export function lastTokenIndices(inputIds: Tensor, padTokenId: number | null): n
   });
 }
 
-export class Gemma2ForSequenceClassification implements Module {
+export class Gemma2ForSequenceClassification extends PreTrainedModel {
+  static readonly architecture = 'Gemma2ForSequenceClassification';
   readonly model: Gemma2Model;
   readonly score: Linear;
 
@@ -119,6 +116,7 @@ export class Gemma2ForSequenceClassification implements Module {
     readonly config: Gemma2Config,
     options: ModelOptions = {},
   ) {
+    super();
     const init = initOptions(config, options);
     this.model = new Gemma2Model(config, init);
     this.score = new Linear(config.hiddenSize, config.numLabels, false, init);
@@ -135,22 +133,13 @@ export class Gemma2ForSequenceClassification implements Module {
     return { logits, loss, hiddenStates };
   }
 
-  /** Loads a Hugging Face folder (config.json + safetensors, one file or shards). */
-  static fromPretrained(dir: string, options?: LoadOptions): Gemma2ForSequenceClassification {
-    return loadPretrained(dir, (config) => new Gemma2ForSequenceClassification(config), options).model;
-  }
-
-  /** Writes a folder Transformers' Gemma2ForSequenceClassification.from_pretrained can load. */
-  savePretrained(dir: string, options?: SaveOptions): void {
-    savePretrained(this, dir, 'Gemma2ForSequenceClassification', options);
-  }
-
-  namedParameters(): NamedParameters {
-    return [...withPrefix('model', this.model), ...withPrefix('score', this.score)];
+  protected parts(): ModelPart[] {
+    return [['model', this.model], ['score', this.score]];
   }
 }
 
-export class Gemma2ForTokenClassification implements Module {
+export class Gemma2ForTokenClassification extends PreTrainedModel {
+  static readonly architecture = 'Gemma2ForTokenClassification';
   readonly model: Gemma2Model;
   readonly score: Linear;
 
@@ -158,6 +147,7 @@ export class Gemma2ForTokenClassification implements Module {
     readonly config: Gemma2Config,
     options: ModelOptions = {},
   ) {
+    super();
     const init = initOptions(config, options);
     this.model = new Gemma2Model(config, init);
     this.score = new Linear(config.hiddenSize, config.numLabels, true, init);
@@ -170,17 +160,7 @@ export class Gemma2ForTokenClassification implements Module {
     return { logits, loss, hiddenStates };
   }
 
-  /** Loads a Hugging Face folder (config.json + safetensors, one file or shards). */
-  static fromPretrained(dir: string, options?: LoadOptions): Gemma2ForTokenClassification {
-    return loadPretrained(dir, (config) => new Gemma2ForTokenClassification(config), options).model;
-  }
-
-  /** Writes a folder Transformers' Gemma2ForTokenClassification.from_pretrained can load. */
-  savePretrained(dir: string, options?: SaveOptions): void {
-    savePretrained(this, dir, 'Gemma2ForTokenClassification', options);
-  }
-
-  namedParameters(): NamedParameters {
-    return [...withPrefix('model', this.model), ...withPrefix('score', this.score)];
+  protected parts(): ModelPart[] {
+    return [['model', this.model], ['score', this.score]];
   }
 }

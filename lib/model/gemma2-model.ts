@@ -6,20 +6,19 @@
 // hiddenStates[i] the output of layer i-1, and hiddenStates[L] the output
 // after the final norm (Transformers' convention).
 
-import { Tensor } from '../tensor/tensor.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { Generator } from '../tensor/random.ts';
-import { embedding } from '../ops/embedding.ts';
-import { mul } from '../ops/arithmetic.ts';
+import { embedding, mul } from '../ops/index.ts';
 import { expectInt, expectRank } from '../ops/check.ts';
 import { type Gemma2Config, isSlidingLayer } from './config.ts';
 import { Gemma2DecoderLayer } from './decoder-layer.ts';
 import { RMSNorm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
 import { additiveMask } from './masks.ts';
-import { type InitOptions, type Module, type NamedParameters, initWeight, withPrefix } from './module.ts';
-import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
-import type { HybridCache } from '../generation/hybrid-cache.ts';
+import { type InitOptions, initWeight } from './module.ts';
+import type { ModelCache } from './cache.ts';
+import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
 
 export interface ModelInput {
   /** int32 [B, T] */
@@ -31,8 +30,8 @@ export interface ModelInput {
   attentionMask?: Tensor;
   /** int32 [B, T] positions for RoPE; by default the cache positions (0..T-1 without a cache; padding does not shift them). */
   positionIds?: Tensor;
-  /** Keys and values of earlier calls; this call's are added to it. */
-  cache?: HybridCache;
+  /** Keys and values of earlier calls; this call's are added to it (generation's HybridCache, or any ModelCache). */
+  cache?: ModelCache;
   outputHiddenStates?: boolean;
 }
 
@@ -58,15 +57,18 @@ function rowsOf(t: Tensor): Int32Array[] | Float32Array[] {
   return Array.from({ length: B }, (_, b) => data.subarray(b * T, (b + 1) * T)) as Int32Array[] | Float32Array[];
 }
 
-export class Gemma2Model implements Module {
+export class Gemma2Model extends PreTrainedModel {
+  static readonly architecture = 'Gemma2Model';
   readonly embedTokens: Tensor;
   readonly layers: Gemma2DecoderLayer[];
   readonly norm: RMSNorm;
 
+  /** `init`: how weights are filled; zeros by default (to be loaded). The heads pass theirs, so one generator fills the model and the head in Transformers' order. */
   constructor(
     readonly config: Gemma2Config,
-    init: InitOptions,
+    init: InitOptions = initOptions(config, {}),
   ) {
+    super();
     this.embedTokens = initWeight([config.vocabSize, config.hiddenSize], init);
     if (init.generator !== null && config.padTokenId !== null) {
       // nn.Embedding(padding_idx) starts the pad row at zero
@@ -116,25 +118,12 @@ export class Gemma2Model implements Module {
     return { lastHiddenState: h, hiddenStates: input.outputHiddenStates ? hiddenStates : undefined };
   }
 
-  namedParameters(): NamedParameters {
-    return [
-      ['embed_tokens.weight', this.embedTokens],
-      ...this.layers.flatMap((layer, i) => withPrefix(`layers.${i}`, layer)),
-      ...withPrefix('norm', this.norm),
-    ];
+  protected parts(): ModelPart[] {
+    return [['embed_tokens.weight', this.embedTokens], ...this.layers.map((layer, i): ModelPart => [`layers.${i}`, layer]), ['norm', this.norm]];
   }
 
+  /** A model with Transformers' initialisation from `options.seed` (zeros without one). */
   static create(config: Gemma2Config, options: ModelOptions = {}): Gemma2Model {
     return new Gemma2Model(config, initOptions(config, options));
-  }
-
-  /** Loads a Hugging Face folder; a checkpoint saved with a head (model.* names) loads too, its head unused. */
-  static fromPretrained(dir: string, options?: LoadOptions): Gemma2Model {
-    return loadPretrained(dir, (config) => Gemma2Model.create(config), options).model;
-  }
-
-  /** Writes a folder Transformers' Gemma2Model.from_pretrained can load. */
-  savePretrained(dir: string, options?: SaveOptions): void {
-    savePretrained(this, dir, 'Gemma2Model', options);
   }
 }

@@ -1,15 +1,18 @@
 // Loading and saving Hugging Face model folders (config.json + safetensors,
-// one file or shards). Weights are matched by name and shape; every missing,
-// unexpected or mis-shaped weight is reported by name in one error. Weights
-// are streamed one at a time into the model's own storage, widened from
-// BF16/F16 to float32 on the way.
+// one file or shards), from a path on Node or any ModelFolder, to a path or
+// any FolderSink (lib/io/model-folder.ts). Weights are matched by name and
+// shape; every missing, unexpected or mis-shaped weight is reported by name
+// in one error. Weights are streamed one at a time into the model's own
+// storage, widened from BF16/F16 to float32 on the way. The model classes
+// reach these through PreTrainedModel (pretrained-model.ts).
 //
 // Names follow Transformers: a model with a head ("model." prefix) loads a
 // bare Gemma2Model checkpoint by adding the prefix, and a bare Gemma2Model
 // loads a checkpoint with a head by dropping it; the other head's weights
 // (lm_head, score) are then reported as unused, not as errors.
 
-import { openCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import { CONFIG_NAME, openCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import type { FolderSink, ModelFolder } from '../io/model-folder.ts';
 import { type Gemma2Config, gemma2ConfigToJson, parseGemma2Config, ConfigError } from './config.ts';
 import type { Module } from './module.ts';
 import { noGrad } from '../autograd/tape.ts';
@@ -81,24 +84,27 @@ export function loadWeights(model: Module & { config: Gemma2Config }, checkpoint
   }
   noGrad(() => {
     // Straight into each parameter's storage: no second float copy of any weight.
-    for (const [name, target] of plan) checkpoint.readFloat32(name, parameters.get(target)!.contiguousData() as Float32Array);
+    for (const [name, target] of plan) {
+      const parameter = parameters.get(target)!;
+      checkpoint.readFloat32(name, parameter.contiguousData() as Float32Array);
+    }
   });
   return report;
 }
 
-/** Opens `dir`, builds the model from its config.json with `create`, and loads its weights. */
+/** Opens a model folder (a path on Node, or a ModelFolder), builds the model from its config.json with `create`, and loads its weights. */
 export function loadPretrained<M extends Module & { config: Gemma2Config }>(
-  dir: string,
+  source: string | ModelFolder,
   create: (config: Gemma2Config) => M,
   options: LoadOptions = {},
 ): { model: M; report: LoadReport } {
-  const checkpoint = openCheckpoint(dir);
+  const checkpoint = openCheckpoint(source);
   try {
     let config: Gemma2Config;
     try {
       config = parseGemma2Config(checkpoint.config);
     } catch (error) {
-      if (error instanceof ConfigError) throw new ConfigError(`${dir}/config.json: ${error.message}`);
+      if (error instanceof ConfigError) throw new ConfigError(`${checkpoint.folder.describe(CONFIG_NAME)}: ${error.message}`);
       throw error;
     }
     const model = create(config);
@@ -116,12 +122,12 @@ export interface SaveOptions {
   maxShardBytes?: number;
 }
 
-/** Writes config.json and the weights so that Transformers' from_pretrained can load the folder. */
-export function savePretrained(model: Module & { config: Gemma2Config }, dir: string, architecture: string, options: SaveOptions = {}): void {
+/** Writes config.json and the weights (to a path on Node, or a FolderSink) so that Transformers' from_pretrained can load the folder. */
+export function savePretrained(model: Module & { config: Gemma2Config }, target: string | FolderSink, architecture: string, options: SaveOptions = {}): void {
   const config: Record<string, unknown> = { ...gemma2ConfigToJson(model.config), architectures: [architecture] };
   if (options.dtype === 'BF16') config.torch_dtype = 'bfloat16';
   else if (options.dtype === 'F16') config.torch_dtype = 'float16';
   else config.torch_dtype = 'float32';
   const weights = model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, data: p.contiguousData() as Float32Array }));
-  saveCheckpoint(dir, config, weights, { dtype: options.dtype, maxShardBytes: options.maxShardBytes });
+  saveCheckpoint(target, config, weights, { dtype: options.dtype, maxShardBytes: options.maxShardBytes });
 }

@@ -1,6 +1,7 @@
 // HfTokenizer: a Hugging Face tokenizer folder (tokenizer.json plus the
-// optional tokenizer_config.json and chat_template.jinja) read with
-// @huggingface/tokenizers, made to behave as Transformers' fast tokenizer:
+// optional tokenizer_config.json and chat_template.jinja; a path on Node or
+// any ModelFolder, lib/io/model-folder.ts) read with @huggingface/tokenizers,
+// made to behave as Transformers' fast tokenizer:
 //
 //  - <bos>/<eos>: GemmaTokenizerFast rebuilds tokenizer.json's post-processor
 //    from add_bos_token / add_eos_token (config.ts says when); encode does the
@@ -14,8 +15,6 @@
 //    lone surrogates in text are errors that name them (the backend would
 //    decode an unknown id as <unk> and encode a lone surrogate as U+FFFD).
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Tokenizer as Backend } from '@huggingface/tokenizers';
 import type { Template } from '@huggingface/jinja';
 import { parseTokenizerConfig, SPECIAL_TOKEN_KEYS, type TokenizerConfig } from './config.ts';
@@ -23,6 +22,8 @@ import { mergeAddedTokens, modelVocabLookup, readAddedTokens } from './added-tok
 import { withRustByteFallback } from './byte-fallback.ts';
 import { type ChatMessage, checkMessages, compileChatTemplate, renderChatTemplate, selectChatTemplate } from './chat-template.ts';
 import { TokenizerError } from './errors.ts';
+import { IoError } from '../io/byte-source.ts';
+import { type ModelFolder, openModelFolder } from '../io/model-folder.ts';
 
 export type { ChatMessage } from './chat-template.ts';
 
@@ -60,20 +61,22 @@ export interface FromJsonNames {
 
 type Json = Record<string, unknown>;
 
-function readTextFile(file: string): string {
+/** Runs `run`, turning a file's IoError into the TokenizerError with the same message. */
+function asTokenizerError<T>(run: () => T): T {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return run();
   } catch (error) {
-    throw new TokenizerError(`${file}: cannot be read (${(error as Error).message})`);
+    if (error instanceof IoError) throw new TokenizerError(error.message);
+    throw error;
   }
 }
 
-function readJsonFile(file: string): unknown {
-  const text = readTextFile(file);
+function readJsonFile(folder: ModelFolder, file: string): unknown {
+  const text = asTokenizerError(() => folder.readText(file));
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new TokenizerError(`${file}: invalid JSON (${(error as Error).message})`);
+    throw new TokenizerError(`${folder.describe(file)}: invalid JSON (${(error as Error).message})`);
   }
 }
 
@@ -129,29 +132,22 @@ export class HfTokenizer {
   }
 
   /**
-   * Reads a Hugging Face model folder: tokenizer.json (required),
-   * tokenizer_config.json and chat_template.jinja (optional).
+   * Reads a Hugging Face model folder (a path on Node, or a ModelFolder such
+   * as a MemoryModelFolder): tokenizer.json (required), tokenizer_config.json
+   * and chat_template.jinja (optional).
    */
-  static fromPretrained(dir: string): HfTokenizer {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(dir);
-    } catch {
-      throw new TokenizerError(`${dir}: no such folder`);
-    }
-    if (!stat.isDirectory()) throw new TokenizerError(`${dir} is not a folder (expected a model folder holding ${TOKENIZER_FILE})`);
-    const tokenizerFile = path.join(dir, TOKENIZER_FILE);
-    if (!fs.existsSync(tokenizerFile)) {
+  static fromPretrained(source: string | ModelFolder): HfTokenizer {
+    const folder = asTokenizerError(() => openModelFolder(source));
+    if (!folder.has(TOKENIZER_FILE)) {
       throw new TokenizerError(
-        `${dir} has no ${TOKENIZER_FILE}, so there is no tokenizer to turn text into token ids; ` +
+        `${folder.name} has no ${TOKENIZER_FILE}, so there is no tokenizer to turn text into token ids; ` +
           `\`gemma2 generate --ids\` takes token ids directly and works without one`,
       );
     }
-    const configFile = path.join(dir, TOKENIZER_CONFIG_FILE);
-    const config = parseTokenizerConfig(fs.existsSync(configFile) ? readJsonFile(configFile) : {}, configFile);
-    const templateFile = path.join(dir, CHAT_TEMPLATE_FILE);
-    if (fs.existsSync(templateFile)) config.chatTemplates = new Map([['default', readTextFile(templateFile)]]);
-    return HfTokenizer.build(readJsonFile(tokenizerFile), config, tokenizerFile, dir);
+    const configFile = folder.describe(TOKENIZER_CONFIG_FILE);
+    const config = parseTokenizerConfig(folder.has(TOKENIZER_CONFIG_FILE) ? readJsonFile(folder, TOKENIZER_CONFIG_FILE) : {}, configFile);
+    if (folder.has(CHAT_TEMPLATE_FILE)) config.chatTemplates = new Map([['default', asTokenizerError(() => folder.readText(CHAT_TEMPLATE_FILE))]]);
+    return HfTokenizer.build(readJsonFile(folder, TOKENIZER_FILE), config, folder.describe(TOKENIZER_FILE), folder.name);
   }
 
   /** From the parsed JSON of tokenizer.json and (optionally) tokenizer_config.json. */

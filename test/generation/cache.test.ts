@@ -3,7 +3,8 @@
 // same logits as one forward over the whole sequence, across configurations,
 // prompt lengths and windows, including prompts longer than the window and
 // decoding far past the point where the sliding caches wrap; also for a
-// left-padded batch with Transformers' generate() positions.
+// left-padded batch with Transformers' generate() positions. The model takes
+// the cache through its ModelCache interface (lib/model/cache.ts) only.
 
 import { expect, test } from 'vitest';
 import fc from 'fast-check';
@@ -12,6 +13,7 @@ import type { LayerType } from '../../lib/model/config.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { HybridCache } from '../../lib/generation/hybrid-cache.ts';
+import type { ModelCache } from '../../lib/model/cache.ts';
 import { positionsFromMask } from '../../lib/generation/generate.ts';
 import { compareTensor } from '../../lib/golden/compare.ts';
 import { configArb, randomModel } from '../model/arbitraries.ts';
@@ -120,6 +122,34 @@ test('the cache refuses more positions than it holds, and another batch size', (
       expect(() => model.forward({ inputIds: Tensor.fromData(Int32Array.of(1, 1), [2, 1]), cache })).toThrow(/built for batch 1, called with batch 2/);
       cache.reset();
       expect(cache.length).toBe(0);
+    }),
+    { numRuns: 3 },
+  );
+});
+
+test('the model uses its cache through ModelCache alone: begin, keyPositions for each kind of layer, every layer in order, advance', () => {
+  fc.assert(
+    fc.property(configArb, fc.integer({ min: 1, max: 4 }), (config, prompt) => {
+      const model = randomModel(config, 3);
+      const hybrid = new HybridCache(config, { batch: 1, maxCacheLen: prompt + 1 });
+      const calls: string[] = [];
+      // Any object with ModelCache's four methods is a cache to the model; this one records and delegates.
+      const recording: ModelCache = {
+        begin: (batch, length) => (calls.push(`begin ${batch} ${length}`), hybrid.begin(batch, length)),
+        keyPositions: (sliding, length) => (calls.push(`keyPositions ${sliding ? 'sliding' : 'global'} ${length}`), hybrid.keyPositions(sliding, length)),
+        layer: (i) => (calls.push(`layer ${i}`), hybrid.layer(i)),
+        advance: (length) => (calls.push(`advance ${length}`), hybrid.advance(length)),
+      };
+      const ids = Int32Array.from({ length: prompt + 1 }, (_, t) => 1 + (t % (config.vocabSize - 1)));
+      const full = noGrad(() => model.forward({ inputIds: Tensor.fromData(ids, [1, prompt + 1]) }).logits);
+      noGrad(() => model.forward({ inputIds: Tensor.fromData(ids.slice(0, prompt), [1, prompt]), cache: recording }));
+      const last = noGrad(() => model.forward({ inputIds: Tensor.fromData(ids.slice(prompt), [1, 1]), cache: recording }).logits);
+      const layers = config.layerTypes.map((_, i) => `layer ${i}`);
+      const call = (length: number) => [`begin 1 ${length}`, `keyPositions global ${length}`, `keyPositions sliding ${length}`, ...layers, `advance ${length}`];
+      expect(calls).toEqual([...call(prompt), ...call(1)]);
+      const expected = full.narrow(1, prompt, 1);
+      const c = compareTensor('last logits', { shape: last.shape, data: last.contiguousData() }, { shape: expected.shape, data: expected.contiguousData() }, TOLERANCE);
+      expect(c.pass, `${c.maxError} > ${c.bound}`).toBe(true);
     }),
     { numRuns: 3 },
   );

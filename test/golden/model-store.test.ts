@@ -6,7 +6,7 @@
 
 import { expect, test } from 'vitest';
 import { ModelStore, caseModelKey, caseOrder } from '../../lib/golden/model-store.ts';
-import { reclaimMemory } from '../../lib/tensor/reclaim.ts';
+import { reclaimMemory } from '../../lib/golden/reclaim.ts';
 import { residentBytes } from '../../kernels/wasm/memory.ts';
 import { backend } from '../../kernels/backend.ts';
 import { goldenPath } from '../golden-files.ts';

@@ -131,7 +131,7 @@ describe('round trips', () => {
     checkAll(opened);
     opened.close();
     opened.close();
-    expectError(() => opened.readFloat32('f32'), /all\.safetensors: the file is closed/);
+    expectError(() => opened.readFloat32('f32'), /all\.safetensors: tensor "f32": the file is closed/);
   });
 
   test('the alternative inputs each dtype accepts convert as documented', () => {
@@ -307,7 +307,7 @@ describe('malformed files are SafetensorsError naming the file and tensor', () =
     fs.writeFileSync(file, valid);
     const opened = SafetensorsFile.open(file);
     fs.truncateSync(file, valid.length - 4);
-    expectError(() => opened.readInt32('b'), /shrinking\.safetensors: the file ended at byte \d+ .*truncated after it was opened/);
+    expectError(() => opened.readInt32('b'), /shrinking\.safetensors: tensor "b": the file ended at byte \d+ .*truncated after it was opened/);
     opened.close();
   });
 

@@ -1,22 +1,31 @@
-// fromPretrained / savePretrained: round trips (F32, BF16, shards), prefix
-// handling between base and head models, and malformed checkpoints reported by
-// name: missing, unexpected and mis-shaped weights, truncated files, bad configs.
+// fromPretrained / savePretrained (PreTrainedModel, shared by the four model
+// classes): round trips (F32, BF16, shards, to disk and to memory), parameter
+// names and architecture names per class, prefix handling between base and
+// head models, and malformed checkpoints reported by name: missing,
+// unexpected and mis-shaped weights, truncated files, bad configs, a path
+// where there is no file system.
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { Gemma2Model } from '../../lib/model/gemma2-model.ts';
-import { Gemma2ForSequenceClassification } from '../../lib/model/classification.ts';
+import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '../../lib/model/classification.ts';
 import { loadPretrained, WeightLoadError } from '../../lib/model/pretrained.ts';
+import { PreTrainedModel, type PreTrainedModelClass } from '../../lib/model/pretrained-model.ts';
+import { parseGemma2Config } from '../../lib/model/config.ts';
+import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
+import { CheckpointError } from '../../lib/io/checkpoint.ts';
 import { SafetensorsFile, writeSafetensors } from '../../lib/io/safetensors.ts';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { f32ToBf16, bf16ToF32 } from '../../lib/io/float-formats.ts';
 import { goldenPath } from '../golden-files.ts';
 
-const tmp = (label: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gemma2-${label}-`));
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-pretrained-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const tmp = (label: string) => fs.mkdtempSync(path.join(root, `${label}-`));
 const ids = Tensor.fromData(Int32Array.from([2, 17, 99, 5, 31, 200]), [1, 6]);
 
 /** A copy of the tiny golden model whose weights pass through `edit` (name -> data, or null to drop). */
@@ -67,6 +76,54 @@ describe('round trips', () => {
   test('the sharded bf16 golden checkpoint loads', () => {
     const model = Gemma2ForCausalLM.fromPretrained(goldenPath('models/tiny-bf16'));
     expect(model.config.torchDtype).toBe('bfloat16');
+  });
+});
+
+describe('PreTrainedModel: one base class for the four model classes', () => {
+  const config = parseGemma2Config(JSON.parse(fs.readFileSync(goldenPath('models/tiny/config.json'), 'utf8')));
+  const classes = [Gemma2Model, Gemma2ForCausalLM, Gemma2ForSequenceClassification, Gemma2ForTokenClassification];
+
+  test('architecture names and parameter names, as Transformers writes them', () => {
+    expect(classes.map((c) => c.architecture)).toEqual(['Gemma2Model', 'Gemma2ForCausalLM', 'Gemma2ForSequenceClassification', 'Gemma2ForTokenClassification']);
+    const names = (model: PreTrainedModel) => model.namedParameters().map(([name]) => name);
+    const base = names(new Gemma2Model(config));
+    expect(base.slice(0, 2)).toEqual(['embed_tokens.weight', 'layers.0.self_attn.q_proj.weight']);
+    expect(base.at(-1)).toBe('norm.weight');
+    expect(base.length).toBe(2 + 11 * config.numHiddenLayers);
+    const prefixed = base.map((n) => `model.${n}`);
+    expect(names(new Gemma2ForCausalLM(config))).toEqual(prefixed); // tied head: no lm_head.weight
+    expect(names(new Gemma2ForCausalLM({ ...config, tieWordEmbeddings: false }))).toEqual([...prefixed, 'lm_head.weight']);
+    expect(names(new Gemma2ForSequenceClassification(config))).toEqual([...prefixed, 'score.weight']);
+    expect(names(new Gemma2ForTokenClassification(config))).toEqual([...prefixed, 'score.weight', 'score.bias']);
+    for (const c of classes) expect(new c(config)).toBeInstanceOf(PreTrainedModel);
+  });
+
+  test('each class saves under its own architecture and loads back as itself, through memory', () => {
+    const roundTrip = (ModelClass: PreTrainedModelClass<PreTrainedModel>, original: PreTrainedModel, load: (folder: MemoryModelFolder) => PreTrainedModel) => {
+      const folder = new MemoryModelFolder({}, ModelClass.architecture);
+      original.savePretrained(folder, { maxShardBytes: 60_000 });
+      expect(JSON.parse(folder.readText('config.json')).architectures).toEqual([ModelClass.architecture]);
+      expect(folder.has('model.safetensors.index.json')).toBe(true);
+      const reloaded = load(folder);
+      expect(reloaded).toBeInstanceOf(ModelClass);
+      const expected = original.namedParameters();
+      reloaded.namedParameters().forEach(([name, p], i) => {
+        expect(name).toBe(expected[i][0]);
+        expect(Array.from(p.contiguousData()), name).toEqual(Array.from(expected[i][1].contiguousData()));
+      });
+    };
+    roundTrip(Gemma2Model, Gemma2Model.create(config, { seed: 5 }), (folder) => Gemma2Model.fromPretrained(folder));
+    roundTrip(Gemma2ForCausalLM, new Gemma2ForCausalLM({ ...config, tieWordEmbeddings: false }, { seed: 5 }), (folder) => Gemma2ForCausalLM.fromPretrained(folder));
+    roundTrip(Gemma2ForSequenceClassification, new Gemma2ForSequenceClassification(config, { seed: 5 }), (folder) => Gemma2ForSequenceClassification.fromPretrained(folder));
+    roundTrip(Gemma2ForTokenClassification, new Gemma2ForTokenClassification(config, { seed: 5 }), (folder) => Gemma2ForTokenClassification.fromPretrained(folder));
+  });
+
+  test('a model loaded from bytes gives the logits of the model loaded from disk', () => {
+    const dir = goldenPath('models/tiny');
+    const folder = new MemoryModelFolder(fs.readdirSync(dir).map((f) => [f, new Uint8Array(fs.readFileSync(path.join(dir, f)))]), 'tiny');
+    const fromDisk = noGrad(() => Gemma2ForCausalLM.fromPretrained(dir).forward({ inputIds: ids }).logits.contiguousData());
+    const fromBytes = noGrad(() => Gemma2ForCausalLM.fromPretrained(folder).forward({ inputIds: ids }).logits.contiguousData());
+    expect(Array.from(fromBytes)).toEqual(Array.from(fromDisk));
   });
 });
 
@@ -139,6 +196,29 @@ describe('malformed checkpoints are errors that name the weight, the file or the
     const dir = tmp('empty');
     fs.copyFileSync(goldenPath('models/tiny/config.json'), path.join(dir, 'config.json'));
     expect(() => Gemma2ForCausalLM.fromPretrained(dir)).toThrow(/model\.safetensors/);
-    expect(() => Gemma2ForCausalLM.fromPretrained(path.join(dir, 'nope'))).toThrow(/not a folder/);
+    expect(() => Gemma2ForCausalLM.fromPretrained(path.join(dir, 'nope'))).toThrow(/nope: not a folder \(nothing exists at that path\)/);
+  });
+
+  test('errors from an in-memory folder name the file by the folder\'s label', () => {
+    const tiny = goldenPath('models/tiny');
+    const config = JSON.parse(fs.readFileSync(path.join(tiny, 'config.json'), 'utf8'));
+    const folder = new MemoryModelFolder({ 'config.json': JSON.stringify({ ...config, num_key_value_heads: 3 }), 'model.safetensors': fs.readFileSync(path.join(tiny, 'model.safetensors')) }, 'dropped');
+    expect(() => Gemma2ForCausalLM.fromPretrained(folder)).toThrow(/^dropped\/config\.json: config: num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
+    folder.set('config.json', JSON.stringify(config));
+    folder.set('model.safetensors', folder.bytes('model.safetensors').subarray(0, 100));
+    expect(() => Gemma2ForCausalLM.fromPretrained(folder)).toThrow(/^dropped\/model\.safetensors: header length \d+ runs past the end of the file/);
+  });
+
+  test('where there is no file system (a browser), a path says to pass a MemoryModelFolder', () => {
+    vi.spyOn(process, 'getBuiltinModule').mockReturnValue(undefined);
+    try {
+      expect(() => Gemma2ForCausalLM.fromPretrained('models/tiny')).toThrow(CheckpointError);
+      expect(() => Gemma2ForCausalLM.fromPretrained('models/tiny')).toThrow(/^models\/tiny: cannot read or write a path here: .*MemoryModelFolder\.fromFiles\(fileList\)/);
+      expect(() => new Gemma2Model(parseGemma2Config({ num_hidden_layers: 1, vocab_size: 8, hidden_size: 4, intermediate_size: 8, head_dim: 2, num_attention_heads: 2, num_key_value_heads: 1 })).savePretrained('out/x')).toThrow(
+        /^out\/x: cannot read or write a path here/,
+      );
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

@@ -5,9 +5,9 @@
 
 import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
+import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
 import { ChatTemplateError } from '../../lib/tokenizer/errors.ts';
 import { FIXTURE_DIR, fixtureConfig, fixtureJson } from './files.ts';
 
@@ -90,9 +90,11 @@ describe('which template', () => {
   });
 
   test('chat_template.jinja in the folder replaces the config\'s template, as in Transformers', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-chat-template-'));
-    for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(FIXTURE_DIR, file), path.join(dir, file));
-    fs.writeFileSync(path.join(dir, 'chat_template.jinja'), '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}');
+    const dir = new MemoryModelFolder({
+      'tokenizer.json': fs.readFileSync(path.join(FIXTURE_DIR, 'tokenizer.json')),
+      'tokenizer_config.json': fs.readFileSync(path.join(FIXTURE_DIR, 'tokenizer_config.json')),
+      'chat_template.jinja': '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}',
+    });
     expect(HfTokenizer.fromPretrained(dir).applyChatTemplate(hi, { tokenize: false })).toBe('[user] Hi\n');
   });
 

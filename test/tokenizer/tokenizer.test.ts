@@ -4,22 +4,28 @@
 // merges): loading, special ids, <bos> handling, round trips, byte fallback as
 // Rust decodes it, and every loading and argument error naming its cause.
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
 import { TokenizerError } from '../../lib/tokenizer/errors.ts';
+import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
 import { FIXTURE_DIR, fixtureConfig, fixtureJson } from './files.ts';
 
 const tiny = HfTokenizer.fromPretrained(FIXTURE_DIR);
 const id = (token: string) => tiny.tokenToId(token)!;
 const byteIds = (text: string) => Array.from(new TextEncoder().encode(text), (b) => id(`<0x${b.toString(16).toUpperCase()}>`));
 
-/** A folder holding the given files (name -> text). */
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-tokenizer-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let folders = 0;
+
+/** A folder on disk holding the given files (name -> text). */
 function folder(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-tokenizer-'));
+  const dir = path.join(tmp, `folder-${folders++}`);
+  fs.mkdirSync(dir);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   return dir;
 }
@@ -186,8 +192,9 @@ describe('added tokens from tokenizer_config.json', () => {
 
 describe('errors name the folder, file, field, token or id', () => {
   test('a missing folder, a file instead of a folder', () => {
-    expect(() => HfTokenizer.fromPretrained('/nonexistent/model')).toThrow(/\/nonexistent\/model: no such folder/);
-    expect(() => HfTokenizer.fromPretrained(path.join(FIXTURE_DIR, 'tokenizer.json'))).toThrow(/is not a folder/);
+    expect(() => HfTokenizer.fromPretrained('/nonexistent/model')).toThrow(TokenizerError);
+    expect(() => HfTokenizer.fromPretrained('/nonexistent/model')).toThrow(/\/nonexistent\/model: not a folder \(nothing exists at that path\)/);
+    expect(() => HfTokenizer.fromPretrained(path.join(FIXTURE_DIR, 'tokenizer.json'))).toThrow(/tokenizer\.json: not a folder \(it is a file\)/);
   });
 
   test('no tokenizer.json: says so, and that gemma2 generate --ids needs none', () => {
@@ -240,5 +247,31 @@ describe('errors name the folder, file, field, token or id', () => {
   test('encode rejects a lone surrogate, which has no UTF-8 bytes', () => {
     expect(() => tiny.encode('ab\uD83Dc')).toThrow(/encode: text has a lone surrogate \(U\+D83D\) at index 2/);
     expect(tiny.encode('\uD83D\uDE00', { addSpecialTokens: false })).toEqual(byteIds('😀'));
+  });
+});
+
+describe('from bytes: a MemoryModelFolder reads like the folder on disk', () => {
+  const bytesOf = (dir: string, files: string[]) => new MemoryModelFolder(files.map((f) => [f, new Uint8Array(fs.readFileSync(path.join(dir, f)))]), 'dropped');
+
+  test('the fixture: same ids, text, special tokens and chat template', () => {
+    const fromBytes = HfTokenizer.fromPretrained(bytesOf(FIXTURE_DIR, ['tokenizer.json', 'tokenizer_config.json']));
+    expect(fromBytes.source).toBe('dropped');
+    for (const text of ['Hello world', 'tab\tand \u{1F600}', '<start_of_turn>user\nHi<end_of_turn>']) {
+      expect(fromBytes.encode(text)).toEqual(tiny.encode(text));
+      expect(fromBytes.decode(tiny.encode(text))).toBe(tiny.decode(tiny.encode(text)));
+    }
+    expect(fromBytes.specialTokensMap()).toEqual(tiny.specialTokensMap());
+    const hi = [{ role: 'user', content: 'Hi' }];
+    expect(fromBytes.applyChatTemplate(hi, { addGenerationPrompt: true })).toEqual(tiny.applyChatTemplate(hi, { addGenerationPrompt: true }));
+  });
+
+  test('errors name the folder and file by the folder\'s label', () => {
+    const noTokenizer = new MemoryModelFolder({ 'config.json': '{}' }, 'dropped');
+    expect(() => HfTokenizer.fromPretrained(noTokenizer)).toThrow(/^dropped has no tokenizer\.json, so there is no tokenizer/);
+    const badConfig = new MemoryModelFolder({ 'tokenizer.json': fixtureText('tokenizer.json'), 'tokenizer_config.json': '{,}' }, 'dropped');
+    expect(() => HfTokenizer.fromPretrained(badConfig)).toThrow(/^dropped\/tokenizer_config\.json: invalid JSON/);
+    const notText = new MemoryModelFolder({ 'tokenizer.json': Uint8Array.of(0xc3, 0x28) }, 'dropped');
+    expect(() => HfTokenizer.fromPretrained(notText)).toThrow(TokenizerError);
+    expect(() => HfTokenizer.fromPretrained(notText)).toThrow('dropped/tokenizer.json: is not valid UTF-8 text');
   });
 });

@@ -6,6 +6,9 @@
 // model and loads the next would otherwise hold both the dead model's
 // resident blocks and the new model's weights.
 //
+// Node only (node:v8, node:vm): its one user is the golden runner's model
+// store (model-store.ts), which drops one model before loading the next.
+//
 // Node exposes gc() only under --expose-gc; setting the flag at run time and
 // taking gc from a fresh context is what jest's leak detector does.
 

@@ -16,18 +16,8 @@ import { matmul } from '../ops/matmul.ts';
 import { softmax } from '../ops/softmax.ts';
 import { rope } from '../ops/rope.ts';
 import type { Gemma2Config } from './config.ts';
+import type { KeyValues, LayerCache } from './cache.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
-
-/** Keys (RoPE applied) and values of S positions: [B, kv_heads, S, hd] each. */
-export interface KeyValues {
-  keys: Tensor;
-  values: Tensor;
-}
-
-/** A layer's key/value cache: stores this call's keys and values and returns every slot to attend over. */
-export interface LayerCache {
-  update(current: KeyValues): KeyValues;
-}
 
 export class Gemma2Attention implements Module {
   readonly qProj: Linear;

@@ -11,9 +11,18 @@
 //                                              get back every key and value to attend over
 //   cache.advance(T)                           after the last layer: the tokens are written
 
-import type { LayerCache } from './attention.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 
-export type { KeyValues, LayerCache } from './attention.ts';
+/** Keys (RoPE applied) and values of S positions: [B, kv_heads, S, hd] each. */
+export interface KeyValues {
+  keys: Tensor;
+  values: Tensor;
+}
+
+/** A layer's key/value cache: stores this call's keys and values and returns every slot to attend over. */
+export interface LayerCache {
+  update(current: KeyValues): KeyValues;
+}
 
 export interface ModelCache {
   /** Checks that `length` new tokens for `batch` rows fit; returns the cache position of the first. */

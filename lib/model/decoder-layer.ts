@@ -6,7 +6,8 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { add } from '../ops/arithmetic.ts';
 import type { Gemma2Config } from './config.ts';
-import { Gemma2Attention, type LayerCache } from './attention.ts';
+import { Gemma2Attention } from './attention.ts';
+import type { LayerCache } from './cache.ts';
 import { Gemma2MLP } from './mlp.ts';
 import { RMSNorm } from './norm.ts';
 import { type InitOptions, type Module, type NamedParameters, withPrefix } from './module.ts';

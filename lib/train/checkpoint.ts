@@ -25,7 +25,8 @@ import type { AdamWState, SgdState } from './optimizer.ts';
 import type { Schedule } from './schedule.ts';
 import { type LoraConfig, LoraModel } from './lora.ts';
 import type { DataPosition, GeneratorState } from './data.ts';
-import type { LogEntry, OptimizerKind, TrainerOptions } from './trainer.ts';
+import type { OptimizerKind, TrainerOptions } from './trainer-options.ts';
+import type { LogEntry } from './train-log.ts';
 
 export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';

@@ -20,12 +20,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Tensor } from '../tensor/tensor.ts';
 import { noGrad } from '../autograd/tape.ts';
-import { mul } from '../ops/arithmetic.ts';
-import { crossEntropy } from '../ops/cross-entropy.ts';
+import { crossEntropy, mul } from '../ops/index.ts';
 import type { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { AdamW, SGD } from './optimizer.ts';
 import { clipGradNorm } from './clip.ts';
-import { type Schedule, type ScheduleKind, learningRateFactor } from './schedule.ts';
+import { type Schedule, learningRateFactor } from './schedule.ts';
 import type { LoraModel } from './lora.ts';
 import { type Batch, type Dataset, BatchStream, IGNORE_INDEX, sequentialBatches } from './data.ts';
 import { type ProgressBar } from './progress.ts';
@@ -40,117 +39,13 @@ import {
   readTrainerState,
   saveTrainerCheckpoint,
 } from './checkpoint.ts';
+import { type TrainerOptions, TrainerError, resolveTrainerOptions } from './trainer-options.ts';
+import { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FILE } from './train-log.ts';
 
-export class TrainerError extends Error {
-  override name = 'TrainerError';
-}
-
-export type OptimizerKind = 'adamw' | 'sgd';
-
-export interface TrainerOptions {
-  /** Optimizer steps in the whole run (the schedule's length). */
-  steps: number;
-  /** Rows per micro-batch. */
-  batchSize: number;
-  /** Micro-batches per optimizer step. */
-  gradAccum: number;
-  lr: number;
-  schedule: ScheduleKind;
-  warmupSteps: number;
-  optimizer: OptimizerKind;
-  /** Decoupled (AdamW) or L2 (SGD) weight decay; never applied to norm weights and biases. */
-  weightDecay: number;
-  /** SGD momentum. */
-  momentum: number;
-  betas: [number, number];
-  eps: number;
-  /** Clip the global gradient norm to this; null: never clip (the norm is still logged). */
-  maxGradNorm: number | null;
-  /** Evaluate every this many steps (0: only at the end). */
-  evalEvery: number;
-  /** Save a checkpoint every this many steps (0: only at the end). */
-  saveEvery: number;
-  /** Seeds the data order (and, in the CLI, LoRA and --init weights). */
-  seed: number;
-}
-
-/** Transformers' defaults where it has them (linear schedule, max_grad_norm 1); PyTorch's weight decay per optimizer. */
-export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): TrainerOptions {
-  const optimizer = given.optimizer ?? 'adamw';
-  const o: TrainerOptions = {
-    steps: 100,
-    batchSize: 4,
-    gradAccum: 1,
-    lr: 1e-3,
-    schedule: 'linear',
-    warmupSteps: 0,
-    optimizer,
-    weightDecay: optimizer === 'adamw' ? 0.01 : 0,
-    momentum: 0,
-    betas: [0.9, 0.999],
-    eps: 1e-8,
-    maxGradNorm: 1,
-    evalEvery: 0,
-    saveEvery: 0,
-    seed: 0,
-    // An option given as undefined keeps its default.
-    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
-  };
-  const positiveInt = (name: keyof TrainerOptions, v: number) => {
-    if (!Number.isInteger(v) || v < 1) throw new TrainerError(`${name} must be a positive integer, got ${v}`);
-  };
-  const nonNegativeInt = (name: keyof TrainerOptions, v: number) => {
-    if (!Number.isInteger(v) || v < 0) throw new TrainerError(`${name} must be an integer >= 0, got ${v}`);
-  };
-  positiveInt('steps', o.steps);
-  positiveInt('batchSize', o.batchSize);
-  positiveInt('gradAccum', o.gradAccum);
-  nonNegativeInt('warmupSteps', o.warmupSteps);
-  nonNegativeInt('evalEvery', o.evalEvery);
-  nonNegativeInt('saveEvery', o.saveEvery);
-  if (!Number.isInteger(o.seed)) throw new TrainerError(`seed must be an integer, got ${o.seed}`);
-  if (!(o.lr >= 0) || !Number.isFinite(o.lr)) throw new TrainerError(`lr must be a finite number >= 0, got ${o.lr}`);
-  if (!['constant', 'linear', 'cosine'].includes(o.schedule)) throw new TrainerError(`schedule must be constant, linear or cosine, got ${o.schedule}`);
-  if (!['adamw', 'sgd'].includes(o.optimizer)) throw new TrainerError(`optimizer must be adamw or sgd, got ${o.optimizer}`);
-  if (o.maxGradNorm !== null && !(o.maxGradNorm > 0)) throw new TrainerError(`maxGradNorm must be positive (or null for no clipping), got ${o.maxGradNorm}`);
-  if (o.optimizer === 'adamw' && o.momentum !== 0) throw new TrainerError('momentum is an SGD option; AdamW has betas');
-  return o;
-}
-
-/** One line of the JSONL log per optimizer step (names as in Transformers' log_history). */
-export interface TrainLogEntry {
-  type: 'train';
-  step: number;
-  /** Epochs of training rows read so far (fractional). */
-  epoch: number;
-  /** Mean cross-entropy over the step's counted tokens. */
-  loss: number;
-  /** Learning rate the step used. */
-  lr: number;
-  /** Global gradient norm before clipping. */
-  grad_norm: number;
-  /** Input tokens (not padding) the step read. */
-  tokens: number;
-  /** Labels the loss counted. */
-  loss_tokens: number;
-  tokens_per_second: number;
-  /** Seconds of training so far, earlier runs of a resumed training included. */
-  elapsed: number;
-}
-
-export interface EvalLogEntry {
-  type: 'eval';
-  step: number;
-  /** Mean cross-entropy over every counted token of the eval rows. */
-  eval_loss: number;
-  eval_tokens: number;
-  elapsed: number;
-}
-
-export type LogEntry = TrainLogEntry | EvalLogEntry;
-
-export const LOG_FILE = 'train_log.jsonl';
-export const PLOT_FILE = 'loss.svg';
+// The options and the log live in their own files (checkpoint.ts stores both);
+// the trainer is where callers look for them.
+export { type OptimizerKind, type TrainerOptions, TrainerError, resolveTrainerOptions } from './trainer-options.ts';
+export { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FILE } from './train-log.ts';
 
 /** Sum over the batch of the cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 skipped). */
 export function tokenLossSum(logits: Tensor, labels: Tensor): Tensor {

@@ -56,7 +56,8 @@ export { TokenizerError, ChatTemplateError } from './tokenizer/errors.ts';
 
 // Files: byte sources, model folders, safetensors, checkpoints.
 export { type ByteSource, IoError, MemoryByteSource, byteSourceFromBlob } from './io/byte-source.ts';
-export { type ModelFolder, type FolderSink, openModelFolder, openFolderSink } from './io/model-folder.ts';
+export type { ModelFolder, FolderSink } from './io/model-folder.ts';
+export { openModelFolder, openFolderSink } from './io/open-folder.ts';
 export { MemoryModelFolder, type FileContent } from './io/memory-folder.ts';
 export { DirectoryFolder } from './io/directory-folder.ts';
 export {

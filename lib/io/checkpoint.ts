@@ -18,7 +18,8 @@
 // Transformers requires to load safetensors.
 
 import { IoError } from './byte-source.ts';
-import { type FolderSink, type ModelFolder, openFolderSink, openModelFolder } from './model-folder.ts';
+import type { FolderSink, ModelFolder } from './model-folder.ts';
+import { openFolderSink, openModelFolder } from './open-folder.ts';
 import {
   type SafetensorsDType,
   type TensorToWrite,

@@ -8,9 +8,8 @@
 // implementations are also sinks, so a model can be saved to memory and
 // loaded back, or handed to a download.
 
-import { type ByteSource, IoError, describeValue } from './byte-source.ts';
+import type { ByteSource } from './byte-source.ts';
 import type { FileProducer } from './node-files.ts';
-import { DirectoryFolder } from './directory-folder.ts';
 
 /** The files of one model, flat (no sub-folders), read by name. */
 export interface ModelFolder {
@@ -36,31 +35,4 @@ export interface FolderSink {
   /** Writes a whole file from the chunks `produce` emits; it appears complete or not at all. */
   writeFile(file: string, produce: FileProducer): void;
   remove(file: string): void;
-}
-
-function isModelFolder(value: unknown): value is ModelFolder {
-  const v = value as Partial<ModelFolder> | null;
-  return typeof v === 'object' && v !== null && typeof v.open === 'function' && typeof v.list === 'function' && typeof v.readText === 'function';
-}
-
-function isFolderSink(value: unknown): value is FolderSink {
-  const v = value as Partial<FolderSink> | null;
-  return typeof v === 'object' && v !== null && typeof v.writeFile === 'function' && typeof v.list === 'function' && typeof v.remove === 'function';
-}
-
-/**
- * A folder to read: a path (a directory on Node; elsewhere an error that
- * says what to pass instead) or a ModelFolder, returned as it is.
- */
-export function openModelFolder(source: string | ModelFolder): ModelFolder {
-  if (typeof source === 'string') return DirectoryFolder.open(source);
-  if (isModelFolder(source)) return source;
-  throw new IoError('<model folder>', `expected a path or a ModelFolder (a DirectoryFolder or MemoryModelFolder), got ${describeValue(source)}`);
-}
-
-/** A folder to write: a path (a directory on Node, created when the first file is written) or a FolderSink. */
-export function openFolderSink(target: string | FolderSink): FolderSink {
-  if (typeof target === 'string') return DirectoryFolder.forWriting(target);
-  if (isFolderSink(target)) return target;
-  throw new IoError('<folder sink>', `expected a path or a FolderSink (a DirectoryFolder or MemoryModelFolder), got ${describeValue(target)}`);
 }

@@ -23,7 +23,8 @@ import { withRustByteFallback } from './byte-fallback.ts';
 import { type ChatMessage, checkMessages, compileChatTemplate, renderChatTemplate, selectChatTemplate } from './chat-template.ts';
 import { TokenizerError } from './errors.ts';
 import { IoError } from '../io/byte-source.ts';
-import { type ModelFolder, openModelFolder } from '../io/model-folder.ts';
+import type { ModelFolder } from '../io/model-folder.ts';
+import { openModelFolder } from '../io/open-folder.ts';
 
 export type { ChatMessage } from './chat-template.ts';
 

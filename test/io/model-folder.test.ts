@@ -12,7 +12,7 @@ import { IoError, MemoryByteSource, byteSourceFromBlob, readAllBytes } from '../
 import { FileByteSource } from '../../lib/io/node-files.ts';
 import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
 import { DirectoryFolder } from '../../lib/io/directory-folder.ts';
-import { openModelFolder } from '../../lib/io/model-folder.ts';
+import { openModelFolder } from '../../lib/io/open-folder.ts';
 import { CheckpointError, openCheckpoint, saveCheckpoint } from '../../lib/io/checkpoint.ts';
 import { SafetensorsError, SafetensorsFile, serializeSafetensors, writeSafetensorsTo } from '../../lib/io/safetensors.ts';
 import { goldenPath } from '../golden-files.ts';

@@ -40,7 +40,31 @@
 // cos/sin/exp are within 1 ulp but not correctly rounded and it sums in another
 // order, and the tiny golden model amplifies one-ulp float32 changes ~1000x.
 
-import type { Gemma2Config } from '../lib/model/config.ts';
+/**
+ * The configuration fields the reference reads, in camelCase (the library's
+ * parsed config has them all; declared here so the oracle imports nothing of
+ * what it checks).
+ */
+export interface Gemma2Config {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  queryPreAttnScalar: number;
+  slidingWindow: number;
+  /** Per layer: 'sliding_attention' or 'full_attention'. */
+  layerTypes: string[];
+  attnLogitSoftcapping: number | null;
+  finalLogitSoftcapping: number | null;
+  tieWordEmbeddings: boolean;
+  padTokenId: number | null;
+  numLabels: number;
+}
 
 /** Weights by Hugging Face name, e.g. 'model.layers.0.self_attn.q_proj.weight' [out, in]. */
 export type RefWeights = Map<string, { shape: number[]; data: Float64Array }>;

@@ -4,8 +4,7 @@
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { noGrad } from '../autograd/tape.ts';
-import { mul } from '../ops/arithmetic.ts';
-import { sum } from '../ops/reduce.ts';
+import { mul, sum } from '../ops/index.ts';
 
 export function clipGradNorm(parameters: Tensor[], maxNorm: number): number {
   return noGrad(() => {

@@ -22,6 +22,15 @@ export const mul = (a: RefTensor, b: RefTensor) => zip(a, b, (x, y) => x * y);
 export const div = (a: RefTensor, b: RefTensor) => zip(a, b, (x, y) => x / y);
 export const pow = (a: RefTensor, b: RefTensor) => zip(a, b, (x, y) => Math.pow(x, y));
 
+/** The scalar forms: a tensor and a number. */
+export const addScalar = (x: RefTensor, s: number) => map(x, (v) => v + s);
+export const mulScalar = (x: RefTensor, s: number) => map(x, (v) => v * s);
+export const powScalar = (x: RefTensor, s: number) => map(x, (v) => Math.pow(v, s));
+/** s - x */
+export const rsubScalar = (x: RefTensor, s: number) => map(x, (v) => s - v);
+/** s / x */
+export const rdivScalar = (x: RefTensor, s: number) => map(x, (v) => s / v);
+
 export const neg = (x: RefTensor) => map(x, (v) => -v);
 export const sqrt = (x: RefTensor) => map(x, Math.sqrt);
 export const rsqrt = (x: RefTensor) => map(x, (v) => 1 / Math.sqrt(v));

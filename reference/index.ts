@@ -11,3 +11,5 @@ export * from './cross-entropy.ts';
 export * from './binary-cross-entropy.ts';
 export * from './rms-norm.ts';
 export * from './rope.ts';
+export * from './views.ts';
+export * from './dropout.ts';

@@ -1,6 +1,6 @@
 // Reductions over one axis, with keepDim.
 
-import { type RefTensor, size } from './tensor.ts';
+import { type RefTensor, size, unravel } from './tensor.ts';
 
 /** Splits `shape` around `axis`: [outer, length, inner]. */
 function around(shape: number[], axis: number): [number, number, number] {
@@ -48,4 +48,17 @@ export const logSumExp = (x: RefTensor, axis: number, keepDim = false) =>
 
 export function sumAll(x: RefTensor): RefTensor {
   return { shape: [], data: Float64Array.of(x.data.reduce((s, e) => s + e, 0)) };
+}
+
+/** g summed over the axes broadcasting added or expanded, so that it has `shape` (a gradient's way back to its input). */
+export function sumToShape(g: RefTensor, shape: number[]): RefTensor {
+  const data = new Float64Array(size(shape));
+  const lead = g.shape.length - shape.length;
+  for (let i = 0; i < g.data.length; i++) {
+    const index = unravel(i, g.shape);
+    let target = 0;
+    shape.forEach((d, k) => (target = target * d + (d === 1 ? 0 : index[lead + k])));
+    data[target] += g.data[i];
+  }
+  return { shape: shape.slice(), data };
 }

@@ -1,10 +1,12 @@
 // The tape: topological order, accumulation, broadcast gradients reduced to
-// the input's shape, noGrad, detach, zeroGrad, freed graphs, missing rules.
+// the input's shape, noGrad, detach, zeroGrad, freed graphs, missing rules,
+// and in-place writes to saved tensors (version counters).
 
 import { describe, expect, test } from 'vitest';
 import { arange, ones, tensor, zeros } from '../lib/tensor/creation.ts';
-import { GradientError, isGradEnabled, noGrad } from '../lib/autograd/tape.ts';
+import { GradientError, isGradEnabled, noGrad, record } from '../lib/autograd/tape.ts';
 import * as ops from '../lib/ops/index.ts';
+import { SGD } from '../lib/train/optimizer.ts';
 
 const values = (t: { contiguousData(): ArrayLike<number> }) => Array.from(t.contiguousData());
 
@@ -117,10 +119,91 @@ describe('recording', () => {
     expect(() => ops.sum(out).backward()).toThrow(/rope: no gradient rule for input 1 \(shape \[1, 2, 4\]\)/);
   });
 
+  test('an op name without a rule in the gradient table is an error when it records, even under noGrad', () => {
+    const x = ones([2]).requireGrad();
+    expect(() => record(ops.mul(x, 1), 'noSuchOp', [x])).toThrow(GradientError);
+    expect(() => noGrad(() => record(ones([2]), 'noSuchOp', [x]))).toThrow(/noSuchOp: the op has no rule in the gradient table \(lib\/ops\/gradients.ts\)/);
+  });
+
   test('integer inputs (ids, targets) take no gradient and need none', () => {
     const weight = ones([5, 3]).requireGrad();
     const out = ops.embedding(tensor([1, 1, 4], { dtype: 'int32' }), weight);
     ops.sum(out).backward();
     expect(weight.grad!.toArray()).toEqual([[0, 0, 0], [2, 2, 2], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);
+  });
+});
+
+describe('in-place writes to saved tensors', () => {
+  test("the issue's example: a saved input written before backward is an error naming the op, the input and both versions", () => {
+    const w = tensor([1, 2, 3]).requireGrad();
+    const x = tensor([4, 5, 6]);
+    const l = w.mul(x).sum();
+    x.copyFrom([100, 200, 300]);
+    expect(() => l.backward()).toThrow(GradientError);
+    expect(() => l.backward()).toThrow(
+      /mul: input 1 \(shape \[3\]\) was written in place after mul saved it for backward \(version 0 when recorded, 1 now\), so the gradient would use the new values\. Write to it \(copyFrom, an optimizer step\) after backward\(\)/,
+    );
+    expect(w.grad).toBeNull();
+  });
+
+  test('a write after backward is fine, and so is a write to an input the rule does not save (add)', () => {
+    const w = tensor([1, 2, 3]).requireGrad();
+    const x = tensor([4, 5, 6]);
+    const product = w.mul(x).sum();
+    product.backward();
+    x.copyFrom([100, 200, 300]);
+    expect(values(w.grad!)).toEqual([4, 5, 6]);
+    w.zeroGrad();
+    const total = w.add(x).sum(); // d(w + x)/dw = 1 reads neither input (PyTorch does not complain either)
+    x.copyFrom([7, 8, 9]);
+    total.backward();
+    expect(values(w.grad!)).toEqual([1, 1, 1]);
+  });
+
+  test('a saved output written in place is caught too', () => {
+    const x = tensor([0, 1]).requireGrad();
+    const y = x.exp(); // d exp = exp(x) g: the rule reads the output
+    const l = y.sum();
+    noGrad(() => y.copyFrom([5, 5]));
+    expect(() => l.backward()).toThrow(/exp: its output \(shape \[2\]\) was written in place after exp saved it for backward \(version 0 when recorded, 1 now\)/);
+  });
+
+  test('views and detach() share the storage\'s counter: a write through any of them is seen by all', () => {
+    const x = zeros([2, 3]);
+    const t = x.transpose(0, 1);
+    const d = x.detach();
+    expect([x.version, t.version, d.version]).toEqual([0, 0, 0]);
+    t.narrow(0, 1, 1).copyFrom([[7, 8]]);
+    expect([x.version, t.version, d.version]).toEqual([1, 1, 1]);
+    d.markModifiedInPlace();
+    expect(x.version).toBe(2);
+    expect(x.toArray()).toEqual([[0, 7, 0], [0, 8, 0]]);
+    expect(zeros([2]).version).toBe(0); // a fresh tensor has its own counter
+
+    const w = ones([3]).requireGrad();
+    const base = tensor([1, 2, 3, 4]);
+    const l = w.mul(base.narrow(0, 1, 3)).sum(); // saves a view of base
+    base.narrow(0, 0, 1).copyFrom([9]); // writes elsewhere in the same storage: PyTorch counts per storage too
+    expect(() => l.backward()).toThrow(/mul: input 1 \(shape \[3\]\) was written in place .*\(version 0 when recorded, 1 now\)/);
+  });
+
+  test('an optimizer step writes its parameters in place: a graph recorded before the step refuses to run', () => {
+    const w = tensor([1, 2]).requireGrad();
+    const x = tensor([3, 4]);
+    w.mul(x).sum().backward();
+    const stale = w.mul(x).sum();
+    new SGD([w], { lr: 0.5 }).step();
+    expect(w.version).toBe(1);
+    expect(values(w)).toEqual([-0.5, 0]);
+    expect(() => stale.backward()).toThrow(/mul: input 0 \(shape \[2\]\) was written in place after mul saved it for backward \(version 0 when recorded, 1 now\)/);
+  });
+
+  test('a retained graph is checked again on its next backward', () => {
+    const w = tensor([2]).requireGrad();
+    const x = tensor([3]);
+    const l = w.mul(x).sum();
+    l.backward(undefined, { retainGraph: true });
+    x.copyFrom([4]);
+    expect(() => l.backward()).toThrow(/mul: input 1 .*version 0 when recorded, 1 now/);
   });
 });

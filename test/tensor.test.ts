@@ -150,4 +150,17 @@ describe('writing in place', () => {
     noGrad(() => p.copyFrom(ones([2])));
     expect(p.toArray()).toEqual([1, 1]);
   });
+
+  test('copyFrom takes nested arrays (in the target\'s dtype) and bumps the version', () => {
+    const x = zeros([2, 2]);
+    expect(x.copyFrom([[1, 2], [3, 4]])).toBe(x);
+    expect(x.toArray()).toEqual([[1, 2], [3, 4]]);
+    expect(x.version).toBe(1);
+    const ids = zeros([3], { dtype: 'int32' });
+    ids.copyFrom([5, 6, 7]);
+    expect(Array.from(ids.contiguousData())).toEqual([5, 6, 7]);
+    expect(() => x.copyFrom([1, 2, 3, 4])).toThrow(/copyFrom: source shape \[4\] does not match \[2, 2\]/);
+    expect(() => x.copyFrom([[1, 2], [3]])).toThrow(/tensor: ragged nested array/);
+    expect(x.version).toBe(1); // a refused write changes nothing
+  });
 });

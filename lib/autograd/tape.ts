@@ -1,23 +1,44 @@
 // The autograd tape, micrograd-style: every differentiable op that sees an
-// input with requiresGrad attaches a GradNode to its output. backward() sorts
-// the graph topologically and walks it in reverse, calling each node's
-// backward rule once with the summed gradient of its output.
+// input with requiresGrad attaches a GradNode to its output, naming the op.
+// backward() sorts the graph topologically and walks it in reverse, running
+// each node's rule from the gradient table once with the summed gradient of
+// its output.
+//
+// The rules live in one table, lib/ops/gradients.ts (tinygrad's pattern: one
+// place says how every op differentiates). lib/ops sits above this file, so it
+// hands the table over with installGradientTable() when it loads. An op name
+// with no rule is an error when the op records, never a silent zero later.
+//
+// In-place writes are caught as PyTorch's version counters catch them: a
+// node keeps the versions of the tensors its rule saves, and backward refuses
+// to run the rule if any of them was written since.
 
-import type { Tensor } from '../tensor/tensor.ts';
+import { Tensor } from '../tensor/tensor.ts';
+import type { GradNode } from '../tensor/grad-node.ts';
 import { formatShape, sameShape } from '../tensor/shape.ts';
+import { copyStrided } from '../tensor/strided.ts';
+
+/** What a gradient rule reads from the forward: an input, by position, or the output. */
+export type Saved = number | 'output';
+
+/** The forward of one recorded op, as its gradient rule sees it. */
+export interface RecordedForward<Attrs> {
+  readonly inputs: readonly Tensor[];
+  readonly output: Tensor;
+  readonly attrs: Attrs;
+}
 
 /**
- * A rule returns one gradient per input, in input order. `null` means "no
- * gradient flows to this input", which is only allowed for inputs that do not
- * require a gradient (integer ids, masks, constants); anything else is an error
- * naming the op, never a silent zero.
+ * How one op differentiates. `backward` returns one gradient per input, in
+ * input order; `null` means "no gradient flows to this input", which is only
+ * allowed for inputs that do not require a gradient (integer ids, masks,
+ * tables); anything else is an error naming the op. `saves` lists every
+ * tensor `backward` reads (attrs that alias a tensor's storage count as that
+ * tensor), so an in-place write to one of them before backward is caught.
  */
-export type BackwardRule = (gradOutput: Tensor) => (Tensor | null)[];
-
-export interface GradNode {
-  op: string;
-  inputs: Tensor[];
-  backward: BackwardRule;
+export interface GradientRule<Attrs = undefined> {
+  readonly saves: readonly Saved[];
+  backward(gradOutput: Tensor, forward: RecordedForward<Attrs>): (Tensor | null)[];
 }
 
 export class GradientError extends Error {
@@ -41,16 +62,66 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+// ---- the gradient table -------------------------------------------------------
+
+const rules = new Map<string, GradientRule<unknown>>();
+/** The element-wise sum that adds up gradients reaching one tensor by several paths (the ops' add kernel). */
+let sumGradients: ((a: Tensor, b: Tensor) => Tensor) | null = null;
+
+/** Called once by lib/ops/gradients.ts: every op's rule, and the add that accumulates gradients. */
+export function installGradientTable(table: Readonly<Record<string, GradientRule<never>>>, add: (a: Tensor, b: Tensor) => Tensor): void {
+  for (const [op, rule] of Object.entries(table)) rules.set(op, rule as GradientRule<unknown>);
+  sumGradients = add;
+}
+
+function ruleFor(op: string): GradientRule<unknown> {
+  const rule = rules.get(op);
+  if (rule === undefined) {
+    const hint = rules.size === 0 ? ' (no table is installed: import lib/ops/index.ts)' : '';
+    throw new GradientError(`${op}: the op has no rule in the gradient table (lib/ops/gradients.ts)${hint}`);
+  }
+  return rule;
+}
+
+function accumulate(a: Tensor, b: Tensor): Tensor {
+  if (sumGradients === null) throw new GradientError('backward: no gradient table is installed (import lib/ops/index.ts)');
+  return sumGradients(a, b);
+}
+
+// ---- recording ------------------------------------------------------------------
+
+const NOTHING_SAVED: readonly number[] = [];
+
+function anyRequiresGrad(inputs: readonly Tensor[]): boolean {
+  for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) return true;
+  return false;
+}
+
+function savedTensor(saved: Saved, inputs: readonly Tensor[], output: Tensor): Tensor {
+  return saved === 'output' ? output : inputs[saved];
+}
+
 /**
- * Attaches `backward` to `output` when gradients are being recorded and some
- * input requires one. Returns `output` so ops can `return record(...)`.
+ * Attaches a node for `op` to `output` when gradients are being recorded and
+ * some input requires one; `attrs` is what the op's rule needs besides the
+ * tensors. Returns `output` so ops can `return record(...)`. Throws for an op
+ * without a rule, whether or not anything is recorded.
  */
-export function record(output: Tensor, op: string, inputs: Tensor[], backward: BackwardRule): Tensor {
-  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return output;
+export function record(output: Tensor, op: string, inputs: Tensor[], attrs?: unknown): Tensor {
+  const rule = ruleFor(op);
+  if (!gradEnabled || !anyRequiresGrad(inputs)) return output;
+  let savedVersions = NOTHING_SAVED;
+  if (rule.saves.length > 0) {
+    const versions = new Array<number>(rule.saves.length);
+    for (let i = 0; i < versions.length; i++) versions[i] = savedTensor(rule.saves[i], inputs, output).version;
+    savedVersions = versions;
+  }
   output.requiresGrad = true;
-  output.gradNode = { op, inputs, backward };
+  output.gradNode = { op, inputs, output, attrs, savedVersions, freed: false };
   return output;
 }
+
+// ---- backward ---------------------------------------------------------------------
 
 /** Tensors reachable from `root` through grad nodes, parents before children. */
 function topologicalOrder(root: Tensor): Tensor[] {
@@ -79,12 +150,31 @@ export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
-/** Drops a node's inputs so memory can be reclaimed; running it again is an error. */
+/** Drops what a node holds so memory can be reclaimed; running it again is an error. */
 function freeNode(node: GradNode): void {
   node.inputs = [];
-  node.backward = () => {
-    throw new GradientError(`${node.op}: backward through this graph a second time; its nodes were freed (pass { retainGraph: true } to the first backward)`);
-  };
+  node.attrs = null;
+  node.freed = true;
+}
+
+/** Refuses to run a rule on a saved tensor that was written in place after the op recorded it. */
+function checkSavedVersions(node: GradNode, rule: GradientRule<unknown>): void {
+  for (let i = 0; i < rule.saves.length; i++) {
+    const saved = rule.saves[i];
+    const tensor = savedTensor(saved, node.inputs, node.output);
+    if (tensor.version === node.savedVersions[i]) continue;
+    const which = saved === 'output' ? 'its output' : `input ${saved}`;
+    throw new GradientError(
+      `${node.op}: ${which} (shape ${formatShape(tensor.shape)}) was written in place after ${node.op} saved it for backward ` +
+        `(version ${node.savedVersions[i]} when recorded, ${tensor.version} now), so the gradient would use the new values. ` +
+        'Write to it (copyFrom, an optimizer step) after backward(), or give the op a copy of it.',
+    );
+  }
+}
+
+/** The gradient kept in a leaf's .grad: row-major, so optimizers can read it flat. */
+function contiguousGradient(g: Tensor): Tensor {
+  return g.isContiguous() ? g : Tensor.fromData(copyStrided(g.nd), g.shape);
 }
 
 /**
@@ -107,6 +197,11 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
 
   const grads = new Map<Tensor, Tensor>([[root, gradient]]);
   const order = topologicalOrder(root);
+  // Every saved tensor is checked before any rule runs, so a refused backward leaves the graph and the .grads as they were.
+  for (const tensor of order) {
+    const node = tensor.gradNode;
+    if (node !== null && !node.freed) checkSavedVersions(node, ruleFor(node.op));
+  }
   noGrad(() => {
     for (let i = order.length - 1; i >= 0; i--) {
       const tensor = order[i];
@@ -115,10 +210,13 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       grads.delete(tensor); // free intermediate gradients as soon as they are used
       const node = tensor.gradNode;
       if (node === null) {
-        tensor.grad = tensor.grad === null ? grad.contiguous() : tensor.grad.add(grad);
+        tensor.grad = tensor.grad === null ? contiguousGradient(grad) : accumulate(tensor.grad, grad);
         continue;
       }
-      const inputGrads = node.backward(grad);
+      if (node.freed) {
+        throw new GradientError(`${node.op}: backward through this graph a second time; its nodes were freed (pass { retainGraph: true } to the first backward)`);
+      }
+      const inputGrads = ruleFor(node.op).backward(grad, node);
       node.inputs.forEach((input, k) => {
         if (!input.requiresGrad) return;
         const g = inputGrads[k];
@@ -131,9 +229,22 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
           );
         }
         const previous = grads.get(input);
-        grads.set(input, previous === undefined ? g : previous.add(g));
+        grads.set(input, previous === undefined ? g : accumulate(previous, g));
       });
       if (!options.retainGraph) freeNode(node);
     }
   });
 }
+
+// ---- the method -------------------------------------------------------------------
+
+declare module '../tensor/tensor.ts' {
+  interface Tensor {
+    /** d(this)/d(leaf) added into every leaf's .grad; see backward(). */
+    backward(gradient?: Tensor, options?: BackwardOptions): void;
+  }
+}
+
+Tensor.prototype.backward = function (this: Tensor, gradient?: Tensor, options?: BackwardOptions): void {
+  backward(this, gradient, options);
+};

@@ -10,7 +10,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { Generator } from '../tensor/random.ts';
 import { noGrad } from '../autograd/tape.ts';
-import { expectInt, expectRank } from '../ops/check.ts';
+import { expectInt, expectRank } from '../ops/index.ts';
 import type { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { HybridCache } from './hybrid-cache.ts';
 import { type SamplingOptions, argmax, checkSamplingOptions, sampleToken } from './sampling.ts';

@@ -10,11 +10,7 @@
 // one key/value head, expressed as a broadcast over the group axis.
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { add, mul } from '../ops/arithmetic.ts';
-import { softcap } from '../ops/unary.ts';
-import { matmul } from '../ops/matmul.ts';
-import { softmax } from '../ops/softmax.ts';
-import { rope } from '../ops/rope.ts';
+import { add, matmul, mul, rope, softcap, softmax } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import type { KeyValues, LayerCache } from './cache.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';

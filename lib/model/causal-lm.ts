@@ -7,8 +7,7 @@
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { crossEntropy, linear, softcap } from '../ops/index.ts';
-import { expectInt } from '../ops/check.ts';
+import { crossEntropy, expectInt, linear, softcap } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
 import { initWeight } from './module.ts';

@@ -4,7 +4,7 @@
 //   h = h + post_feedforward_norm( mlp( pre_feedforward_norm(h) ) )
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { add } from '../ops/arithmetic.ts';
+import { add } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Attention } from './attention.ts';
 import type { LayerCache } from './cache.ts';

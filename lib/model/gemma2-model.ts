@@ -9,8 +9,7 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { Generator } from '../tensor/random.ts';
-import { embedding, mul } from '../ops/index.ts';
-import { expectInt, expectRank } from '../ops/check.ts';
+import { embedding, expectInt, expectRank, mul } from '../ops/index.ts';
 import { type Gemma2Config, isSlidingLayer } from './config.ts';
 import { Gemma2DecoderLayer } from './decoder-layer.ts';
 import { RMSNorm } from './norm.ts';

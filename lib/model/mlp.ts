@@ -1,8 +1,7 @@
 // Gemma2's gated MLP (GeGLU): down( gelu_tanh(gate(a)) * up(a) ).
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { geluTanh } from '../ops/unary.ts';
-import { mul } from '../ops/arithmetic.ts';
+import { geluTanh, mul } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
 

@@ -3,7 +3,7 @@
 // the layer starts as a plain RMS normalisation.
 
 import { Tensor } from '../tensor/tensor.ts';
-import { rmsNorm } from '../ops/rms-norm.ts';
+import { rmsNorm } from '../ops/index.ts';
 import type { Module, NamedParameters } from './module.ts';
 
 export class RMSNorm implements Module {

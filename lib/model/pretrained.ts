@@ -87,6 +87,7 @@ export function loadWeights(model: Module & { config: Gemma2Config }, checkpoint
     for (const [name, target] of plan) {
       const parameter = parameters.get(target)!;
       checkpoint.readFloat32(name, parameter.contiguousData() as Float32Array);
+      parameter.markModifiedInPlace(); // a graph that saved this weight can no longer use it
     }
   });
   return report;

@@ -15,6 +15,7 @@ import { concat } from './concat.ts';
 import { logSumExp, mean, sum } from './reduce.ts';
 import { mul, sub } from './arithmetic.ts';
 import type { Reduction } from './cross-entropy.ts';
+import { unsqueeze } from './views.ts';
 
 export interface BinaryCrossEntropyOptions {
   reduction?: Reduction;
@@ -26,7 +27,7 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, targets: Tensor, op
   if (!sameShape(logits.shape, targets.shape)) {
     throw new ShapeError(`binaryCrossEntropyWithLogits: logits ${formatShape(logits.shape)} and targets ${formatShape(targets.shape)} must have the same shape`);
   }
-  const x = logits.unsqueeze(-1); // [..., 1]
+  const x = unsqueeze(logits, -1); // [..., 1]
   const softplus = logSumExp(concat([Tensor.fromData(new Float32Array(x.size), x.shape), x], -1), -1); // log(e^0 + e^x)
   const losses = sub(softplus, mul(logits, targets));
   if (reduction === 'none') return losses;

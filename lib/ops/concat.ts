@@ -1,19 +1,20 @@
 // concat(tensors, axis): joins tensors that agree on every other axis. More
 // than two inputs are joined left to right, one pair per kernel launch. The
-// backward hands each input its slice of the output gradient.
+// gradient (gradients.ts) hands each input its slice of the output gradient.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, normalizeAxis, splitAroundAxis } from '../tensor/shape.ts';
-import { record } from '../autograd/tape.ts';
+import { record } from './record.ts';
 import { runConcatPair } from '../../kernels/concat.ts';
+import { contiguous } from './views.ts';
 
 function concatPair(a: Tensor, b: Tensor, axis: number): Tensor {
   const [outer, lengthA, inner] = splitAroundAxis(a.shape, axis);
   const lengthB = b.shape[axis];
   const shape = a.shape;
   shape[axis] = lengthA + lengthB;
-  if (lengthA === 0) return b.contiguous().detach();
-  if (lengthB === 0) return a.contiguous().detach();
+  if (lengthA === 0) return contiguous(b).detach();
+  if (lengthB === 0) return contiguous(a).detach();
   if (outer * inner === 0) return Tensor.fromData(new Float32Array(0), shape);
   const data = runConcatPair(a.contiguousData(), b.contiguousData(), outer, lengthA, lengthB, inner);
   return Tensor.fromData(data, shape);
@@ -51,12 +52,5 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
   if (first.dtype === 'int32') return concatIntegers(tensors, a);
   let out = tensors[0].detach();
   for (const t of tensors.slice(1)) out = concatPair(out, t, a);
-  return record(out, 'concat', tensors, (g) => {
-    let start = 0;
-    return tensors.map((t) => {
-      const part = g.narrow(a, start, t.shape[a]);
-      start += t.shape[a];
-      return t.requiresGrad ? part : null;
-    });
-  });
+  return record(out, 'concat', tensors, { axis: a });
 }

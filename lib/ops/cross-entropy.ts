@@ -5,15 +5,15 @@
 //   reduction 'sum' : sum of the counted rows' losses
 //   reduction 'none': one loss per row, 0 for ignored rows
 // The rows' log-sum-exps are float32 kernels; the rows are then combined in
-// float64 and the loss rounded to float32 once.
+// float64 and the loss rounded to float32 once. The gradient (gradients.ts) is
+// one kernel, softmax minus the one-hot target, per counted row.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { record } from '../autograd/tape.ts';
-import { runCrossEntropyGrad } from '../../kernels/cross-entropy.ts';
-import type { TypedData } from '../tensor/dtype.ts';
+import { record } from './record.ts';
 import { expectFloat, expectInt } from './check.ts';
 import { reduceAxis } from './reduce.ts';
+import { reshape } from './views.ts';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -42,7 +42,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     }
     counted++;
   }
-  const logits2 = logits.reshape([rows, classes]);
+  const logits2 = reshape(logits, [rows, classes]);
   const logitData = logits2.contiguousData();
   // With no classes every row is ignored (any counted target failed the check above): its loss is 0.
   const empty = rows * classes === 0;
@@ -52,18 +52,12 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   // the exact sum of the float32 row values as float32 allows (one rounding, not one per row).
   const perRow = new Float64Array(rows);
   for (let i = 0; i < rows; i++) if (targetData[i] !== ignoreIndex) perRow[i] = lse[i] - logitData[i * classes + targetData[i]];
-  /** dlogits for per-row upstream gradients. */
-  const gradient = (rowGrad: TypedData) => [Tensor.fromData(empty ? new Float32Array(0) : runCrossEntropyGrad(logitData, rows, classes, targetData, lse, rowGrad, ignoreIndex), logits.shape)];
-  if (reduction === 'none') {
-    return record(Tensor.fromData(Float32Array.from(perRow), targets.shape), 'crossEntropy', [logits], (g) => gradient(g.contiguousData()));
-  }
+  // the rule reads the logits and lse rows as the forward saw them (targets it reads from the tensor)
+  const attrs = { logitData, lse, ignoreIndex, reduction, counted };
+  if (reduction === 'none') return record(Tensor.fromData(Float32Array.from(perRow), targets.shape), 'crossEntropy', [logits, targets], attrs);
   let total = 0;
   for (let i = 0; i < rows; i++) total += perRow[i];
   // mean over no counted row is 0 / 0 = NaN, as in PyTorch
   const value = reduction === 'sum' ? total : total / counted;
-  return record(Tensor.fromData(Float32Array.of(value), []), 'crossEntropy', [logits], (g) => {
-    // every counted row gets g (sum) or g / counted (mean); ignored rows get nothing (the kernel skips them)
-    const rowGrad = Math.fround(reduction === 'sum' ? g.item() : g.item() / counted);
-    return gradient(new Float32Array(rows).fill(rowGrad));
-  });
+  return record(Tensor.fromData(Float32Array.of(value), []), 'crossEntropy', [logits, targets], attrs);
 }

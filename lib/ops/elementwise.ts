@@ -6,6 +6,7 @@
 import { Tensor } from '../tensor/tensor.ts';
 import { broadcastShapes, numel, sameShape } from '../tensor/shape.ts';
 import { type ElementwiseOp, planBroadcast, runElementwise, runElementwiseFlat } from '../../kernels/elementwise.ts';
+import { expand } from './views.ts';
 
 export function elementwise(op: ElementwiseOp, inputs: Tensor[], scalar?: number): Tensor {
   const outShape = broadcastShapes(op, ...inputs.map((t) => t.shape));
@@ -15,6 +16,6 @@ export function elementwise(op: ElementwiseOp, inputs: Tensor[], scalar?: number
     const data = runElementwise(op, layout, inputs.map((t) => t.contiguousData()), scalar);
     return Tensor.fromData(data, outShape);
   }
-  const full = inputs.map((t) => (sameShape(t.shape, outShape) ? t : t.detach().expand(outShape)).contiguousData());
+  const full = inputs.map((t) => (sameShape(t.shape, outShape) ? t : expand(t.detach(), outShape)).contiguousData());
   return Tensor.fromData(runElementwiseFlat(op, full, scalar), outShape);
 }

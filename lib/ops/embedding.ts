@@ -1,13 +1,13 @@
 // Embedding lookup: ids (int32, any shape) -> rows of weight [V, H].
-// The gradient of weight is the scatter-add of the output gradient into the
-// looked-up rows; with paddingIdx set, lookups of that id add nothing (as
+// The gradient of weight (gradients.ts) is the scatter-add of the output
+// gradient into the looked-up rows; with paddingIdx set, lookups of that id add nothing (as
 // torch.nn.Embedding(padding_idx=...) does; a negative paddingIdx counts from
 // the end of the vocabulary, and one outside [-V, V) is an error).
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape } from '../tensor/shape.ts';
-import { record } from '../autograd/tape.ts';
-import { runEmbeddingGather, runEmbeddingScatter } from '../../kernels/embedding.ts';
+import { record } from './record.ts';
+import { runEmbeddingGather } from '../../kernels/embedding.ts';
 import { expectFloat, expectInt, expectRank } from './check.ts';
 
 export function embedding(ids: Tensor, weight: Tensor, paddingIdx?: number): Tensor {
@@ -30,12 +30,5 @@ export function embedding(ids: Tensor, weight: Tensor, paddingIdx?: number): Ten
     idData.length * hidden === 0
       ? Tensor.fromData(new Float32Array(0), outShape)
       : Tensor.fromData(runEmbeddingGather(weight.contiguousData(), vocab, hidden, idData), outShape);
-  return record(out, 'embedding', [ids, weight], (g) => {
-    const grad = new Float32Array(vocab * hidden);
-    if (idData.length > 0 && hidden > 0) {
-      const { rows, distinctIds } = runEmbeddingScatter(g.contiguousData(), hidden, idData, padRow);
-      distinctIds.forEach((id, u) => grad.set(rows.subarray(u * hidden, (u + 1) * hidden), id * hidden));
-    }
-    return [null, Tensor.fromData(grad, [vocab, hidden])];
-  });
+  return record(out, 'embedding', [ids, weight], { idData, padRow });
 }

@@ -1,16 +1,16 @@
 // matmul (NumPy/PyTorch semantics: 1-D operands are promoted and the added
 // axis removed; leading batch axes broadcast) and linear (y = x W^T + b, the
 // layout of every Hugging Face Linear weight: [out_features, in_features]).
-// Backward products run the NT and TN kernels directly: nothing is transposed
-// in memory.
+// Their gradients (gradients.ts) run the NT and TN kernels directly: nothing
+// is transposed in memory.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, broadcastShapes, formatShape, numel, sameShape } from '../tensor/shape.ts';
-import { record } from '../autograd/tape.ts';
+import { record } from './record.ts';
 import { type MatmulLayout, runMatmul } from '../../kernels/matmul.ts';
 import { expectFloat, expectRank } from './check.ts';
 import { add } from './arithmetic.ts';
-import { sumToShape } from './reduce.ts';
+import { expand, reshape, squeeze, unsqueeze } from './views.ts';
 
 /**
  * One kernel launch over batched matrices. `a` is [...aBatch, rowsA, colsA]
@@ -18,7 +18,7 @@ import { sumToShape } from './reduce.ts';
  * transposed. Batch axes broadcast; an operand whose batch is neither full nor
  * a single matrix is expanded in memory first.
  */
-function batchedProduct(layout: MatmulLayout, a: Tensor, b: Tensor, M: number, K: number, N: number): Tensor {
+export function batchedProduct(layout: MatmulLayout, a: Tensor, b: Tensor, M: number, K: number, N: number): Tensor {
   const aBatchShape = a.shape.slice(0, -2);
   const bBatchShape = b.shape.slice(0, -2);
   const batchShape = broadcastShapes('matmul', aBatchShape, bBatchShape);
@@ -31,7 +31,7 @@ function batchedProduct(layout: MatmulLayout, a: Tensor, b: Tensor, M: number, K
     if (numel(own) === batch && sameShape([...new Array(batchShape.length - own.length).fill(1), ...own], batchShape)) {
       return { data: t, batched: 1 };
     }
-    return { data: t.detach().expand([...batchShape, ...t.shape.slice(-2)]), batched: 1 };
+    return { data: expand(t.detach(), [...batchShape, ...t.shape.slice(-2)]), batched: 1 };
   };
   const A = operand(a, aBatchShape);
   const B = operand(b, bBatchShape);
@@ -60,9 +60,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   // 1-D operands: a vector on the left is a row, on the right a column; the
   // added axes are removed from the result ([..., M, N] loses N, then M).
   if (a.rank === 1 || b.rank === 1) {
-    let out = matmul(a.rank === 1 ? a.unsqueeze(0) : a, b.rank === 1 ? b.unsqueeze(1) : b);
-    if (b.rank === 1) out = out.squeeze(-1);
-    if (a.rank === 1) out = out.squeeze(b.rank === 1 ? -1 : -2);
+    let out = matmul(a.rank === 1 ? unsqueeze(a, 0) : a, b.rank === 1 ? unsqueeze(b, 1) : b);
+    if (b.rank === 1) out = squeeze(out, -1);
+    if (a.rank === 1) out = squeeze(out, b.rank === 1 ? -1 : -2);
     return out;
   }
   const aBatch = a.shape.slice(0, -2);
@@ -76,12 +76,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const M = a.shape[a.rank - 2];
   const N = b.shape[b.rank - 1];
-  const out = batchedProduct('NN', a, b, M, K, N);
-  // dA = dC B^T  (NT) ; dB = A^T dC  (TN), each summed over broadcast batch axes
-  return record(out, 'matmul', [a, b], (g) => [
-    a.requiresGrad ? sumToShape(batchedProduct('NT', g, b, M, N, K), a.shape) : null,
-    b.requiresGrad ? sumToShape(batchedProduct('TN', a, g, K, M, N), b.shape) : null,
-  ]);
+  return record(batchedProduct('NN', a, b, M, K, N), 'matmul', [a, b]);
 }
 
 /** y = x W^T (+ bias): x [..., in], weight [out, in], bias [out]. */
@@ -99,12 +94,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   }
   const rows = numel(x.shape.slice(0, -1));
   const outShape = [...x.shape.slice(0, -1), outFeatures];
-  const x2 = x.reshape([rows, inFeatures]);
-  const y2 = batchedProduct('NT', x2, weight, rows, inFeatures, outFeatures);
-  // dx = dy W (NN) ; dW = dy^T x (TN)
-  const y = record(y2, 'linear', [x2, weight], (g) => [
-    x2.requiresGrad ? batchedProduct('NN', g, weight, rows, outFeatures, inFeatures) : null,
-    weight.requiresGrad ? batchedProduct('TN', g, x2, outFeatures, rows, inFeatures) : null,
-  ]).reshape(outShape);
+  const x2 = reshape(x, [rows, inFeatures]);
+  const y = reshape(record(batchedProduct('NT', x2, weight, rows, inFeatures, outFeatures), 'linear', [x2, weight]), outShape);
   return bias === undefined ? y : add(y, bias);
 }

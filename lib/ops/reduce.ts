@@ -1,13 +1,15 @@
 // sum, mean, max, argmax and logSumExp over one axis (or all axes), with
-// keepDim; sumToShape, which undoes broadcasting for gradients.
+// keepDim; sumToShape, which undoes broadcasting for gradients. Their
+// gradients are in the gradient table (gradients.ts).
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, normalizeAxis, reducedShape, sameShape, splitAroundAxis } from '../tensor/shape.ts';
-import { record } from '../autograd/tape.ts';
+import { record } from './record.ts';
 import { type Reduction, runReduction } from '../../kernels/reduce.ts';
 import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
-import { mul, mulScalar } from './arithmetic.ts';
+import { mulScalar } from './arithmetic.ts';
+import { reshape } from './views.ts';
 
 /** Runs a reduction kernel along `axis` (already normalised), without recording. */
 export function reduceAxis(kind: Reduction, x: Tensor, axis: number, keepDim: boolean): Tensor {
@@ -25,27 +27,19 @@ export function reduceAxis(kind: Reduction, x: Tensor, axis: number, keepDim: bo
 
 /** A reduction over every axis: rank 0, or with keepDim every axis kept as size 1 (NumPy's keepdims). */
 function keepAllDims(out: Tensor, rank: number, keepDim: boolean): Tensor {
-  return keepDim ? out.reshape(new Array<number>(rank).fill(1)) : out;
-}
-
-/** The gradient of a reduced tensor, broadcast back over the reduced axis. */
-function expandBack(g: Tensor, inputShape: number[], axis: number, keepDim: boolean): Tensor {
-  const kept = keepDim ? g : g.unsqueeze(axis);
-  return kept.expand(inputShape);
+  return keepDim ? reshape(out, new Array<number>(rank).fill(1)) : out;
 }
 
 export function sum(x: Tensor, axis?: number, keepDim = false): Tensor {
   expectFloat('sum', x);
   if (axis === undefined) return keepAllDims(sumAll(x), x.rank, keepDim);
   const a = normalizeAxis('sum', axis, x.rank);
-  const out = reduceAxis('sum', x, a, keepDim);
-  const inputShape = x.shape;
-  return record(out, 'sum', [x], (g) => [expandBack(g, inputShape, a, keepDim)]);
+  return record(reduceAxis('sum', x, a, keepDim), 'sum', [x], { axis: a, keepDim });
 }
 
 /** Sum of every element, as a rank-0 tensor: the axes are reduced last to first. */
 function sumAll(x: Tensor): Tensor {
-  let out = x.rank === 0 ? x.reshape([1]) : x;
+  let out = x.rank === 0 ? reshape(x, [1]) : x;
   while (out.rank > 0) out = sum(out, out.rank - 1);
   return out;
 }
@@ -62,16 +56,9 @@ export function mean(x: Tensor, axis?: number, keepDim = false): Tensor {
  */
 export function max(x: Tensor, axis?: number, keepDim = false): Tensor {
   expectFloat('max', x);
-  if (axis === undefined) return keepAllDims(max(x.reshape([-1]), 0, false), x.rank, keepDim);
+  if (axis === undefined) return keepAllDims(max(reshape(x, [-1]), 0, false), x.rank, keepDim);
   const a = normalizeAxis('max', axis, x.rank);
-  const out = reduceAxis('max', x, a, keepDim);
-  const inputShape = x.shape;
-  return record(out, 'max', [x], (g) => {
-    const winner = argmax(x, a, true);
-    const positions = axisPositions(inputShape, a);
-    const isWinner = elementwise('equalTo', [positions, winner]);
-    return [mul(isWinner, expandBack(g, inputShape, a, keepDim))];
-  });
+  return record(reduceAxis('max', x, a, keepDim), 'max', [x], { axis: a, keepDim });
 }
 
 /** Index of the first maximum along `axis`, as int32 (not differentiable). */
@@ -86,11 +73,7 @@ export function argmax(x: Tensor, axis: number, keepDim = false): Tensor {
 export function logSumExp(x: Tensor, axis: number, keepDim = false): Tensor {
   expectFloat('logSumExp', x);
   const a = normalizeAxis('logSumExp', axis, x.rank);
-  const out = reduceAxis('logSumExp', x, a, keepDim);
-  const inputShape = x.shape;
-  // d lse / dx = softmax(x) = exp((x - m) - log(sum(exp(x - m)))); not exp(x - lse),
-  // whose float32 rounding of lse costs |lse| * 2^-24 relative (6e-5 at |x| = 1000)
-  return record(out, 'logSumExp', [x], (g) => [mul(elementwise('expSub', shiftedLogSumExp(x, a)), expandBack(g, inputShape, a, keepDim))]);
+  return record(reduceAxis('logSumExp', x, a, keepDim), 'logSumExp', [x], { axis: a, keepDim });
 }
 
 /**
@@ -102,13 +85,6 @@ export function logSumExp(x: Tensor, axis: number, keepDim = false): Tensor {
 export function shiftedLogSumExp(x: Tensor, axis: number): [Tensor, Tensor] {
   const shifted = elementwise('sub', [x, reduceAxis('max', x, axis, true)]);
   return [shifted, reduceAxis('logSumExp', shifted, axis, true)];
-}
-
-/** 0, 1, ..., n-1 along `axis`, size 1 elsewhere: broadcasts against a tensor of `shape`. */
-function axisPositions(shape: number[], axis: number): Tensor {
-  const n = shape[axis];
-  const positionShape = shape.map((_, i) => (i === axis ? n : 1));
-  return Tensor.fromData(Float32Array.from({ length: n }, (_, i) => i), positionShape);
 }
 
 /**

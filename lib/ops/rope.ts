@@ -2,13 +2,15 @@
 //   x:        [B, heads, T, D]  (D even)
 //   cos, sin: [B, T, D] or [1, T, D]  (built from positions by the model;
 //             [p * inv_freq, p * inv_freq] halves, GEMMA2.md)
-// Only x is differentiable: cos and sin are tables of positions.
+// Only x is differentiable: cos and sin are tables of positions. The gradient
+// (gradients.ts) runs the backward rotation kernel.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { record } from '../autograd/tape.ts';
+import { record } from './record.ts';
 import { runRope, type RopeDims } from '../../kernels/rope.ts';
 import { expectFloat, expectRank } from './check.ts';
+import { contiguous } from './views.ts';
 
 export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   expectFloat('rope', x, cos, sin);
@@ -27,9 +29,9 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   }
   const perSequence = cos.shape[0] === B && B !== 1;
   const dims: RopeDims = { matrices: B * heads, heads, T, D, perSequence };
-  if (x.size === 0) return x.contiguous().detach();
+  if (x.size === 0) return contiguous(x).detach();
   const cosData = cos.contiguousData();
   const sinData = sin.contiguousData();
   const out = Tensor.fromData(runRope('forward', x.contiguousData(), cosData, sinData, dims), x.shape);
-  return record(out, 'rope', [x, cos, sin], (g) => [Tensor.fromData(runRope('backward', g.contiguousData(), cosData, sinData, dims), x.shape), null, null]);
+  return record(out, 'rope', [x, cos, sin], { cosData, sinData, dims });
 }

@@ -1,41 +1,34 @@
-// Element-wise functions of one tensor. Each backward restates its derivative.
+// Element-wise functions of one tensor. Their derivatives are in the gradient
+// table (gradients.ts).
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { record } from '../autograd/tape.ts';
+import { record } from './record.ts';
 import { elementwise } from './elementwise.ts';
 import { expectFloat } from './check.ts';
-import { div, mul, mulScalar, rsubScalar } from './arithmetic.ts';
 
 export function sqrt(x: Tensor): Tensor {
   expectFloat('sqrt', x);
-  const out = elementwise('sqrt', [x]);
-  // d sqrt(x) = 1 / (2 sqrt(x))
-  return record(out, 'sqrt', [x], (g) => [div(mulScalar(g, 0.5), out)]);
+  return record(elementwise('sqrt', [x]), 'sqrt', [x]);
 }
 
 export function rsqrt(x: Tensor): Tensor {
   expectFloat('rsqrt', x);
-  const out = elementwise('rsqrt', [x]);
-  // d x^(-1/2) = -1/2 x^(-3/2) = -1/2 out^3
-  return record(out, 'rsqrt', [x], (g) => [mul(g, mulScalar(mul(out, mul(out, out)), -0.5))]);
+  return record(elementwise('rsqrt', [x]), 'rsqrt', [x]);
 }
 
 export function exp(x: Tensor): Tensor {
   expectFloat('exp', x);
-  const out = elementwise('exp', [x]);
-  return record(out, 'exp', [x], (g) => [mul(g, out)]);
+  return record(elementwise('exp', [x]), 'exp', [x]);
 }
 
 export function log(x: Tensor): Tensor {
   expectFloat('log', x);
-  return record(elementwise('log', [x]), 'log', [x], (g) => [div(g, x)]);
+  return record(elementwise('log', [x]), 'log', [x]);
 }
 
 export function tanh(x: Tensor): Tensor {
   expectFloat('tanh', x);
-  const out = elementwise('tanh', [x]);
-  // d tanh(x) = 1 - tanh(x)^2
-  return record(out, 'tanh', [x], (g) => [mul(g, rsubScalar(mul(out, out), 1))]);
+  return record(elementwise('tanh', [x]), 'tanh', [x]);
 }
 
 /**
@@ -45,13 +38,11 @@ export function tanh(x: Tensor): Tensor {
 export function softcap(x: Tensor, cap: number): Tensor {
   expectFloat('softcap', x);
   if (!(cap > 0 && Number.isFinite(cap))) throw new RangeError(`softcap: the cap must be a positive finite number, got ${cap}`);
-  const out = elementwise('softcap', [x], cap);
-  // d/dx cap tanh(x / cap) = 1 - tanh(x / cap)^2 = 1 - (out / cap)^2
-  return record(out, 'softcap', [x], (g) => [elementwise('softcapGrad', [out, g], cap)]);
+  return record(elementwise('softcap', [x], cap), 'softcap', [x], { cap });
 }
 
 /** GELU with the tanh approximation (Transformers' gelu_pytorch_tanh). */
 export function geluTanh(x: Tensor): Tensor {
   expectFloat('geluTanh', x);
-  return record(elementwise('geluTanh', [x]), 'geluTanh', [x], (g) => [mul(g, elementwise('geluTanhGrad', [x]))]);
+  return record(elementwise('geluTanh', [x]), 'geluTanh', [x]);
 }

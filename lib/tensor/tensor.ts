@@ -1,19 +1,32 @@
 // The Tensor: float32 or int32 data held in an ndarray (shape, strides,
-// offset), plus what the autograd tape needs (requiresGrad, grad, gradNode).
-// Views (reshape, transpose, narrow, expand, ...) share the ndarray's data;
-// ops read tensors through contiguousData(), which copies only when a view is
-// not laid out row-major.
+// offset), a version counter for in-place writes, and the fields the autograd
+// tape fills in (requiresGrad, grad, gradNode). Views share the ndarray's
+// data; ops read tensors through contiguousData(), which copies only when a
+// view is not laid out row-major.
+//
+// This folder imports nothing above it. The ops (add, reshape, matmul, ...)
+// are attached to Tensor.prototype by lib/ops/tensor-methods.ts and backward()
+// by lib/autograd/tape.ts, as TensorFlow.js attaches its chained ops: importing
+// lib/ops/index.ts gives every method.
 
 import { subarrayOf } from './storage.ts';
 import ndarray, { type NdArray } from 'ndarray';
 import { type DType, type TypedData, allocate, dtypeOf } from './dtype.ts';
-import { type Shape, ShapeError, contiguousStrides, formatShape, numel, sameShape } from './shape.ts';
-import { backward, isGradEnabled, type BackwardOptions, type GradNode } from '../autograd/tape.ts';
+import { type Shape, ShapeError, contiguousStrides, formatShape, numel } from './shape.ts';
+import type { GradNode } from './grad-node.ts';
 import { formatTensor } from './format.ts';
-import * as views from './views.ts';
-import * as ops from '../ops/index.ts';
+import { copyStrided } from './strided.ts';
 
 export type NestedArray = number | NestedArray[];
+
+/**
+ * PyTorch's version counter: one per storage, shared by every view of it and
+ * by detach(), bumped by each in-place write. The tape keeps the versions of
+ * the tensors a gradient rule saves and refuses to use one that changed.
+ */
+interface VersionCounter {
+  value: number;
+}
 
 export class Tensor {
   /** The storage: a typed array with shape, strides and offset. */
@@ -25,6 +38,8 @@ export class Tensor {
   grad: Tensor | null = null;
   /** How this tensor was computed, when the tape recorded it. */
   gradNode: GradNode | null = null;
+  /** Shared with the views of this storage; made on first need (most tensors are never viewed or written in place). */
+  private versionCounter: VersionCounter | null = null;
 
   constructor(nd: NdArray<TypedData>) {
     this.nd = nd;
@@ -76,7 +91,39 @@ export class Tensor {
     if (this.isContiguous()) {
       return subarrayOf(this.nd.data, this.nd.offset, this.nd.offset + this.size);
     }
-    return views.copyStrided(this.nd);
+    return copyStrided(this.nd);
+  }
+
+  /** A tensor over this one's storage in another layout: a view, sharing the data and the version counter. */
+  viewAs(shape: number[], stride: number[], offset: number): Tensor {
+    return this.sharingStorage(ndarray(this.nd.data, shape, stride, offset));
+  }
+
+  // ---- in-place writes --------------------------------------------------------
+
+  /** How many in-place writes this tensor's storage has seen (through any view of it). */
+  get version(): number {
+    return this.versionCounter === null ? 0 : this.versionCounter.value;
+  }
+
+  /**
+   * Records that the storage was written in place (copyFrom, an optimizer
+   * step, weight loading): a gradient rule that saved this tensor, or any view
+   * of its storage, before the write will refuse to run.
+   */
+  markModifiedInPlace(): void {
+    this.sharedVersionCounter().value++;
+  }
+
+  private sharedVersionCounter(): VersionCounter {
+    return (this.versionCounter ??= { value: 0 });
+  }
+
+  /** A new tensor over `nd` (this one's data) that counts versions with this one. */
+  private sharingStorage(nd: NdArray<TypedData>): Tensor {
+    const tensor = new Tensor(nd);
+    tensor.versionCounter = this.sharedVersionCounter();
+    return tensor;
   }
 
   // ---- autograd -------------------------------------------------------------
@@ -93,33 +140,13 @@ export class Tensor {
     return this;
   }
 
-  backward(gradient?: Tensor, options?: BackwardOptions): void {
-    backward(this, gradient, options);
-  }
-
-  /** The same data, cut off from the tape. */
+  /** The same data, cut off from the tape (sharing the version counter, as in PyTorch). */
   detach(): Tensor {
-    return new Tensor(this.nd);
+    return this.sharingStorage(this.nd);
   }
 
   zeroGrad(): void {
     this.grad = null;
-  }
-
-  /**
-   * Overwrites this tensor's elements with `source`'s (same shape), in place:
-   * for optimizer updates and caches. Not recorded on the tape, so a tensor
-   * that requires a gradient may only be written inside noGrad().
-   */
-  copyFrom(source: Tensor): this {
-    if (!sameShape(source.shape, this.shape)) {
-      throw new ShapeError(`copyFrom: source shape ${formatShape(source.shape)} does not match ${formatShape(this.shape)}`);
-    }
-    if (this.requiresGrad && isGradEnabled()) {
-      throw new ShapeError('copyFrom: writing in place to a tensor that requires a gradient must happen inside noGrad()');
-    }
-    views.writeStrided(this.nd, source.contiguousData());
-    return this;
   }
 
   // ---- reading ----------------------------------------------------------------
@@ -150,91 +177,6 @@ export class Tensor {
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
-  }
-
-  // ---- views (no copy) --------------------------------------------------------
-
-  reshape(shape: number[]): Tensor {
-    return views.reshape(this, shape);
-  }
-  transpose(axis0 = -2, axis1 = -1): Tensor {
-    return views.transpose(this, axis0, axis1);
-  }
-  permute(order: number[]): Tensor {
-    return views.permute(this, order);
-  }
-  narrow(axis: number, start: number, length: number): Tensor {
-    return views.narrow(this, axis, start, length);
-  }
-  slice(axis: number, start: number, end?: number, step?: number): Tensor {
-    return views.slice(this, axis, start, end, step);
-  }
-  expand(shape: number[]): Tensor {
-    return views.expand(this, shape);
-  }
-  unsqueeze(axis: number): Tensor {
-    return views.unsqueeze(this, axis);
-  }
-  squeeze(axis: number): Tensor {
-    return views.squeeze(this, axis);
-  }
-  /** A row-major tensor with the same values (this tensor itself when already contiguous). */
-  contiguous(): Tensor {
-    return views.contiguous(this);
-  }
-
-  // ---- ops --------------------------------------------------------------------
-
-  add(other: Tensor | number): Tensor {
-    return ops.add(this, other);
-  }
-  sub(other: Tensor | number): Tensor {
-    return ops.sub(this, other);
-  }
-  mul(other: Tensor | number): Tensor {
-    return ops.mul(this, other);
-  }
-  div(other: Tensor | number): Tensor {
-    return ops.div(this, other);
-  }
-  pow(exponent: Tensor | number): Tensor {
-    return ops.pow(this, exponent);
-  }
-  neg(): Tensor {
-    return ops.neg(this);
-  }
-  sqrt(): Tensor {
-    return ops.sqrt(this);
-  }
-  rsqrt(): Tensor {
-    return ops.rsqrt(this);
-  }
-  exp(): Tensor {
-    return ops.exp(this);
-  }
-  log(): Tensor {
-    return ops.log(this);
-  }
-  tanh(): Tensor {
-    return ops.tanh(this);
-  }
-  sum(axis?: number, keepDim = false): Tensor {
-    return ops.sum(this, axis, keepDim);
-  }
-  mean(axis?: number, keepDim = false): Tensor {
-    return ops.mean(this, axis, keepDim);
-  }
-  max(axis?: number, keepDim = false): Tensor {
-    return ops.max(this, axis, keepDim);
-  }
-  softmax(axis = -1): Tensor {
-    return ops.softmax(this, axis);
-  }
-  logSoftmax(axis = -1): Tensor {
-    return ops.logSoftmax(this, axis);
-  }
-  matmul(other: Tensor): Tensor {
-    return ops.matmul(this, other);
   }
 
   /** Same shape and dtype, filled with ones. */

@@ -68,11 +68,15 @@ export abstract class Optimizer<H extends { lr: number }, S> {
   abstract step(): void;
 }
 
-/** Writes new values into a parameter (inside noGrad: it requires a gradient). */
-/** Writes the updated values into the parameter (nothing to do when the kernel updated it in place). */
+/**
+ * Writes the updated values into the parameter (nothing to copy when the
+ * kernel updated it in place) and bumps its version: a graph recorded before
+ * the step that saved the parameter can no longer run backward.
+ */
 function assign(p: Tensor, values: Float32Array): void {
   const storage = p.contiguousData();
   if (values !== storage) noGrad(() => storage.set(values));
+  p.markModifiedInPlace();
 }
 
 function checkGradient(p: Tensor): void {

@@ -1,79 +1,19 @@
-// Views: new shapes and strides over the same data, no copy. Each is
-// differentiable: its backward maps the output gradient back to the input's
-// shape (reshape back, permute back, pad a slice with zeros, sum an expand).
-// contiguous() is the one place a strided view is copied into row-major order;
-// it is data movement, done on the host where indices are exact float64.
+// Views: new shapes and strides over the same data, no copy (Tensor.viewAs:
+// a view also shares its source's version counter). Each is an op like any
+// other: it records, and its rule in the gradient table maps the output
+// gradient back to the input's shape (reshape back, permute back, pad a slice
+// with zeros, sum an expand). contiguous() is the one place a strided view is
+// copied into row-major order; it is data movement, done on the host where
+// indices are exact float64.
 
-import ndarray, { type NdArray } from 'ndarray';
-import { type TypedData, allocate, dtypeOf } from './dtype.ts';
-import { ShapeError, contiguousStrides, formatShape, normalizeAxis, numel } from './shape.ts';
-import { Tensor } from './tensor.ts';
-import { record } from '../autograd/tape.ts';
-import { sumToShape } from '../ops/reduce.ts';
-
-/** Copies a strided ndarray into a fresh row-major typed array. */
-export function copyStrided(nd: NdArray<TypedData>): TypedData {
-  const out = allocate(dtypeOf(nd.data), nd.size);
-  if (nd.shape.length === 0 || nd.size === 0) {
-    if (nd.size === 1) out[0] = nd.data[nd.offset];
-    return out;
-  }
-  forEachRow(nd, (start, written, inner, innerStride) => {
-    if (innerStride === 1 && inner >= BLOCK_COPY_MIN) out.set(nd.data.subarray(start, start + inner), written); // one block copy
-    else for (let j = 0, s = start; j < inner; j++, s += innerStride) out[written + j] = nd.data[s];
-  });
-  return out;
-}
-
-/** Writes row-major `values` into the positions of the strided view `target`. */
-export function writeStrided(target: NdArray<TypedData>, values: TypedData): void {
-  if (target.shape.length === 0) {
-    if (values.length === 1) target.data[target.offset] = values[0];
-    return;
-  }
-  if (values.length === 0) return;
-  forEachRow(target, (start, written, inner, innerStride) => {
-    if (innerStride === 1 && inner >= BLOCK_COPY_MIN) target.data.set(values.subarray(written, written + inner), start);
-    else for (let j = 0, t = start; j < inner; j++, t += innerStride) target.data[t] = values[written + j];
-  });
-}
-
-/** Contiguous rows at least this long are copied with TypedArray.set (a memcpy); shorter ones element by element. */
-const BLOCK_COPY_MIN = 32;
-
-/**
- * Calls row(start, written, inner, innerStride) for every row along the last
- * axis of a strided view (rank >= 1, not empty), in row-major order: `start`
- * is the row's first position in the data, `written` how many elements the
- * rows before it hold. An odometer over the outer axes keeps `start` current.
- */
-function forEachRow(nd: NdArray<TypedData>, row: (start: number, written: number, inner: number, innerStride: number) => void): void {
-  const { shape, stride } = nd;
-  const rank = shape.length;
-  const inner = shape[rank - 1];
-  const innerStride = stride[rank - 1];
-  const index = new Array<number>(rank - 1).fill(0);
-  let start = nd.offset;
-  for (let written = 0; written < nd.size; written += inner) {
-    row(start, written, inner, innerStride);
-    for (let axis = rank - 2; axis >= 0; axis--) {
-      index[axis]++;
-      start += stride[axis];
-      if (index[axis] < shape[axis]) break;
-      start -= stride[axis] * shape[axis];
-      index[axis] = 0;
-    }
-  }
-}
-
-function view(source: Tensor, shape: number[], stride: number[], offset: number): Tensor {
-  return new Tensor(ndarray(source.nd.data, shape, stride, offset));
-}
+import { ShapeError, contiguousStrides, formatShape, normalizeAxis, numel } from '../tensor/shape.ts';
+import { Tensor } from '../tensor/tensor.ts';
+import { copyStrided } from '../tensor/strided.ts';
+import { record } from './record.ts';
 
 export function contiguous(x: Tensor): Tensor {
   if (x.isContiguous()) return x;
-  const out = Tensor.fromData(copyStrided(x.nd), x.shape);
-  return record(out, 'contiguous', [x], (g) => [g]);
+  return record(Tensor.fromData(copyStrided(x.nd), x.shape), 'contiguous', [x]);
 }
 
 /** Same elements in a new shape; one entry may be -1 (inferred). Copies only if x is not contiguous. */
@@ -93,10 +33,8 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   if (target.some((d) => !Number.isInteger(d) || d < 0) || numel(target) !== x.size) {
     throw new ShapeError(`reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) into ${formatShape(shape)}`);
   }
-  const source = x.contiguous();
-  const out = view(source, target, contiguousStrides(target), source.nd.offset);
-  const inputShape = x.shape;
-  return record(out, 'reshape', [source], (g) => [reshape(g, inputShape)]);
+  const source = contiguous(x);
+  return record(source.viewAs(target, contiguousStrides(target), source.nd.offset), 'reshape', [source]);
 }
 
 export function permute(x: Tensor, order: number[]): Tensor {
@@ -105,10 +43,10 @@ export function permute(x: Tensor, order: number[]): Tensor {
   if (axes.length !== rank || new Set(axes).size !== rank) {
     throw new ShapeError(`permute: order ${formatShape(order)} is not a permutation of the ${rank} axes of ${formatShape(x.shape)}`);
   }
-  const out = view(x, axes.map((a) => x.nd.shape[a]), axes.map((a) => x.nd.stride[a]), x.nd.offset);
+  const out = x.viewAs(axes.map((a) => x.nd.shape[a]), axes.map((a) => x.nd.stride[a]), x.nd.offset);
   const inverse = new Array<number>(rank);
   axes.forEach((a, i) => (inverse[a] = i));
-  return record(out, 'permute', [x], (g) => [permute(g, inverse)]);
+  return record(out, 'permute', [x], { inverse });
 }
 
 export function transpose(x: Tensor, axis0: number, axis1: number): Tensor {
@@ -133,14 +71,7 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   shape[a] = length;
   const offset = x.nd.offset + begin * stride[a];
   stride[a] *= step;
-  const out = view(x, shape, stride, offset);
-  const inputShape = x.shape;
-  return record(out, 'slice', [x], (g) => {
-    // d/dx of a slice: the gradient where the slice read, zeros elsewhere.
-    const grad = Tensor.fromData(new Float32Array(numel(inputShape)), inputShape);
-    writeStrided(slice(grad, a, begin, stop, step).nd, g.contiguousData());
-    return [grad];
-  });
+  return record(x.viewAs(shape, stride, offset), 'slice', [x], { axis: a, begin, stop, step });
 }
 
 /** `length` elements from `start` along `axis` (PyTorch's narrow); errors instead of clamping. */
@@ -169,9 +100,7 @@ export function expand(x: Tensor, shape: number[]): Tensor {
     stride[lead + i] = from === to ? x.nd.stride[i] : 0;
   }
   const target = shape.map((d, i) => (d === -1 && i >= lead ? x.nd.shape[i - lead] : d));
-  const out = view(x, target, stride, x.nd.offset);
-  const inputShape = x.shape;
-  return record(out, 'expand', [x], (g) => [sumToShape(g, inputShape)]);
+  return record(x.viewAs(target, stride, x.nd.offset), 'expand', [x]);
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {

@@ -11,28 +11,20 @@ import type { TypedData } from '../lib/tensor/dtype.ts';
 import { type Box, boxed, launch } from './launch.ts';
 import { defineKernel } from './registry.ts';
 import { simdMatmul } from './wasm/gemm.ts';
+import type { MatmulDims, MatmulLayout } from './wasm/gemm-plan.ts';
+
+export type { MatmulDims, MatmulLayout } from './wasm/gemm-plan.ts';
 import { cascadeKernel } from './sum-order.ts';
 
 // thread (x, y, z): C[z][y][x] = sum over i < K of A[z][y][i] B[z][i][x] (in the layout's storage)
 const batchEntries = 'const za = this.thread.z * this.constants.aBatched; const zb = this.thread.z * this.constants.bBatched;';
 const matmulKernel = (term: string) => cascadeKernel({ params: 'A, B', setup: batchEntries, length: 'this.constants.K', term });
 
-export const MATMUL_LAYOUTS = {
+export const MATMUL_LAYOUTS: Record<MatmulLayout, string> = {
   NN: matmulKernel('A[za][this.thread.y][i] * B[zb][i][this.thread.x]'), // A [M, K], B [K, N]
   NT: matmulKernel('A[za][this.thread.y][i] * B[zb][this.thread.x][i]'), // B stored [N, K]
   TN: matmulKernel('A[za][i][this.thread.y] * B[zb][i][this.thread.x]'), // A stored [K, M]
 };
-export type MatmulLayout = keyof typeof MATMUL_LAYOUTS;
-
-export interface MatmulDims {
-  batch: number;
-  M: number;
-  K: number;
-  N: number;
-  /** 1 when the operand holds `batch` matrices, 0 when one matrix serves every batch entry. */
-  aBatched: 0 | 1;
-  bBatched: 0 | 1;
-}
 
 /** The GPU.js kernels above, on the current backend. */
 function gpujsMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {

@@ -159,7 +159,7 @@ describe('kernel cache and stats', () => {
 
   test('the SIMD matmul split over worker threads gives the single-thread result bit for bit', () => {
     setBackend('webasm');
-    // products big enough to be split (kernels/wasm/gemm.ts: from 2^25 multiply-adds)
+    // products big enough to be split (kernels/wasm/gemm-plan.ts: from 2^25 multiply-adds)
     for (const [layout, M, K, N] of [['NN', 256, 512, 264], ['NT', 131, 1000, 257], ['TN', 129, 1024, 256]] as const) {
       const a = randomTensor([M * K], M);
       const b = randomTensor([K * N], N);

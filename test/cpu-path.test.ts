@@ -196,7 +196,7 @@ describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () 
   });
 
   test('threaded gemv, panels and batch entries give the single-thread bits', () => {
-    // above the threading thresholds of wasm/gemm.ts: gemv from 2^21 multiply-adds, gemm from 2^25
+    // above the threading thresholds of wasm/gemm-plan.ts: gemv from 2^21 multiply-adds, gemm from 2^25
     const cases = [['NT', 1, 1, 2304, 1024], ['NT', 1, 3, 1024, 1000], ['NN', 1, 256, 512, 256], ['NT', 1, 256, 512, 264], ['TN', 1, 264, 512, 256], ['NN', 4, 128, 256, 256], ['NT', 5, 100, 256, 264], ['NN', 1, 2, 1024, 1024]] as const;
     for (const [layout, batch, M, K, N] of cases) {
       const a = randomData(batch * M * K, M);

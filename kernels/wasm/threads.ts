@@ -141,12 +141,17 @@ export class WorkerPool {
   }
 }
 
-let threadCount = 1;
+let threads = 1;
 
 /** Sets how many threads the kernels use, the main one included (kernels/backend.ts calls this). */
 export function setThreadCount(count: number): void {
   if (count > 1 && !workerHostAvailable()) throw new RangeError(`setThreadCount: ${count} threads, but this platform has no worker threads`);
-  threadCount = count;
+  threads = count;
+}
+
+/** How many threads the kernels use, the main one included. */
+export function threadCount(): number {
+  return threads;
 }
 
 /** Splits [0, total) into `parts` contiguous ranges of near-equal size (some may be empty). */
@@ -169,7 +174,7 @@ export function registerModule(module: object, names: string[]): void {
 
 /** The worker pool for the current thread count, or null when only one thread is wanted. */
 export function workerPool(): WorkerPool | null {
-  const count = threadCount;
+  const count = threads;
   if (count <= 1) return null;
   if (pool === null || pool.count !== count) {
     pool?.stop();

@@ -13,8 +13,7 @@
 // node keeps the versions of the tensors its rule saves, and backward refuses
 // to run the rule if any of them was written since.
 
-import { Tensor } from '../tensor/tensor.ts';
-import type { GradNode } from '../tensor/grad-node.ts';
+import { type GradNode, Tensor } from '../tensor/tensor.ts';
 import { formatShape, sameShape } from '../tensor/shape.ts';
 import { copyStrided } from '../tensor/strided.ts';
 

@@ -1,8 +1,18 @@
 // A readable toString, PyTorch-like: nested brackets, aligned columns, long
 // axes summarised as "first 3 ... last 3".
 
-import type { Tensor } from './tensor.ts';
+import type { DType } from './dtype.ts';
 import { formatShape, numel } from './shape.ts';
+
+/** What formatting reads of a Tensor (stated here, so this file and tensor.ts do not import each other). */
+interface Formattable {
+  readonly shape: number[];
+  readonly dtype: DType;
+  readonly size: number;
+  readonly requiresGrad: boolean;
+  readonly gradNode: { readonly op: string } | null;
+  contiguousData(): ArrayLike<number>;
+}
 
 const EDGE_ITEMS = 3;
 const SUMMARISE_ABOVE = 1000;
@@ -15,7 +25,7 @@ function formatNumber(value: number, integer: boolean): string {
   return value.toFixed(4);
 }
 
-export function formatTensor(t: Tensor): string {
+export function formatTensor(t: Formattable): string {
   const shape = t.shape;
   const data = t.contiguousData();
   const integer = t.dtype === 'int32';

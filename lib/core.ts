@@ -1,6 +1,6 @@
 // gemma2-ts core: the part of the library that runs in a browser as well as on
 // Node. Nothing it imports, directly or through other modules, imports a Node
-// built-in (test/core-imports.test.ts checks the closure), so it bundles for a
+// built-in (the layering rules of .dependency-cruiser.cjs check the closure), so it bundles for a
 // browser unchanged. Files are read through byte sources and model folders:
 // on Node a path works wherever a folder is taken; in a browser pass a
 // MemoryModelFolder (bytes you fetched, or `await MemoryModelFolder.fromFiles(input.files)`).
@@ -22,17 +22,28 @@ export { Generator, manualSeed } from './tensor/random.ts';
 export { noGrad, isGradEnabled, backward, GradientError } from './autograd/tape.ts';
 export * from './ops/index.ts';
 export {
+  backend,
   setBackend,
+  setComputePath,
+  setThreads,
+  setResidentBudget,
   resetBackend,
   currentBackend,
   describeBackend,
   availableBackends,
+  cpuPathUnavailableReason,
   withBackend,
+  withComputePath,
+  withThreads,
   BackendError,
   BACKENDS,
+  COMPUTE_PATHS,
+  type Backend,
   type BackendName,
+  type ComputePath,
 } from '../kernels/backend.ts';
 export { kernelStats, resetKernelStats, clearKernelCache, KernelLimitError, MAX_KERNEL_AXIS } from '../kernels/launch.ts';
+export { registeredKernels, kernelNames, type KernelDefinition, type Agreement, type CpuKind } from '../kernels/registry.ts';
 
 // The model.
 export { type Gemma2Config, type LayerType, type ProblemType, ConfigError, GEMMA2_DEFAULTS, parseGemma2Config, gemma2ConfigToJson } from './model/config.ts';

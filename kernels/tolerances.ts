@@ -7,7 +7,7 @@
 // random cases per backend with the test suite's ranges (inputs uniform in
 // [-2, 2] unless an op needs a positive domain, axes up to 129). Beside each
 // entry: the worst |error| seen and the worst error / allowed ratio, on webasm
-// (float32 accumulation; since the CPU path of kernels/simd.ts, its SIMD
+// (float32 accumulation; since the CPU path (kernels/backend.ts, kernels/registry.ts), its SIMD
 // polynomial exp/tanh and host loops) and cpu (GPU.js computes in float64 and
 // rounds the result), measured 2026-12-04 on the 2-core development machine,
 // after sums moved to the cascade order of kernels/sum-order.ts.

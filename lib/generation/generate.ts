@@ -1,6 +1,7 @@
 // Generation with a HybridCache: one forward over the prompt (prefill), then
 // one token per step. Batches may be left-padded: positions for RoPE come
-// from the attention mask as in Transformers' generate(),
+// from the attention mask as in Transformers' generate()
+// (huggingface/transformers#7552),
 //   position_ids = cumsum(mask) - 1, with padded slots set to 1,
 // and the mask grows by one per new token. A row that produced an end token
 // is finished; its later tokens are the pad id, and generation stops when

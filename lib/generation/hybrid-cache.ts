@@ -1,16 +1,20 @@
-// HybridCache (GEMMA2.md, "HybridCache"): one static key/value cache per
+// HybridCache (GEMMA2.md, "HybridCache"), the cache Transformers added with
+// Gemma2 (huggingface/transformers#31659): one static key/value cache per
 // layer, [B, kv_heads, slots, hd].
 //   global layers:  max_cache_len slots; position p lives in slot p
 //   sliding layers: min(sliding_window, max_cache_len) slots used as a ring;
 //                   position p lives in slot p mod slots, so once full each new
-//                   entry replaces the oldest
-// A call with T new tokens at cache positions p0..p0+T-1 attends over the
-// entries already cached (positions below p0) followed by its own T tokens,
-// and then writes its tokens at their slots. Every key carries its position,
-// and the attention mask (causal, sliding window, padding) is built from
-// those positions, so it does not matter where in the ring a key sits. A
-// prompt longer than the window therefore attends to all of itself under the
-// sliding mask, and the ring keeps its last `slots` positions.
+//                   entry replaces the oldest (not one step early, as in
+//                   Transformers after 4.47: issue huggingface/transformers#37574,
+//                   fixed by #37972/#38046)
+// A call with T new tokens at cache positions p0..p0+T-1 (Transformers'
+// cache_position, which padding does not shift: huggingface/transformers#27931)
+// attends over the entries already cached (positions below p0) followed by its
+// own T tokens, and then writes its tokens at their slots. Every key carries
+// its position, and the attention mask (causal, sliding window, padding) is
+// built from those positions, so it does not matter where in the ring a key
+// sits. A prompt longer than the window therefore attends to all of itself
+// under the sliding mask, and the ring keeps its last `slots` positions.
 // It is the model's ModelCache (lib/model/cache.ts): the model calls it
 // through that interface and does not import this file.
 

@@ -1,6 +1,7 @@
 // Choosing the next token from one row of logits, in the order Transformers'
 // generate() applies its processors (GEMMA2.md, "Sampling"):
 //   repetition penalty -> temperature -> top-k -> top-p -> softmax -> draw
+// (temperature before the top-k/top-p filters: huggingface/transformers#8686)
 // Greedy decoding is argmax of the raw logits. These run on the host over one
 // vocabulary-sized row per sequence and step: a handful of passes over V
 // numbers, next to a model forward that costs millions of operations.
@@ -37,7 +38,7 @@ export function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
-/** score / penalty if positive, score * penalty if negative, for every token already in `sequence`. */
+/** score / penalty if positive, score * penalty if negative, for every token already in `sequence`, so a penalty > 1 never raises a score (huggingface/transformers#2302, fixed by #2303). */
 export function applyRepetitionPenalty(scores: Float64Array, sequence: ArrayLike<number>, penalty: number): void {
   if (penalty === 1) return;
   for (const token of new Set(Array.from(sequence))) {
@@ -55,7 +56,8 @@ export function applyTopK(scores: Float64Array, k: number): void {
 
 /**
  * Nucleus filtering (TopPLogitsWarper): sort ascending, drop the tokens whose
- * cumulative probability stays at or below 1 - p, always keeping the top one.
+ * cumulative probability stays at or below 1 - p, always keeping the top one
+ * (huggingface/transformers#18984).
  */
 export function applyTopP(scores: Float64Array, p: number): void {
   if (p >= 1) return;

@@ -1,11 +1,15 @@
-// Gemma2 self-attention (GEMMA2.md, "Forward pass", step 2), eager form:
+// Gemma2 self-attention (GEMMA2.md, "Forward pass", step 2), eager form, the
+// one Transformers trains Gemma2 with: its SDPA path cannot soft-cap the scores
+// (huggingface/transformers#31887):
 //   q, k, v = a Wq^T, a Wk^T, a Wv^T, split into heads of head_dim
 //   q, k    = RoPE(q), RoPE(k)
 //   s       = (q k^T) * query_pre_attn_scalar^-0.5
 //   s       = c tanh(s / c)                      if attn_logit_softcapping = c
 //   s       = s + M                  M = finfo.min where blocked (causal, sliding window, padding), else 0
-//   o       = softmax(s) v                      over keys, in float32
+//   o       = softmax(s) v                      over keys, in float32 (huggingface/transformers#17437)
 //   out     = o Wo^T
+// The scale by query_pre_attn_scalar (not head_dim) and the cap before the mask
+// are Gemma2's own (huggingface/transformers#31659).
 // Grouped-query attention: each group of heads / kv_heads query heads shares
 // one key/value head, expressed as a broadcast over the group axis.
 

@@ -1,9 +1,10 @@
 // Gemma2ForCausalLM: the decoder stack and the language-model head
 // (GEMMA2.md, "Forward pass" step 4 and "Heads and loss"):
 //   logits = h E^T                   E the embedding (tied) or lm_head.weight
-//   logits = c tanh(logits / c)      if final_logit_softcapping = c
+//   logits = c tanh(logits / c)      if final_logit_softcapping = c (Gemma2's, huggingface/transformers#31659)
 //   loss   = cross-entropy of logits[:, :-1] against labels[:, 1:],
 //            labels equal to -100 ignored, mean over the counted tokens
+//            (Transformers' ForCausalLMLoss, huggingface/transformers#34191)
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';

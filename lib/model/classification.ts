@@ -2,12 +2,14 @@
 //   Gemma2ForSequenceClassification: score (Linear H -> num_labels, no bias)
 //     on every position, then the row of each sequence's last non-padding
 //     token (pad_token_id; without one, the last position). Left and right
-//     padding both work, as in newer Transformers.
+//     padding both work, as in Transformers after 4.47
+//     (huggingface/transformers#35911).
 //   Gemma2ForTokenClassification: score (Linear H -> num_labels, with bias)
 //     on every position. Dropout is an identity at evaluation.
 // Losses, as Transformers 4.47 computes them (loss_utils.py):
-//   sequence classification, by config.problem_type; when it is null, one
-//   label means regression, integer labels single-label, float ones multi-label:
+//   sequence classification, by config.problem_type (huggingface/transformers#11012);
+//   when it is null, one label means regression, integer labels single-label,
+//   float ones multi-label:
 //     regression                  mean squared error (one label: of the squeezed
 //                                 pooled logits against [B] targets)
 //     single_label_classification cross-entropy of [B] class ids (-100 ignored)

@@ -76,7 +76,7 @@ export const GEMMA2_DEFAULTS = {
   num_attention_heads: 8,
   num_key_value_heads: 4,
   head_dim: 256,
-  query_pre_attn_scalar: 256,
+  query_pre_attn_scalar: 256, // gemma-2-2b's, as in Transformers since huggingface/transformers#34540
   sliding_window: 4096,
   attn_logit_softcapping: 50.0,
   final_logit_softcapping: 30.0,
@@ -175,7 +175,7 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
     }
     layerTypes = c.layer_types as LayerType[];
   } else {
-    // Transformers: a layer slides when its index is even.
+    // Transformers: a layer slides when its index is even (Gemma2's alternation, huggingface/transformers#31659).
     layerTypes = Array.from({ length: numHiddenLayers }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention'));
   }
 

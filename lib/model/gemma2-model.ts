@@ -79,7 +79,7 @@ export class Gemma2Model extends PreTrainedModel {
 
   /** embed[x] * sqrt(H): [B, T, H]. The pad row gets no gradient from lookups. */
   embed(inputIds: Tensor): Tensor {
-    const normalizer = Math.fround(Math.sqrt(this.config.hiddenSize)); // rounded to the compute dtype, as Transformers does
+    const normalizer = Math.fround(Math.sqrt(this.config.hiddenSize)); // rounded to the compute dtype first, as Transformers does (huggingface/transformers#29402)
     return mul(embedding(inputIds, this.embedTokens, this.config.padTokenId ?? undefined), normalizer);
   }
 

@@ -1,15 +1,18 @@
 // Which keys each query may attend to (GEMMA2.md, "Masks and positions"):
 //   causal:   key position k <= query position q
-//   sliding:  additionally k > q - sliding_window (on sliding layers)
+//   sliding:  additionally k > q - sliding_window (on sliding layers): the
+//             window holds sliding_window keys, the query's own included
+//             (huggingface/transformers#29623)
 //   padding:  a key whose attention_mask entry is 0 is never seen
 // Positions here are places in the sequence (cache positions), not the
 // position ids fed to RoPE. The result is the mask Transformers' eager
 // attention *adds* to the scores: 0 where the query may look, the most
-// negative float32 (finfo.min) where it may not. A query that sees nothing (a
-// left pad) then has every score rounded to finfo.min and averages all values
-// uniformly instead of producing NaN; because the mask is added rather than
-// filled in, the softmax gradient of such a row still reaches the scores
-// (GEMMA2.md, "Forward pass"), as it does in Transformers.
+// negative float32 (finfo.min, not -inf or -1e4: huggingface/transformers#17306)
+// where it may not. A query that sees nothing (a left pad) then has every
+// score rounded to finfo.min and averages all values uniformly instead of
+// producing NaN; because the mask is added rather than filled in, the softmax
+// gradient of such a row still reaches the scores (GEMMA2.md, "Forward pass"),
+// as it does in Transformers.
 
 import { Tensor } from '../tensor/tensor.ts';
 

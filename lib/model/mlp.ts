@@ -1,4 +1,5 @@
-// Gemma2's gated MLP (GeGLU): down( gelu_tanh(gate(a)) * up(a) ).
+// Gemma2's gated MLP (GeGLU): down( gelu_tanh(gate(a)) * up(a) ), with GELU's
+// tanh approximation, not the exact GELU (huggingface/transformers#29402).
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { geluTanh, mul } from '../ops/index.ts';

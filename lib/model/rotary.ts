@@ -3,13 +3,15 @@
 //   angle(p)    = [p * inv_freq, p * inv_freq]   (the half repeated)
 //   cos, sin    = cos(angle), sin(angle)
 // Transformers computes these in float32 even when the model runs in another
-// dtype (Gemma2RotaryEmbedding casts inv_freq and the positions with
-// .float()), so each step here is rounded to float32 the same way. The tables
-// are built on the host: hd/2 numbers per position, nothing to accelerate.
+// dtype, because in bfloat16 the positions lose precision
+// (Gemma2RotaryEmbedding casts inv_freq and the positions with .float(),
+// huggingface/transformers#29285), so each step here is rounded to float32 the
+// same way. The tables are built on the host: hd/2 numbers per position,
+// nothing to accelerate.
 
 import { Tensor } from '../tensor/tensor.ts';
 
-/** inv_freq as Transformers builds it: 1 / theta ** (arange(0, hd, 2) / hd), in float32. */
+/** inv_freq as Transformers builds it: 1 / theta ** (arange(0, hd, 2) / hd), in float32, from an integer arange cast to float (huggingface/transformers#28685). */
 export function inverseFrequencies(headDim: number, theta: number): Float32Array {
   const half = headDim / 2;
   const out = new Float32Array(half);

@@ -41,7 +41,7 @@ export function softcap(x: Tensor, cap: number): Tensor {
   return record(elementwise('softcap', [x], cap), 'softcap', [x], { cap });
 }
 
-/** GELU with the tanh approximation (Transformers' gelu_pytorch_tanh). */
+/** GELU with the tanh approximation (Transformers' gelu_pytorch_tanh, huggingface/transformers#21345). */
 export function geluTanh(x: Tensor): Tensor {
   expectFloat('geluTanh', x);
   return record(elementwise('geluTanh', [x]), 'geluTanh', [x]);

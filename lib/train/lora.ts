@@ -2,7 +2,8 @@
 // low-rank update,
 //   y = x W^T + (dropout(x) A^T B^T) * alpha / r,   A [r, in], B [out, r]
 // with A drawn like PyTorch's kaiming_uniform_(a = sqrt(5)), i.e. uniform in
-// +-1/sqrt(in), and B zero, so training starts from the base model. Only A and
+// +-1/sqrt(in), and B zero, so training starts from the base model (PEFT's
+// reset_lora_parameters, quoted in huggingface/peft#1060). Only A and
 // B are trained. merge() folds the update into W (W += scale B A) and removes
 // the adapters. Adapters are saved as PEFT does: adapter_model.safetensors with
 // `base_model.model.<module>.lora_A.weight` / `lora_B.weight` and an

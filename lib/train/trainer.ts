@@ -9,6 +9,7 @@
 // step: K micro-batches of B rows equal one batch of K*B rows (up to float
 // rounding) however the counted tokens are spread over them. Averaging
 // per-micro-batch means would give a token of a short micro-batch more weight.
+// Transformers' num_items_in_batch does the same (huggingface/transformers#34191, #34283).
 //
 // Around the steps: eval loss every evalEvery steps and at the end (no
 // gradients, mean over counted tokens, LoRA dropout off), a JSONL log line
@@ -55,7 +56,7 @@ export function tokenLossSum(logits: Tensor, labels: Tensor): Tensor {
   return crossEntropy(predicting, targets, { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
 }
 
-/** Norm weights and biases take no weight decay (Transformers' get_decay_parameter_names). */
+/** Norm weights and biases take no weight decay, as in Transformers' get_decay_parameter_names after 4.47, which also matches RMSNorms by name (4.47 decayed them; huggingface/transformers#35927). */
 export function takesWeightDecay(name: string): boolean {
   return !name.endsWith('norm.weight') && !name.endsWith('bias');
 }

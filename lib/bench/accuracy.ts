@@ -253,7 +253,7 @@ function phaseOurs({ modelDir, inputsFile, outFile, grads = false }: ModelJob): 
   const asTensor = (rows: number[][]) => Tensor.fromData(Int32Array.from(rows.flat()), [inputs.batch, inputs.seq]);
   const parameters = model.namedParameters();
   if (grads) for (const [, p] of parameters) p.requireGrad();
-  progress(`ours float32 forward${grads ? ' + backward' : ''} (${describeBackend()}, ${backend().threads} thread(s))...`);
+  progress(`ours float32 forward${grads ? ' + backward' : ''} (${describeBackend()})...`);
   start = performance.now();
   const run = () =>
     model.forward({ inputIds: asTensor(inputs.inputIds), attentionMask: asTensor(inputs.attentionMask), labels: asTensor(inputs.labels), outputHiddenStates: true });
@@ -762,8 +762,7 @@ async function main(): Promise<void> {
   if (values.check && torchProblem !== null) throw new Error(`bench:accuracy --check needs torch: ${torchProblem}`);
   const options: RunOptions = { exact: values.check ? 'reference' : exact, torchProblem, backend: values.backend };
 
-  const kernelPath = backend().path === 'cpu' ? 'CPU path: SIMD kernels and host loops' : 'GPU.js kernels';
-  console.log(`gemma2-ts bench:accuracy: ours on ${describeBackend()} (${kernelPath}), ${backend().threads} thread(s); errors are max |x - exact| over the positions with attention_mask 1`);
+  console.log(`gemma2-ts bench:accuracy: ours on ${describeBackend()}; errors are max |x - exact| over the positions with attention_mask 1`);
   if (torchProblem !== null) console.log(`torch: ${torchProblem}; its columns print as "-"`);
 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-accuracy-'));
@@ -802,7 +801,7 @@ async function main(): Promise<void> {
 
   const jsonFile = values.json ?? DEFAULT_JSON;
   fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
-  fs.writeFileSync(jsonFile, JSON.stringify({ backend: describeBackend(), kernels: kernelPath, threads: backend().threads, torch: torchProblem ?? results[0]?.torch ?? null, totalSeconds, configs: results }, null, 1));
+  fs.writeFileSync(jsonFile, JSON.stringify({ backend: describeBackend(), kernels: backend().path, threads: backend().threads, torch: torchProblem ?? results[0]?.torch ?? null, totalSeconds, configs: results }, null, 1));
   console.log(`wrote ${jsonFile}`);
 
   if (values.check) {

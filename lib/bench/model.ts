@@ -164,8 +164,7 @@ function main(): void {
   const files = values.configs
     ? values.configs.split(',').map((f) => (fs.existsSync(f) ? f : path.join(SHARED_BENCH, f)))
     : fs.readdirSync(SHARED_BENCH).filter((f) => /^bench-.*\.json$/.test(f)).sort().map((f) => path.join(SHARED_BENCH, f));
-  const kernelPath = backend().path === 'cpu' ? 'CPU path: SIMD kernels and host loops' : 'GPU.js kernels';
-  console.log(`gemma2-ts bench: kernels on ${describeBackend()} (${kernelPath}), ${backend().threads} thread(s), median of ${reps} runs after a warm-up`);
+  console.log(`gemma2-ts bench: kernels on ${describeBackend()}; median of ${reps} runs after a warm-up`);
   const rows = files.flatMap((file) => benchConfig(file, reps));
   const torch = values['no-torch'] ? 'skipped (--no-torch)' : torchBaseline(files, reps);
   if (typeof torch !== 'string') {

@@ -4,6 +4,14 @@
 // windows shorter and longer than the sequence, random layer types, rope_theta
 // other than 10000, right or left padding, explicit position ids. Logits and
 // every hidden state, on every backend.
+//
+// Known limit of the bound: one absolute-plus-relative tolerance for every
+// hidden state does not follow how errors grow through a layer. An unseeded
+// search drew a 3-layer model (hidden 6, attention softcap 0.5; fast-check
+// seed 1427652433, path 17:11:11:11:11:13:12) whose final-norm output is off by
+// 3.55e-4 against a bound of 3.29e-4: its last layer's float32 error, 3.3e-5,
+// is amplified 10x by the final RMSNorm at one position. The same bits came
+// out before the registry refactor; the runs use a fixed seed (test/setup.ts).
 
 import { expect, test } from 'vitest';
 import fc from 'fast-check';

@@ -175,7 +175,8 @@ const sgd = defineKernel({
     // p in place; the buffer is a fresh array (on the first step b is the gradient itself)
     run: (p: TypedData, g: TypedData, b: TypedData, s: SgdStep, firstStep: boolean) => {
       const buffer = new Float32Array(p.length);
-      sgdOnHost([p, g, b], [buffer, p], SGD.scalars.map((name) => sgdScalars(s, firstStep)[name]), 0, p.length);
+      const scalars = sgdScalars(s, firstStep);
+      sgdOnHost([p, g, b], [buffer, p], SGD.scalars.map((name) => scalars[name]), 0, p.length);
       return { p: p as Float32Array, b: buffer };
     },
   },

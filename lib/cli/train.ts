@@ -14,7 +14,9 @@ import { parseGemma2Config } from '../model/config.ts';
 import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import { LoraModel, type LoraConfig } from '../train/lora.ts';
 import { type Dataset, jsonlDataset, splitDataset, tokenFileDataset } from '../train/data.ts';
-import { type TrainerOptions, LOG_FILE, Trainer, resolveTrainerOptions } from '../train/trainer.ts';
+import { Trainer } from '../train/trainer.ts';
+import { type TrainerOptions, resolveTrainerOptions } from '../train/trainer-options.ts';
+import { LOG_FILE } from '../train/train-log.ts';
 import { type ModelSource, readTrainerState } from '../train/checkpoint.ts';
 import { ProgressBar } from '../train/progress.ts';
 

@@ -45,8 +45,6 @@ import { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FI
 
 // The options and the log live in their own files (checkpoint.ts stores both);
 // the trainer is where callers look for them.
-export { type OptimizerKind, type TrainerOptions, TrainerError, resolveTrainerOptions } from './trainer-options.ts';
-export { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FILE } from './train-log.ts';
 
 /** Sum over the batch of the cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 skipped). */
 export function tokenLossSum(logits: Tensor, labels: Tensor): Tensor {

@@ -54,6 +54,8 @@ export { Gemma2Model, type ModelInput, type ModelOutput, type ModelOptions } fro
 export { Gemma2ForCausalLM, type CausalLMInput, type CausalLMOutput } from './model/causal-lm.ts';
 export { Gemma2ForSequenceClassification, Gemma2ForTokenClassification, type ClassificationInput, type ClassificationOutput } from './model/classification.ts';
 export { type ModelCache, type LayerCache, type KeyValues } from './model/cache.ts';
+export { HookScope, type HookFunction, type HookPoint, type HookSelector, type Hooks, type CacheSelection } from './model/hooks.ts';
+export { type HookPointSpec, LAYER_POINTS, LM_HEAD_POINTS, MODEL_END_POINTS, MODEL_START_POINTS, hookPointNames, hookPointSpec } from './model/hook-points.ts';
 
 // Generation.
 export { generate, GenerationError, type GenerateOptions, type GenerateResult } from './generation/generate.ts';

@@ -1,5 +1,5 @@
 // `npm start`: the main job, on built-in defaults, with no downloads.
-//   1. Parity: every golden case (golden/MANIFEST.json) against this
+//   1. Parity: every golden case (golden/MANIFEST.json and golden/project/MANIFEST.json) against this
 //      implementation, as `gemma2 parity` runs them.
 //   2. Training: a small Gemma2 learns two-digit addition from scratch
 //      (lib/tasks/addition.ts); held-out accuracy before and after.
@@ -13,6 +13,7 @@ import { describeBackend } from '../kernels/backend.ts';
 import { GoldenCase } from './golden/case.ts';
 import { runGoldenCase } from './golden/run.ts';
 import { ModelStore, caseOrder } from './golden/model-store.ts';
+import { readGoldenManifests } from './golden/manifest.ts';
 import { parseGemma2Config } from './model/config.ts';
 import { Gemma2ForCausalLM } from './model/causal-lm.ts';
 import { Trainer } from './train/trainer.ts';
@@ -28,7 +29,7 @@ const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 console.log(`gemma2-ts main job; kernels on ${describeBackend()}\n`);
 
 // 1. Parity ----------------------------------------------------------------
-const manifest = JSON.parse(fs.readFileSync(path.join(goldenDir, 'MANIFEST.json'), 'utf8')) as { cases: { name: string; model: string; kind: string; file: string }[] };
+const manifest = readGoldenManifests(goldenDir);
 console.log(`1. Parity with Hugging Face Transformers: ${manifest.cases.length} golden cases (golden/FORMAT.md)`);
 console.log(`   ${'case'.padEnd(28)}${'kind'.padEnd(16)}${'tensors'.padStart(8)}  ${'worst error / bound'.padStart(19)}  result`);
 const store = new ModelStore(path.join(goldenDir, 'models'));

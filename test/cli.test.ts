@@ -89,7 +89,9 @@ describe('gemma2 parity', () => {
   test('usage errors exit 2 with the usage text', () => {
     const noModels = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'));
     expect(noModels.status).toBe(2);
-    expect(noModels.stderr).toContain('gemma2: parity: --models <dir> is required');
+    expect(noModels.stderr).toContain('gemma2: parity: give --models <dir> (a folder of model folders) or --model <dir> (one model folder)');
+    const both = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--model', goldenPath('models/tiny-seqcls'));
+    expect(both.status).toBe(2);
     expect(noModels.stderr).toContain('usage: gemma2 <command>');
     const unknown = gemma2('frobnicate');
     expect(unknown.status).toBe(2);

@@ -1,4 +1,4 @@
-// Golden parity: every case in golden/MANIFEST.json, run the way its kind
+// Golden parity: every case in golden/MANIFEST.json and golden/project/MANIFEST.json, run the way its kind
 // says (golden/FORMAT.md) and compared with FORMAT.md's rule, on every
 // backend. The golden files are checked against the manifest's sha256 first.
 // A case that fails or cannot run is a red test, never a skip.
@@ -10,20 +10,17 @@ import { GoldenCase } from '../lib/golden/case.ts';
 import { runGoldenCase } from '../lib/golden/run.ts';
 import { ModelStore, caseModelKey, caseOrder } from '../lib/golden/model-store.ts';
 import { describeEachBackend } from './helpers.ts';
+import { readGoldenManifests } from '../lib/golden/manifest.ts';
 import { goldenPath } from './golden-files.ts';
 
-interface Manifest {
-  models: { name: string; files: Record<string, string> }[];
-  cases: { name: string; model: string; kind: string; file: string; sha256: string }[];
-}
-
-const manifest = JSON.parse(readFileSync(goldenPath('MANIFEST.json'), 'utf8')) as Manifest;
+// golden/MANIFEST.json (copied from ../shared/golden) and golden/project/MANIFEST.json (made here with make_case.py)
+const manifest = readGoldenManifests(goldenPath(''));
 
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 describe('golden files', () => {
-  test('every case and model file matches the sha256 in MANIFEST.json', () => {
+  test('every case and model file matches the sha256 in its manifest', () => {
     for (const c of manifest.cases) expect(sha256(goldenPath(c.file)), c.file).toBe(c.sha256);
     for (const m of manifest.models) {
       for (const [file, digest] of Object.entries(m.files)) expect(sha256(goldenPath(`models/${m.name}/${file}`)), `${m.name}/${file}`).toBe(digest);

@@ -178,7 +178,8 @@ function contiguousGradient(g: Tensor): Tensor {
 
 /**
  * Accumulates d(root)/d(leaf) into `leaf.grad` for every leaf with
- * requiresGrad. `root` must be a scalar unless `gradient` (d(loss)/d(root)) is
+ * requiresGrad, and into the .grad of computed tensors that called
+ * retainGrad(). `root` must be a scalar unless `gradient` (d(loss)/d(root)) is
  * given. Leaf gradients add to whatever is already in `.grad`, as in PyTorch.
  */
 export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
@@ -208,10 +209,10 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       if (grad === undefined) continue;
       grads.delete(tensor); // free intermediate gradients as soon as they are used
       const node = tensor.gradNode;
-      if (node === null) {
+      if (node === null || tensor.retainsGrad) {
         tensor.grad = tensor.grad === null ? contiguousGradient(grad) : accumulate(tensor.grad, grad);
-        continue;
       }
+      if (node === null) continue;
       if (node.freed) {
         throw new GradientError(`${node.op}: backward through this graph a second time; its nodes were freed (pass { retainGraph: true } to the first backward)`);
       }

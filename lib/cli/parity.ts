@@ -14,26 +14,40 @@ import { writeSafetensors } from '../io/safetensors.ts';
 import { GoldenCase } from '../golden/case.ts';
 import { type CaseResult, runGoldenCase } from '../golden/run.ts';
 import { ModelStore, caseOrder } from '../golden/model-store.ts';
+import { traceReport, traceSummary, traceTable, tracedPoint } from '../golden/trace.ts';
 
 export const PARITY_USAGE = `
-gemma2 parity <case.safetensors>... --models <dir> [--backend B] [--save-actual <dir>]
-  <case.safetensors>   golden case files (e.g. golden/cases/*.safetensors)
+gemma2 parity <case.safetensors>... (--models <dir> | --model <dir>) [--trace] [--backend B] [--save-actual <dir>]
+  <case.safetensors>   golden case files (e.g. golden/cases/*.safetensors, or one make_case.py wrote)
   --models <dir>       folder holding one model folder per case "model" (e.g. golden/models)
+  --model <dir>        one model folder: every case runs on it, whatever model it names
+  --trace              for cases with trace tensors (make_case.py --trace): walk the hook points in
+                       forward order, name the first one outside its bound and print the table from there
   --backend <name>     kernel backend: webasm, cpu, ... (default: the automatic choice)
   --save-actual <dir>  write <case name>.actual.safetensors with our outputs under the expected names
   Cases on the same model run together, one model in memory at a time.`;
 
-function formatResult(result: CaseResult, description: string): string {
+/**
+ * A case's result: its tensors' table (the trace's points as one summary
+ * line, or with `trace` the table from the first diverging point on).
+ */
+function formatResult(result: CaseResult, description: string, trace: boolean): string {
   const lines = [`${result.name} (${description})`];
   if (result.error !== undefined) {
     lines.push(`  FAIL: ${result.error}`);
     return lines.join('\n');
   }
-  const width = Math.max(6, ...result.comparisons.map((c) => c.tensor.length));
+  const outputs = result.comparisons.filter((c) => tracedPoint(c.tensor) === undefined);
+  const width = Math.max(6, ...outputs.map((c) => c.tensor.length));
   lines.push(`  ${'tensor'.padEnd(width)}  ${'max |error|'.padStart(11)}  ${'bound'.padStart(9)}  result`);
-  for (const c of result.comparisons) {
+  for (const c of outputs) {
     const error = Number.isFinite(c.maxError) ? c.maxError.toExponential(2) : 'inf';
     lines.push(`  ${c.tensor.padEnd(width)}  ${error.padStart(11)}  ${c.bound.toExponential(2).padStart(9)}  ${c.pass ? 'pass' : 'FAIL'}${c.note ? ` (${c.note})` : ''}`);
+  }
+  const report = traceReport(result.comparisons);
+  if (report.points.length > 0 || trace) {
+    lines.push(`  ${traceSummary(report)}`);
+    if (trace && report.points.length > 0) lines.push(...traceTable(report));
   }
   return lines.join('\n');
 }
@@ -53,11 +67,12 @@ export async function runParity(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { models: { type: 'string' }, backend: { type: 'string' }, 'save-actual': { type: 'string' } },
+    options: { models: { type: 'string' }, model: { type: 'string' }, trace: { type: 'boolean' }, backend: { type: 'string' }, 'save-actual': { type: 'string' } },
   });
   if (positionals.length === 0) throw new UsageError('parity: name at least one case file');
-  if (values.models === undefined) throw new UsageError('parity: --models <dir> is required');
-  if (!fs.existsSync(values.models)) throw new Error(`parity: models folder ${values.models} does not exist`);
+  if ((values.models === undefined) === (values.model === undefined)) throw new UsageError('parity: give --models <dir> (a folder of model folders) or --model <dir> (one model folder)');
+  const folder = (values.models ?? values.model)!;
+  if (!fs.existsSync(folder)) throw new Error(`parity: ${values.models === undefined ? '--model' : '--models'} folder ${folder} does not exist`);
   if (values.backend !== undefined) setBackend(values.backend);
   const saveDir = values['save-actual'];
   if (saveDir !== undefined) fs.mkdirSync(saveDir, { recursive: true });
@@ -72,7 +87,8 @@ export async function runParity(argv: string[]): Promise<number> {
   });
 
   console.log(`kernels on ${describeBackend()}\n`);
-  const store = new ModelStore(values.models);
+  // --model: every case's "model" is that one folder
+  const store = new ModelStore(values.models ?? (() => folder));
   let failures = 0;
   for (const entry of caseOrder(named)) {
     if (entry.error === undefined) await store.makeRoomFor(entry);
@@ -85,7 +101,8 @@ export async function runParity(argv: string[]): Promise<number> {
     try {
       const { kind, model, tolerance } = goldenCase.description;
       const result = runGoldenCase(goldenCase, store);
-      console.log(formatResult(result, `${kind}, model ${model}, atol ${tolerance.atol}, rtol ${tolerance.rtol}`) + '\n');
+      const on = values.model === undefined ? `model ${model}` : `model folder ${values.model}`;
+      console.log(formatResult(result, `${kind}, ${on}, atol ${tolerance.atol}, rtol ${tolerance.rtol}`, values.trace === true) + '\n');
       if (!result.pass) failures++;
       if (saveDir !== undefined && result.actual.length > 0) {
         writeSafetensors(path.join(saveDir, `${result.name}.actual.safetensors`), result.actual, { case: JSON.stringify(goldenCase.description) });

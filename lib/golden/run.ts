@@ -8,6 +8,7 @@ import type { TensorToWrite } from '../io/safetensors.ts';
 import type { Module } from '../model/module.ts';
 import { type Comparison, compareTensor } from './compare.ts';
 import { type CaseKind, GoldenCase } from './case.ts';
+import { ATTENTIONS_PREFIX, TRACE_PREFIX, maskFor, tracedPoint } from './trace.ts';
 import type { ModelStore } from './model-store.ts';
 import { generate } from '../generation/generate.ts';
 import { AdamW } from '../train/optimizer.ts';
@@ -29,17 +30,25 @@ type Outputs = Map<string, Tensor>;
 const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Outputs>> = {
   causal_lm: (c, store) => {
     const model = store.get(c.description.model, 'causal_lm');
-    const out = noGrad(() =>
-      model.forward({
-        inputIds: c.intInput('input_ids'),
-        attentionMask: c.optionalIntInput('attention_mask'),
-        labels: c.optionalIntInput('labels'),
-        outputHiddenStates: true,
-      }),
+    // FORMAT v1.1: trace.<point> tensors are the activations at our hook points; attentions.<layer> the probabilities
+    const traced = c.file.names().flatMap((name) => tracedPoint(name) ?? []);
+    const { output, activations } = noGrad(() =>
+      model.runWithCache(
+        {
+          inputIds: c.intInput('input_ids'),
+          attentionMask: c.optionalIntInput('attention_mask'),
+          labels: c.optionalIntInput('labels'),
+          outputHiddenStates: true,
+          outputAttentions: c.namesStartingWith(ATTENTIONS_PREFIX).length > 0,
+        },
+        traced,
+      ),
     );
-    const outputs: Outputs = new Map([['logits', out.logits]]);
-    out.hiddenStates!.forEach((h, i) => outputs.set(`hidden_states.${i}`, h));
-    if (out.loss) outputs.set('loss', out.loss);
+    const outputs: Outputs = new Map([['logits', output.logits]]);
+    output.hiddenStates!.forEach((h, i) => outputs.set(`hidden_states.${i}`, h));
+    output.attentions?.forEach((p, i) => outputs.set(`${ATTENTIONS_PREFIX}${i}`, p));
+    for (const [point, activation] of activations) outputs.set(`${TRACE_PREFIX}${point}`, activation);
+    if (output.loss) outputs.set('loss', output.loss);
     return outputs;
   },
   base_model: (c, store) => {
@@ -159,7 +168,8 @@ export function runGoldenCase(c: GoldenCase, store: ModelStore): CaseResult {
     result.error = `${(error as Error).name}: ${(error as Error).message}`;
     return result;
   }
-  const mask = c.has('attention_mask') ? c.expected('attention_mask') : undefined;
+  // the prompt's mask says nothing about generated positions
+  const mask = c.has('attention_mask') && kind !== 'generate' ? c.expected('attention_mask') : undefined;
   const inputs = new Set(['input_ids', 'attention_mask', 'labels']);
   for (const expectedName of c.file.names().filter((n) => !inputs.has(n))) {
     const actual = outputs.get(expectedName);
@@ -169,7 +179,8 @@ export function runGoldenCase(c: GoldenCase, store: ModelStore): CaseResult {
     }
     const data = actual.contiguousData();
     const exact = EXACT.has(expectedName);
-    result.comparisons.push(compareTensor(expectedName, { shape: actual.shape, data }, c.expected(expectedName), exact ? { atol: 0, rtol: 0 } : tolerance, exact ? undefined : mask));
+    const positions = mask === undefined || exact ? undefined : maskFor(expectedName, mask);
+    result.comparisons.push(compareTensor(expectedName, { shape: actual.shape, data }, c.expected(expectedName), exact ? { atol: 0, rtol: 0 } : tolerance, positions));
     result.actual.push(
       actual.dtype === 'int32'
         ? { name: expectedName, dtype: 'I64', shape: actual.shape, data: actual.contiguousData() as Int32Array }

@@ -18,6 +18,7 @@ import { add, matmul, mul, rope, softcap, softmax } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import type { KeyValues, LayerCache } from './cache.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
+import type { HookScope } from './hooks.ts';
 
 export class Gemma2Attention implements Module {
   readonly qProj: Linear;
@@ -49,39 +50,36 @@ export class Gemma2Attention implements Module {
     return projection.forward(x).reshape([B, T, heads, this.headDim]).permute([0, 2, 1, 3]);
   }
 
-  /** This call's keys and values, RoPE applied to the keys: [B, kv_heads, T, hd] each. */
-  private keyValues(x: Tensor, cos: Tensor, sin: Tensor): KeyValues {
-    return {
-      keys: rope(this.splitHeads(this.kProj, x, this.kvHeads), cos, sin),
-      values: this.splitHeads(this.vProj, x, this.kvHeads).contiguous(),
-    };
-  }
-
   /**
    * x [B, T, H]; cos, sin [B or 1, T, hd] for this call's positions;
    * mask [B or 1, 1, T, S] (additive: 0 or finfo.min) over the S key slots: this call's
    * T tokens, or with a cache every slot it returns. Returns [B, T, H].
+   * `hooks` runs the points attn.q ... attn.out (hook-points.ts) on the way.
    */
-  forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, cache?: LayerCache): Tensor {
+  forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, cache: LayerCache | undefined, hooks: HookScope): Tensor {
     const [B, T] = x.shape;
     const groups = this.heads / this.kvHeads;
-    const current = this.keyValues(x, cos, sin);
-    const { keys, values } = cache ? cache.update(current) : current;
-    const q = rope(this.splitHeads(this.qProj, x, this.heads), cos, sin) // [B, heads, T, hd]
-      .reshape([B, this.kvHeads, groups, T, this.headDim]); // query heads grouped by their kv head
-    const k = keys.unsqueeze(2); // [B, kv, 1, S, hd]: shared by the group
-    const v = values.unsqueeze(2); // [B, kv, 1, S, hd]
+    const q = hooks.at('q', rope(this.splitHeads(this.qProj, x, this.heads), cos, sin)); // [B, heads, T, hd]
+    const current: KeyValues = {
+      keys: hooks.at('k', rope(this.splitHeads(this.kProj, x, this.kvHeads), cos, sin)), // [B, kv, T, hd]
+      values: hooks.at('v', this.splitHeads(this.vProj, x, this.kvHeads).contiguous()), // [B, kv, T, hd]
+    };
+    const { keys, values } = cache ? cache.update(current) : current; // [B, kv, S, hd] each
+    // Query heads grouped by the key/value head they share: [B, kv, groups, T, hd] against [B, kv, 1, S, hd].
+    const grouped = (t: Tensor) => t.reshape([B, this.kvHeads, groups, T, t.shape.at(-1)!]);
+    const perHead = (t: Tensor) => t.reshape([B, this.heads, T, t.shape.at(-1)!]);
 
-    let scores = mul(matmul(q, k.transpose(-1, -2)), this.scaling); // [B, kv, groups, T, S]
+    const dots = matmul(grouped(q), keys.unsqueeze(2).transpose(-1, -2)); // [B, kv, groups, T, S]
+    let scores = hooks.at('scores', perHead(mul(dots, this.scaling))); // [B, heads, T, S]
     if (this.softcap !== null) scores = softcap(scores, this.softcap); // c tanh(s / c)
+    scores = hooks.at('capped_scores', scores);
     // added, not filled: a fully masked row (a left pad) still passes the softmax gradient to s, as in Transformers
-    scores = add(scores, mask.unsqueeze(1)); // mask: [B|1, 1, 1, T, S]
-    const probabilities = softmax(scores, -1);
-    const o = matmul(probabilities, v) // [B, kv, groups, T, hd]
+    const pattern = hooks.at('pattern', softmax(add(scores, mask), -1)); // mask [B|1, 1, T, S] over the heads
+    const z = matmul(grouped(pattern), values.unsqueeze(2)) // [B, kv, groups, T, hd]
       .reshape([B, this.heads, T, this.headDim])
-      .permute([0, 2, 1, 3]) // [B, T, heads, hd]
-      .reshape([B, T, this.heads * this.headDim]);
-    return this.oProj.forward(o);
+      .permute([0, 2, 1, 3]); // [B, T, heads, hd]
+    const o = hooks.at('z', z).reshape([B, T, this.heads * this.headDim]);
+    return hooks.at('out', this.oProj.forward(o));
   }
 
   namedParameters(): NamedParameters {

@@ -13,12 +13,25 @@ import type { Gemma2Config } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
 import { initWeight } from './module.ts';
 import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
+import { hookPointNames } from './hook-points.ts';
 
 export interface CausalLMInput extends ModelInput {
   /** int32 [B, T]: the tokens to predict, usually inputIds, -100 where no loss is wanted. */
   labels?: Tensor;
-  /** Compute logits for the last N positions only (generation needs 1): [B, N, vocab]. */
+  /**
+   * Compute logits for the last N positions only (generation needs 1): [B, N, vocab].
+   * 0 (Transformers' default) or absent: every position. No loss with N < T.
+   */
   numLogitsToKeep?: number;
+}
+
+/** How many positions get logits: numLogitsToKeep (0: all, Transformers 4.47's special case), at most T. */
+function logitsToKeep(numLogitsToKeep: number | undefined, T: number): number {
+  if (numLogitsToKeep === undefined || numLogitsToKeep === 0) return T;
+  if (!Number.isInteger(numLogitsToKeep) || numLogitsToKeep < 0) {
+    throw new RangeError(`Gemma2ForCausalLM: numLogitsToKeep must be a whole number >= 0 (0 keeps every position), got ${numLogitsToKeep}`);
+  }
+  return Math.min(numLogitsToKeep, T);
 }
 
 export interface CausalLMOutput {
@@ -27,6 +40,7 @@ export interface CausalLMOutput {
   /** Scalar, when labels are given. */
   loss?: Tensor;
   hiddenStates?: Tensor[];
+  attentions?: Tensor[];
 }
 
 /** Mean cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 ignored). */
@@ -62,16 +76,25 @@ export class Gemma2ForCausalLM extends PreTrainedModel {
     return this.lmHead ?? this.model.embedTokens;
   }
 
+  /** The decoder stack's hook points, then the head's: logits_raw, logits. */
+  override hookPointNames(): string[] {
+    return hookPointNames(this.config.numHiddenLayers, true);
+  }
+
   forward(input: CausalLMInput): CausalLMOutput {
-    const { lastHiddenState, hiddenStates } = this.model.forward(input);
+    const hooks = this.hookScope(input.hooks);
+    const { lastHiddenState, hiddenStates, attentions } = this.model.forward({ ...input, hooks });
     const T = lastHiddenState.shape[1];
-    const keep = Math.min(input.numLogitsToKeep ?? T, T);
+    const keep = logitsToKeep(input.numLogitsToKeep, T);
     const h = keep === T ? lastHiddenState : lastHiddenState.narrow(1, T - keep, keep);
+    if (input.labels !== undefined && keep !== T) {
+      throw new ShapeError(`Gemma2ForCausalLM: labels need the logits of every position; numLogitsToKeep ${input.numLogitsToKeep} keeps ${keep} of ${T}`);
+    }
     const cap = this.config.finalLogitSoftcapping;
-    const raw = linear(h, this.headWeight); // [B, keep, V]
-    const logits = cap === null ? raw : softcap(raw, cap);
+    const raw = hooks.at('logits_raw', linear(h, this.headWeight)); // [B, keep, V]
+    const logits = hooks.at('logits', cap === null ? raw : softcap(raw, cap));
     const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
-    return { logits, loss, hiddenStates };
+    return { logits, loss, hiddenStates, attentions };
   }
 
   protected parts(): ModelPart[] {

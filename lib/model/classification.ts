@@ -43,6 +43,7 @@ export interface ClassificationOutput {
   logits: Tensor;
   loss?: Tensor;
   hiddenStates?: Tensor[];
+  attentions?: Tensor[];
 }
 
 const SEQUENCE = 'Gemma2ForSequenceClassification';
@@ -125,14 +126,16 @@ export class Gemma2ForSequenceClassification extends PreTrainedModel {
   }
 
   forward(input: ClassificationInput): ClassificationOutput {
-    const { lastHiddenState, hiddenStates } = this.model.forward(input);
-    const [B, T] = input.inputIds.shape;
+    const { lastHiddenState, hiddenStates, attentions } = this.model.forward({ ...input, hooks: this.hookScope(input.hooks) });
+    const [B, T] = lastHiddenState.shape;
     const perToken = this.score.forward(lastHiddenState).reshape([B * T, this.config.numLabels]); // [B*T, labels]
-    const pooledRows = lastTokenIndices(input.inputIds, this.config.padTokenId).map((t, b) => b * T + t);
+    // with inputsEmbeds there are no ids to find padding in: the last position, as Transformers does
+    const lastTokens = input.inputIds === undefined ? new Array<number>(B).fill(T - 1) : lastTokenIndices(input.inputIds, this.config.padTokenId);
+    const pooledRows = lastTokens.map((t, b) => b * T + t);
     // Picking rows is an embedding lookup into the per-token logits, gradient included.
     const logits = embedding(Tensor.fromData(Int32Array.from(pooledRows), [B]), perToken); // [B, labels]
     const loss = input.labels === undefined ? undefined : sequenceClassificationLoss(this.config, logits, input.labels);
-    return { logits, loss, hiddenStates };
+    return { logits, loss, hiddenStates, attentions };
   }
 
   protected parts(): ModelPart[] {
@@ -156,10 +159,10 @@ export class Gemma2ForTokenClassification extends PreTrainedModel {
   }
 
   forward(input: ClassificationInput): ClassificationOutput {
-    const { lastHiddenState, hiddenStates } = this.model.forward(input);
+    const { lastHiddenState, hiddenStates, attentions } = this.model.forward({ ...input, hooks: this.hookScope(input.hooks) });
     const logits = this.score.forward(lastHiddenState); // [B, T, labels]
     const loss = input.labels === undefined ? undefined : tokenClassificationLoss(logits, input.labels);
-    return { logits, loss, hiddenStates };
+    return { logits, loss, hiddenStates, attentions };
   }
 
   protected parts(): ModelPart[] {

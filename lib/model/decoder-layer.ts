@@ -8,6 +8,7 @@ import { add } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Attention } from './attention.ts';
 import type { LayerCache } from './cache.ts';
+import type { HookScope } from './hooks.ts';
 import { Gemma2MLP } from './mlp.ts';
 import { RMSNorm } from './norm.ts';
 import { type InitOptions, type Module, type NamedParameters, withPrefix } from './module.ts';
@@ -33,12 +34,19 @@ export class Gemma2DecoderLayer implements Module {
     this.postFeedforwardLayernorm = new RMSNorm(config.hiddenSize, config.rmsNormEps);
   }
 
-  /** h [B, T, H] -> [B, T, H]. `mask` is this layer's additive attention mask (sliding or global). */
-  forward(h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, cache?: LayerCache): Tensor {
-    const attended = this.selfAttn.forward(this.inputLayernorm.forward(h), cos, sin, mask, cache);
-    h = add(h, this.postAttentionLayernorm.forward(attended));
-    const transformed = this.mlp.forward(this.preFeedforwardLayernorm.forward(h));
-    return add(h, this.postFeedforwardLayernorm.forward(transformed));
+  /**
+   * h [B, T, H] -> [B, T, H]. `mask` is this layer's additive attention mask
+   * (sliding or global); `hooks` (scoped to `layers.<i>`) runs this layer's
+   * hook points on the way (hook-points.ts).
+   */
+  forward(h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, cache: LayerCache | undefined, hooks: HookScope): Tensor {
+    h = hooks.at('resid_pre', h);
+    const a = hooks.at('input_norm', this.inputLayernorm.forward(h));
+    const attended = this.selfAttn.forward(a, cos, sin, mask, cache, hooks.within('attn'));
+    h = hooks.at('resid_mid', add(h, hooks.at('post_attn_norm', this.postAttentionLayernorm.forward(attended))));
+    const m = hooks.at('pre_ff_norm', this.preFeedforwardLayernorm.forward(h));
+    const transformed = this.mlp.forward(m, hooks.within('mlp'));
+    return hooks.at('resid_post', add(h, hooks.at('post_ff_norm', this.postFeedforwardLayernorm.forward(transformed))));
   }
 
   namedParameters(): NamedParameters {

@@ -17,11 +17,18 @@ import { rotaryTables } from './rotary.ts';
 import { additiveMask } from './masks.ts';
 import { type InitOptions, initWeight } from './module.ts';
 import type { ModelCache } from './cache.ts';
+import type { HookScope, Hooks } from './hooks.ts';
 import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
 
 export interface ModelInput {
-  /** int32 [B, T] */
-  inputIds: Tensor;
+  /** int32 [B, T]. Exactly one of inputIds and inputsEmbeds. */
+  inputIds?: Tensor;
+  /**
+   * float32 [B, T, H]: rows of the embedding matrix (or anything in their
+   * place) instead of ids; scaled by sqrt(H) like looked-up rows, as in
+   * Transformers' inputs_embeds.
+   */
+  inputsEmbeds?: Tensor;
   /**
    * 1 = token, 0 = padding: padded keys are never attended to. [B, T], or
    * with a cache [B, cached + T] (every position so far).
@@ -32,12 +39,19 @@ export interface ModelInput {
   /** Keys and values of earlier calls; this call's are added to it (generation's HybridCache, or any ModelCache). */
   cache?: ModelCache;
   outputHiddenStates?: boolean;
+  /** Also return every layer's attention probabilities (Transformers' output_attentions). */
+  outputAttentions?: boolean;
+  /** Hooks to run at the hook points (hooks.ts, hook-points.ts); model.runWithHooks checks their names first. */
+  hooks?: Hooks | HookScope;
 }
 
 export interface ModelOutput {
   /** [B, T, H] after the final norm. */
   lastHiddenState: Tensor;
+  /** L + 1 entries [B, T, H] with outputHiddenStates: the scaled embedding, each layer's output, the last after the final norm. */
   hiddenStates?: Tensor[];
+  /** L entries [B, heads, T, S] with outputAttentions: softmax(s + M), S the key slots (T without a cache). */
+  attentions?: Tensor[];
 }
 
 export interface ModelOptions {
@@ -47,6 +61,11 @@ export interface ModelOptions {
 
 export function initOptions(config: Gemma2Config, options: ModelOptions): InitOptions {
   return { generator: options.seed === undefined ? null : new Generator(options.seed), std: config.initializerRange };
+}
+
+/** The layers' attention probabilities: the points output_attentions returns. */
+function isAttentionPattern(name: string): boolean {
+  return name.endsWith('.attn.pattern');
 }
 
 /** The rows of a [B, T] tensor as arrays (masks, position ids). */
@@ -79,21 +98,43 @@ export class Gemma2Model extends PreTrainedModel {
 
   /** embed[x] * sqrt(H): [B, T, H]. The pad row gets no gradient from lookups. */
   embed(inputIds: Tensor): Tensor {
-    const normalizer = Math.fround(Math.sqrt(this.config.hiddenSize)); // rounded to the compute dtype first, as Transformers does (huggingface/transformers#29402)
-    return mul(embedding(inputIds, this.embedTokens, this.config.padTokenId ?? undefined), normalizer);
+    return this.scaleEmbeddings(embedding(inputIds, this.embedTokens, this.config.padTokenId ?? undefined));
+  }
+
+  /** e * sqrt(H), the multiplier rounded to float32 first, as Transformers rounds it to the compute dtype (huggingface/transformers#29402). */
+  private scaleEmbeddings(e: Tensor): Tensor {
+    return mul(e, Math.fround(Math.sqrt(this.config.hiddenSize)));
+  }
+
+  /** The scaled embeddings of `input`'s ids or inputsEmbeds (exactly one of them, as Transformers requires). */
+  private inputEmbeddings(input: ModelInput): Tensor {
+    const { inputIds, inputsEmbeds } = input;
+    if ((inputIds === undefined) === (inputsEmbeds === undefined)) {
+      throw new Error('Gemma2Model: give exactly one of inputIds and inputsEmbeds');
+    }
+    if (inputIds !== undefined) {
+      expectInt('Gemma2Model', 'inputIds', inputIds);
+      expectRank('Gemma2Model', 'inputIds', inputIds, 2);
+      return this.embed(inputIds);
+    }
+    const H = this.config.hiddenSize;
+    if (inputsEmbeds!.dtype !== 'float32' || inputsEmbeds!.shape.length !== 3 || inputsEmbeds!.shape[2] !== H) {
+      throw new ShapeError(`Gemma2Model: inputsEmbeds must be float32 [B, T, ${H}] (hidden_size ${H}); got ${inputsEmbeds!.dtype} ${formatShape(inputsEmbeds!.shape)}`);
+    }
+    return this.scaleEmbeddings(inputsEmbeds!);
   }
 
   forward(input: ModelInput): ModelOutput {
-    const { inputIds, attentionMask, positionIds, cache } = input;
-    expectInt('Gemma2Model', 'inputIds', inputIds);
-    expectRank('Gemma2Model', 'inputIds', inputIds, 2);
-    const [B, T] = inputIds.shape;
+    const { attentionMask, positionIds, cache } = input;
+    let hooks = this.hookScope(input.hooks);
+    const embeddings = this.inputEmbeddings(input); // [B, T, H]
+    const [B, T] = embeddings.shape;
     const start = cache === undefined ? 0 : cache.begin(B, T); // cache position of this call's first token
     if (attentionMask !== undefined && !sameShape(attentionMask.shape, [B, start + T])) {
-      throw new ShapeError(`Gemma2Model: attentionMask ${formatShape(attentionMask.shape)} must be [${B}, ${start + T}] (every position so far) for inputIds ${formatShape(inputIds.shape)}`);
+      throw new ShapeError(`Gemma2Model: attentionMask ${formatShape(attentionMask.shape)} must be [${B}, ${start + T}] (every position so far) for a batch of ${B} x ${T} tokens`);
     }
     if (positionIds !== undefined && !sameShape(positionIds.shape, [B, T])) {
-      throw new ShapeError(`Gemma2Model: positionIds ${formatShape(positionIds.shape)} must match inputIds ${formatShape(inputIds.shape)}`);
+      throw new ShapeError(`Gemma2Model: positionIds ${formatShape(positionIds.shape)} must be [${B}, ${T}] like the tokens`);
     }
     const queryPositions = Int32Array.from({ length: T }, (_, t) => start + t);
     const { cos, sin } = rotaryTables(positionIds === undefined ? [queryPositions] : rowsOf(positionIds), this.config.headDim, this.config.ropeTheta);
@@ -104,17 +145,24 @@ export class Gemma2Model extends PreTrainedModel {
       const keyPadding = maskRows?.map((row) => Int32Array.from(keyPositions, (p) => (p < 0 ? 0 : row[p])));
       return additiveMask({ queryPositions, keyPositions, keyPadding, slidingWindow: sliding ? this.config.slidingWindow : undefined });
     });
+    const attentions: Tensor[] = [];
+    // output_attentions: each layer's pattern as it flows on (after any hook that replaced it)
+    if (input.outputAttentions) hooks = hooks.plus(isAttentionPattern, (pattern) => void attentions.push(pattern));
 
-    let h = this.embed(inputIds); // [B, T, H]
+    let h = hooks.at('embed', embeddings); // [B, T, H]
     const hiddenStates: Tensor[] = [];
     this.layers.forEach((layer, i) => {
       if (input.outputHiddenStates) hiddenStates.push(h);
-      h = layer.forward(h, cos, sin, masks[layer.isSliding ? 1 : 0], cache?.layer(i));
+      h = layer.forward(h, cos, sin, masks[layer.isSliding ? 1 : 0], cache?.layer(i), hooks.within(`layers.${i}`));
     });
     cache?.advance(T);
-    h = this.norm.forward(h);
+    h = hooks.at('final_norm', this.norm.forward(h));
     if (input.outputHiddenStates) hiddenStates.push(h);
-    return { lastHiddenState: h, hiddenStates: input.outputHiddenStates ? hiddenStates : undefined };
+    return {
+      lastHiddenState: h,
+      hiddenStates: input.outputHiddenStates ? hiddenStates : undefined,
+      attentions: input.outputAttentions ? attentions : undefined,
+    };
   }
 
   protected parts(): ModelPart[] {

@@ -4,6 +4,7 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { geluTanh, mul } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
+import type { HookScope } from './hooks.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
 
 export class Gemma2MLP implements Module {
@@ -17,9 +18,12 @@ export class Gemma2MLP implements Module {
     this.downProj = new Linear(config.intermediateSize, config.hiddenSize, false, init);
   }
 
-  /** a [..., H] -> [..., H] through [..., intermediate_size]. */
-  forward(a: Tensor): Tensor {
-    return this.downProj.forward(mul(geluTanh(this.gateProj.forward(a)), this.upProj.forward(a)));
+  /** a [..., H] -> [..., H] through [..., intermediate_size]; `hooks` runs mlp.gate ... mlp.out. */
+  forward(a: Tensor, hooks: HookScope): Tensor {
+    const gate = hooks.at('gate', this.gateProj.forward(a));
+    const up = hooks.at('up', this.upProj.forward(a));
+    const act = hooks.at('act', geluTanh(gate));
+    return hooks.at('out', this.downProj.forward(hooks.at('gated', mul(act, up))));
   }
 
   namedParameters(): NamedParameters {

@@ -18,6 +18,8 @@ import type { FolderSink, ModelFolder } from '../io/model-folder.ts';
 import type { Gemma2Config } from './config.ts';
 import { type Module, type NamedParameters, withPrefix } from './module.ts';
 import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
+import { hookPointNames } from './hook-points.ts';
+import { type CacheSelection, type HookableModel, HookScope, type Hooks, runWithCache, runWithHooks } from './hooks.ts';
 
 /** A parameter (a Tensor) or a module of them, under its checkpoint name; null for a part this configuration lacks (a tied head). */
 export type ModelPart = [name: string, part: Module | Tensor | null];
@@ -60,6 +62,31 @@ export abstract class PreTrainedModel implements Module {
   /** Writes a folder (a path on Node, or a FolderSink) that Transformers' from_pretrained of this class can load. */
   savePretrained(target: string | FolderSink, options?: SaveOptions): void {
     savePretrained(this, target, this.architecture, options);
+  }
+
+  /** Every hook point of this model in forward order (hook-points.ts): the decoder stack's; the causal LM adds its head's. */
+  hookPointNames(): string[] {
+    return hookPointNames(this.config.numHiddenLayers, false);
+  }
+
+  /**
+   * forward(input) with `hooks` reading or replacing activations at hook
+   * points (hooks.ts): for ablation and activation patching. Every name is
+   * checked first: an unknown one is an error, not a hook that never runs.
+   */
+  runWithHooks<I extends { hooks?: Hooks | HookScope }, O>(this: HookableModel<I, O>, input: I, hooks: Hooks): O {
+    return runWithHooks(this, input, hooks);
+  }
+
+  /** forward(input), keeping the activation at every hook point (or those `names` selects): name -> tensor, in forward order. */
+  runWithCache<I extends { hooks?: Hooks | HookScope }, O>(this: HookableModel<I, O>, input: I, names?: CacheSelection): { output: O; activations: Map<string, Tensor> } {
+    return runWithCache(this, input, names);
+  }
+
+  /** The hooks a forward's input carries, as a scope; a specification given to forward directly is checked like runWithHooks's. */
+  protected hookScope(hooks: Hooks | HookScope | undefined): HookScope {
+    if (hooks === undefined || hooks instanceof HookScope) return HookScope.of(hooks);
+    return HookScope.of(hooks).validate(this.hookPointNames(), this.architecture);
   }
 
   /** The Transformers class name this model saves as (the subclass's static `architecture`). */

@@ -53,8 +53,10 @@ export class Tensor {
   readonly dtype: DType;
   /** True for leaves the user asked gradients of, and for everything computed from them. */
   requiresGrad = false;
-  /** d(loss)/d(this), accumulated by backward() on leaves. */
+  /** d(loss)/d(this), accumulated by backward() on leaves, and on computed tensors that asked with retainGrad(). */
   grad: Tensor | null = null;
+  /** Set by retainGrad(): backward keeps this computed tensor's gradient in .grad (PyTorch's retain_grad). */
+  retainsGrad = false;
   /** How this tensor was computed, when the tape recorded it. */
   gradNode: GradNode | null = null;
   /** Shared with the views of this storage; made on first need (most tensors are never viewed or written in place). */
@@ -156,6 +158,19 @@ export class Tensor {
       throw new ShapeError('requireGrad: only leaf tensors can be marked; this one was computed by an op (use detach() first)');
     }
     this.requiresGrad = flag;
+    return this;
+  }
+
+  /**
+   * Asks backward to keep d(loss)/d(this) in .grad although this tensor was
+   * computed by an op (leaves keep theirs anyway): the gradient at an
+   * intermediate activation, e.g. at a hook point. Returns this for chaining.
+   */
+  retainGrad(): this {
+    if (!this.requiresGrad) {
+      throw new ShapeError('retainGrad: this tensor does not require a gradient (nothing it was computed from requires one), so backward never reaches it');
+    }
+    this.retainsGrad = true;
     return this;
   }
 

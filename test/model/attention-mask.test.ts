@@ -14,6 +14,7 @@ import { Tensor } from '../../lib/tensor/tensor.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { parseGemma2Config } from '../../lib/model/config.ts';
 import { Gemma2Attention } from '../../lib/model/attention.ts';
+import { HookScope } from '../../lib/model/hooks.ts';
 import { MASKED_SCORE, additiveMask } from '../../lib/model/masks.ts';
 import { rotaryTables } from '../../lib/model/rotary.ts';
 import { TOLERANCES } from '../../kernels/tolerances.ts';
@@ -84,7 +85,7 @@ describeEachBackend('attention mask', () => {
       for (const w of weights) w.requireGrad(false).zeroGrad();
       return out;
     };
-    const ours = gradients((input) => attention.forward(input, cos, sin, mask));
+    const ours = gradients((input) => attention.forward(input, cos, sin, mask, undefined, HookScope.none));
     const composed = gradients((input) => composedAttention(attention, config.numAttentionHeads, config.numKeyValueHeads, config.headDim, input, cos, sin, mask, 'add'));
     ours.forEach((g, i) => expectClose(g, composed[i], TOLERANCES.gradient, i === 0 ? 'd/dx' : `d/d ${attention.namedParameters()[i - 1][0]}`));
     // and the pad rows matter: filling the mask in instead gives other query gradients

@@ -6,7 +6,8 @@
 //   2. per layer (decoderLayer):
 //        rmsNorm                a = x / sqrt(mean(x^2) + eps) * (1 + w)
 //        rotaryTables, rope     x' = x cos + rotate_half(x) sin
-//        selfAttention          grouped-query attention: scores (q k^T) * query_pre_attn_scalar^-0.5,
+//        selfAttention          grouped-query attention, heads first (headsFirst: [B, heads, T, hd]):
+//                               scores (q k^T) * query_pre_attn_scalar^-0.5,
 //          softcap              s = c tanh(s / c)
 //          isKeyVisible         causal, sliding-window and padding masks
 //          softmax              over keys, then the weighted sum of values and o_proj
@@ -15,6 +16,11 @@
 //   3. rmsNorm (final)
 //   4. lmHead                 logits = h E^T (tied embedding), then softcap
 //   and the heads: referenceCausalLMLoss, referenceSequenceClassification, referenceTokenClassification.
+//
+// Hook points: every step's output has a name (REF_HOOK_POINTS, in forward order:
+// embed, layers.<i>.resid_pre .. resid_post, final_norm, logits_raw, logits), and
+// RefOptions.hook sees each one as the forward computes it and may change it in
+// place; the forward goes on with what the hook left there.
 //
 // Layout: every activation is a flat row-major Float64Array and its shape
 // comment says how to index it: `// [B, T, H]` means element (b * T + t) * H + h.
@@ -78,6 +84,15 @@ export interface RefForwardInput {
   positionIds?: number[][];
 }
 
+/**
+ * Called at a hook point with its name, its values (row-major, in the layout
+ * REF_HOOK_POINTS gives) and its shape. The values are the forward's own array:
+ * what the hook writes there is what the rest of the forward reads (perturb one
+ * element for a finite difference, zero a head to ablate it), and the forward
+ * never writes the array again after the call, so a hook may keep it.
+ */
+export type RefHook = (name: string, values: Float64Array, shape: number[]) => void;
+
 export interface RefOptions {
   /**
    * 'transformers' (default): round the rotary tables, the RMSNorms, the attention
@@ -85,6 +100,12 @@ export interface RefOptions {
    * 'float64': everything in float64.
    */
   precision?: 'transformers' | 'float64';
+  /**
+   * Called at every hook point, in the order of referenceHookPointNames; the
+   * causal LM adds logits_raw and logits, the classification heads fire the
+   * base model's points only. Without it the forward computes the same numbers.
+   */
+  hook?: RefHook;
 }
 
 export interface RefModelOutput {
@@ -99,6 +120,71 @@ export interface RefCausalLMOutput extends RefModelOutput {
 
 /** The float32 masking constant, torch.finfo(torch.float32).min; see isKeyVisible. */
 export const MASKED_SCORE = -3.4028234663852886e38;
+
+// ---------------------------------------------------------------------------
+// Hook points
+// ---------------------------------------------------------------------------
+
+/**
+ * A hook point: its name and its shape, in the letters B batch, T positions,
+ * S key slots (T: the reference has no cache), H hidden_size, I intermediate_size,
+ * V vocab_size, hd head_dim. The same names, order and shapes as the library's
+ * table (lib/model/hook-points.ts); stated here so that the oracle imports nothing
+ * of what it checks, and test/reference-hooks.test.ts checks that the two agree.
+ */
+export interface RefHookPoint {
+  name: string;
+  shape: string;
+}
+
+export const REF_HOOK_POINTS: {
+  /** Before the layers. */
+  start: readonly RefHookPoint[];
+  /** Every layer, as `layers.<i>.<name>`, in the order decoderLayer computes them. */
+  layer: readonly RefHookPoint[];
+  /** After the layers (the final norm: hidden_states.L). */
+  end: readonly RefHookPoint[];
+  /** The causal LM head only. */
+  lmHead: readonly RefHookPoint[];
+} = {
+  start: [{ name: 'embed', shape: '[B, T, H]' }],
+  layer: [
+    { name: 'resid_pre', shape: '[B, T, H]' },
+    { name: 'input_norm', shape: '[B, T, H]' },
+    { name: 'attn.q', shape: '[B, heads, T, hd]' },
+    { name: 'attn.k', shape: '[B, kv_heads, T, hd]' },
+    { name: 'attn.v', shape: '[B, kv_heads, T, hd]' },
+    { name: 'attn.scores', shape: '[B, heads, T, S]' },
+    { name: 'attn.capped_scores', shape: '[B, heads, T, S]' },
+    { name: 'attn.pattern', shape: '[B, heads, T, S]' },
+    { name: 'attn.z', shape: '[B, T, heads, hd]' },
+    { name: 'attn.out', shape: '[B, T, H]' },
+    { name: 'post_attn_norm', shape: '[B, T, H]' },
+    { name: 'resid_mid', shape: '[B, T, H]' },
+    { name: 'pre_ff_norm', shape: '[B, T, H]' },
+    { name: 'mlp.gate', shape: '[B, T, I]' },
+    { name: 'mlp.up', shape: '[B, T, I]' },
+    { name: 'mlp.act', shape: '[B, T, I]' },
+    { name: 'mlp.gated', shape: '[B, T, I]' },
+    { name: 'mlp.out', shape: '[B, T, H]' },
+    { name: 'post_ff_norm', shape: '[B, T, H]' },
+    { name: 'resid_post', shape: '[B, T, H]' },
+  ],
+  end: [{ name: 'final_norm', shape: '[B, T, H]' }],
+  lmHead: [
+    { name: 'logits_raw', shape: '[B, T, V]' },
+    { name: 'logits', shape: '[B, T, V]' },
+  ],
+};
+
+/** Every hook point name of a model with `layers` layers, in the order the forward fires them. */
+export function referenceHookPointNames(layers: number, withLmHead: boolean): string[] {
+  const names = REF_HOOK_POINTS.start.map((p) => p.name);
+  for (let i = 0; i < layers; i++) for (const p of REF_HOOK_POINTS.layer) names.push(`layers.${i}.${p.name}`);
+  names.push(...REF_HOOK_POINTS.end.map((p) => p.name));
+  if (withLmHead) names.push(...REF_HOOK_POINTS.lmHead.map((p) => p.name));
+  return names;
+}
 
 /** Rounds a value to the dtype a step is computed in: Math.fround for Transformers' float32 steps, or identity. */
 type Round = (v: number) => number;
@@ -297,11 +383,30 @@ export function softmax(scores: Float64Array, f32: Round = float64): void {
   for (let k = 0; k < scores.length; k++) scores[k] = f32(scores[k] * inverse);
 }
 
+/** [B, T, heads, hd] -> [B, heads, T, hd]: Transformers' view(B, T, heads, hd).transpose(1, 2). */
+export function headsFirst(x: Float64Array, B: number, T: number, heads: number, hd: number): Float64Array {
+  const y = new Float64Array(x.length); // [B, heads, T, hd]
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < heads; n++) {
+        const from = ((b * T + t) * heads + n) * hd;
+        y.set(x.subarray(from, from + hd), ((b * heads + n) * T + t) * hd);
+      }
+    }
+  }
+  return y;
+}
+
 /**
- * Self-attention of one layer on a = input_layernorm(h) [B, T, H]; returns o Wo^T [B, T, H].
- *   q, k, v = a Wq^T, a Wk^T, a Wv^T, split into heads of hd; RoPE on q and k;
- *   query head n uses key/value head floor(n / (heads / kv_heads)) (grouped-query attention);
- *   s = (q . k) * query_pre_attn_scalar^-0.5, softcapped, masked, softmax over keys; o = sum_k p_k v_k.
+ * Self-attention of one layer on a = input_layernorm(h) [B, T, H]; returns z Wo^T [B, T, H].
+ * In stages, each a whole tensor and a hook point (names relative to the layer):
+ *   attn.q, attn.k, attn.v   a Wq^T, a Wk^T, a Wv^T split into heads of hd, RoPE on q and k
+ *   attn.scores              s = (q . k) * query_pre_attn_scalar^-0.5; query head n uses
+ *                            key/value head floor(n / (heads / kv_heads)) (grouped-query attention)
+ *   attn.capped_scores       c tanh(s / c) (a copy of s without a cap)
+ *   attn.pattern             p = softmax(capped + mask) over keys
+ *   attn.z                   z = sum_k p_k v_k, each head's output
+ *   attn.out                 z Wo^T
  */
 export function selfAttention(
   config: Gemma2Config,
@@ -314,6 +419,7 @@ export function selfAttention(
   sin: Float64Array,
   attentionMask: number[][] | undefined,
   f32: Round = float64,
+  hook?: RefHook,
 ): Float64Array {
   const H = config.hiddenSize;
   const heads = config.numAttentionHeads;
@@ -323,37 +429,72 @@ export function selfAttention(
   const prefix = `model.layers.${layer}.self_attn`;
   const sliding = config.layerTypes[layer] === 'sliding_attention';
 
-  const q = rope(linear(a, param(weights, `${prefix}.q_proj.weight`, [heads * hd, H]), heads * hd), heads, hd, cos, sin); // [B, T, heads, hd]
-  const k = rope(linear(a, param(weights, `${prefix}.k_proj.weight`, [kvHeads * hd, H]), kvHeads * hd), kvHeads, hd, cos, sin); // [B, T, kv, hd]
-  const v = linear(a, param(weights, `${prefix}.v_proj.weight`, [kvHeads * hd, H]), kvHeads * hd); // [B, T, kv, hd]
+  // Projections, RoPE (on [B, T, heads, hd]), then heads first.
+  const q = headsFirst(rope(linear(a, param(weights, `${prefix}.q_proj.weight`, [heads * hd, H]), heads * hd), heads, hd, cos, sin), B, T, heads, hd); // [B, heads, T, hd]
+  hook?.('attn.q', q, [B, heads, T, hd]);
+  const k = headsFirst(rope(linear(a, param(weights, `${prefix}.k_proj.weight`, [kvHeads * hd, H]), kvHeads * hd), kvHeads, hd, cos, sin), B, T, kvHeads, hd); // [B, kv, T, hd]
+  hook?.('attn.k', k, [B, kvHeads, T, hd]);
+  const v = headsFirst(linear(a, param(weights, `${prefix}.v_proj.weight`, [kvHeads * hd, H]), kvHeads * hd), B, T, kvHeads, hd); // [B, kv, T, hd]
+  hook?.('attn.v', v, [B, kvHeads, T, hd]);
 
+  // s = (q k^T) * query_pre_attn_scalar^-0.5
   const scale = config.queryPreAttnScalar ** -0.5;
-  const cap = config.attnLogitSoftcapping;
-  const o = new Float64Array(B * T * heads * hd); // [B, T, heads, hd]
-  const p = new Float64Array(T); // [T] scores, then probabilities, of one query over all keys
+  const scores = new Float64Array(B * heads * T * T); // [B, heads, T, S]
   for (let b = 0; b < B; b++) {
     for (let n = 0; n < heads; n++) {
       const g = Math.floor(n / group); // its key/value head
       for (let qi = 0; qi < T; qi++) {
-        const qBase = ((b * T + qi) * heads + n) * hd;
+        const qBase = ((b * heads + n) * T + qi) * hd;
         for (let ki = 0; ki < T; ki++) {
-          const kBase = ((b * T + ki) * kvHeads + g) * hd;
+          const kBase = ((b * kvHeads + g) * T + ki) * hd;
           let dot = 0;
           for (let d = 0; d < hd; d++) dot += q[qBase + d] * k[kBase + d];
-          let s = dot * scale; // (q k^T) * query_pre_attn_scalar^-0.5
-          if (cap !== null) s = softcap(s, cap); // c tanh(s / c)
-          p[ki] = s + (isKeyVisible(config, sliding, attentionMask, b, qi, ki) ? 0 : MASKED_SCORE);
-        }
-        softmax(p, f32);
-        for (let d = 0; d < hd; d++) {
-          let total = 0;
-          for (let ki = 0; ki < T; ki++) total += p[ki] * v[((b * T + ki) * kvHeads + g) * hd + d];
-          o[qBase + d] = total;
+          scores[((b * heads + n) * T + qi) * T + ki] = dot * scale;
         }
       }
     }
   }
-  return linear(o, param(weights, `${prefix}.o_proj.weight`, [H, heads * hd]), H); // [B, T, H]
+  hook?.('attn.scores', scores, [B, heads, T, T]);
+
+  // c tanh(s / c)
+  const cap = config.attnLogitSoftcapping;
+  const capped = new Float64Array(scores.length); // [B, heads, T, S]
+  for (let i = 0; i < scores.length; i++) capped[i] = cap === null ? scores[i] : softcap(scores[i], cap);
+  hook?.('attn.capped_scores', capped, [B, heads, T, T]);
+
+  // p = softmax(capped + mask), one row of keys per query
+  const pattern = new Float64Array(capped.length); // [B, heads, T, S]
+  for (let b = 0; b < B; b++) {
+    for (let n = 0; n < heads; n++) {
+      for (let qi = 0; qi < T; qi++) {
+        const row = ((b * heads + n) * T + qi) * T;
+        for (let ki = 0; ki < T; ki++) pattern[row + ki] = capped[row + ki] + (isKeyVisible(config, sliding, attentionMask, b, qi, ki) ? 0 : MASKED_SCORE);
+        softmax(pattern.subarray(row, row + T), f32);
+      }
+    }
+  }
+  hook?.('attn.pattern', pattern, [B, heads, T, T]);
+
+  // z = p v, back to positions first for o_proj
+  const z = new Float64Array(B * T * heads * hd); // [B, T, heads, hd]
+  for (let b = 0; b < B; b++) {
+    for (let n = 0; n < heads; n++) {
+      const g = Math.floor(n / group);
+      for (let qi = 0; qi < T; qi++) {
+        const row = ((b * heads + n) * T + qi) * T;
+        for (let d = 0; d < hd; d++) {
+          let total = 0;
+          for (let ki = 0; ki < T; ki++) total += pattern[row + ki] * v[((b * kvHeads + g) * T + ki) * hd + d];
+          z[((b * T + qi) * heads + n) * hd + d] = total;
+        }
+      }
+    }
+  }
+  hook?.('attn.z', z, [B, T, heads, hd]);
+
+  const out = linear(z, param(weights, `${prefix}.o_proj.weight`, [H, heads * hd]), H); // [B, T, H]
+  hook?.('attn.out', out, [B, T, H]);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -365,16 +506,35 @@ export function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
 
-/** The GeGLU MLP on a [B, T, H]: down(gelu_tanh(a Wgate^T) * (a Wup^T)) [B, T, H]. */
-export function mlp(config: Gemma2Config, weights: RefWeights, layer: number, a: Float64Array): Float64Array {
+/**
+ * The GeGLU MLP on a [B, T, H]: down(gelu_tanh(a Wgate^T) * (a Wup^T)) [B, T, H].
+ * Hook points (relative to the layer): mlp.gate, mlp.up, mlp.act, mlp.gated (down's input), mlp.out.
+ */
+export function mlp(
+  config: Gemma2Config,
+  weights: RefWeights,
+  layer: number,
+  a: Float64Array,
+  B = 1,
+  T = a.length / (B * config.hiddenSize),
+  hook?: RefHook,
+): Float64Array {
   const H = config.hiddenSize;
   const I = config.intermediateSize;
   const prefix = `model.layers.${layer}.mlp`;
   const gate = linear(a, param(weights, `${prefix}.gate_proj.weight`, [I, H]), I); // [B, T, I]
+  hook?.('mlp.gate', gate, [B, T, I]);
   const up = linear(a, param(weights, `${prefix}.up_proj.weight`, [I, H]), I); // [B, T, I]
-  const hidden = new Float64Array(gate.length); // [B, T, I]
-  for (let i = 0; i < gate.length; i++) hidden[i] = geluTanh(gate[i]) * up[i];
-  return linear(hidden, param(weights, `${prefix}.down_proj.weight`, [H, I]), H); // [B, T, H]
+  hook?.('mlp.up', up, [B, T, I]);
+  const act = new Float64Array(gate.length); // [B, T, I]
+  for (let i = 0; i < gate.length; i++) act[i] = geluTanh(gate[i]);
+  hook?.('mlp.act', act, [B, T, I]);
+  const gated = new Float64Array(gate.length); // [B, T, I]
+  for (let i = 0; i < gate.length; i++) gated[i] = act[i] * up[i];
+  hook?.('mlp.gated', gated, [B, T, I]);
+  const out = linear(gated, param(weights, `${prefix}.down_proj.weight`, [H, I]), H); // [B, T, H]
+  hook?.('mlp.out', out, [B, T, H]);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -384,6 +544,7 @@ export function mlp(config: Gemma2Config, weights: RefWeights, layer: number, a:
 /**
  *   h = h + RMSNorm_post_attn( attention( RMSNorm_in(h) ) )
  *   h = h + RMSNorm_post_ff( MLP( RMSNorm_pre_ff(h) ) )
+ * The hook sees names relative to the layer (resid_pre, input_norm, attn.q, ...).
  */
 export function decoderLayer(
   config: Gemma2Config,
@@ -396,21 +557,32 @@ export function decoderLayer(
   sin: Float64Array,
   attentionMask: number[][] | undefined,
   f32: Round = float64,
+  hook?: RefHook,
 ): Float64Array {
   const H = config.hiddenSize;
   const eps = config.rmsNormEps;
   const norm = (name: string) => param(weights, `model.layers.${layer}.${name}.weight`, [H]);
 
-  const a = rmsNorm(h, norm('input_layernorm'), eps, f32); // [B, T, H]
-  const attention = selfAttention(config, weights, layer, a, B, T, cos, sin, attentionMask, f32); // [B, T, H]
-  const attentionOut = rmsNorm(attention, norm('post_attention_layernorm'), eps, f32);
-  const h1 = new Float64Array(h.length); // [B, T, H]
-  for (let i = 0; i < h.length; i++) h1[i] = h[i] + attentionOut[i];
+  // The hook gets its own copy of the incoming h, so that what it writes reaches
+  // this layer but leaves the previous layer's output (its resid_post) as it was.
+  const h0 = hook ? h.slice() : h; // [B, T, H]
+  hook?.('resid_pre', h0, [B, T, H]);
+  const a = rmsNorm(h0, norm('input_layernorm'), eps, f32); // [B, T, H]
+  hook?.('input_norm', a, [B, T, H]);
+  const attention = selfAttention(config, weights, layer, a, B, T, cos, sin, attentionMask, f32, hook); // [B, T, H]
+  const attentionOut = rmsNorm(attention, norm('post_attention_layernorm'), eps, f32); // [B, T, H]
+  hook?.('post_attn_norm', attentionOut, [B, T, H]);
+  const h1 = new Float64Array(h0.length); // [B, T, H]
+  for (let i = 0; i < h0.length; i++) h1[i] = h0[i] + attentionOut[i];
+  hook?.('resid_mid', h1, [B, T, H]);
 
-  const m = mlp(config, weights, layer, rmsNorm(h1, norm('pre_feedforward_layernorm'), eps, f32)); // [B, T, H]
-  const mlpOut = rmsNorm(m, norm('post_feedforward_layernorm'), eps, f32);
-  const h2 = new Float64Array(h.length); // [B, T, H]
-  for (let i = 0; i < h.length; i++) h2[i] = h1[i] + mlpOut[i];
+  const m = rmsNorm(h1, norm('pre_feedforward_layernorm'), eps, f32); // [B, T, H]
+  hook?.('pre_ff_norm', m, [B, T, H]);
+  const mlpOut = rmsNorm(mlp(config, weights, layer, m, B, T, hook), norm('post_feedforward_layernorm'), eps, f32); // [B, T, H]
+  hook?.('post_ff_norm', mlpOut, [B, T, H]);
+  const h2 = new Float64Array(h0.length); // [B, T, H]
+  for (let i = 0; i < h0.length; i++) h2[i] = h1[i] + mlpOut[i];
+  hook?.('resid_post', h2, [B, T, H]);
   return h2;
 }
 
@@ -418,7 +590,11 @@ export function decoderLayer(
 // The model: embedding, layers, final norm (Gemma2Model)
 // ---------------------------------------------------------------------------
 
-/** Gemma2Model: hidden_states.0 .. .L (the last after the final norm: last_hidden_state). */
+/**
+ * Gemma2Model: hidden_states.0 .. .L (the last after the final norm: last_hidden_state).
+ * options.hook fires embed, every layer's points as layers.<i>.<name>, final_norm;
+ * each hidden state is the value its hook point (embed, resid_post, final_norm) left.
+ */
 export function referenceGemma2Model(config: Gemma2Config, weights: RefWeights, input: RefForwardInput, options?: RefOptions): RefModelOutput {
   const f32 = roundingFor(options);
   const [B, T] = batchShape(input.inputIds);
@@ -431,14 +607,19 @@ export function referenceGemma2Model(config: Gemma2Config, weights: RefWeights, 
   const positionIds = input.positionIds ?? Array.from({ length: B }, () => Array.from({ length: T }, (_, t) => t));
   const { cos, sin } = rotaryTables(positionIds, config.headDim, config.ropeTheta, f32); // [B, T, hd] each
 
+  const hook = options?.hook;
   let h = embedTokens(config, param(weights, 'model.embed_tokens.weight', [config.vocabSize, H]), input.inputIds); // [B, T, H]
+  hook?.('embed', h, [B, T, H]);
   const hiddenStates = [h];
   for (let layer = 0; layer < config.numHiddenLayers; layer++) {
-    h = decoderLayer(config, weights, layer, h, B, T, cos, sin, input.attentionMask, f32);
+    const layerHook: RefHook | undefined = hook && ((name, values, shape) => hook(`layers.${layer}.${name}`, values, shape));
+    h = decoderLayer(config, weights, layer, h, B, T, cos, sin, input.attentionMask, f32, layerHook);
     if (layer < config.numHiddenLayers - 1) hiddenStates.push(h);
   }
   // 3. Final norm; Transformers reports it in place of the last layer's raw output.
-  hiddenStates.push(rmsNorm(h, param(weights, 'model.norm.weight', [H]), config.rmsNormEps, f32));
+  const final = rmsNorm(h, param(weights, 'model.norm.weight', [H]), config.rmsNormEps, f32); // [B, T, H]
+  hook?.('final_norm', final, [B, T, H]);
+  hiddenStates.push(final);
   return { hiddenStates };
 }
 
@@ -446,21 +627,35 @@ export function referenceGemma2Model(config: Gemma2Config, weights: RefWeights, 
 // 4. Causal LM head: logits = h E^T, then c tanh(logits / c)
 // ---------------------------------------------------------------------------
 
-/** The LM head on the final hidden states [B, T, H]: tied to the embedding unless the config unties it. */
-export function lmHead(config: Gemma2Config, weights: RefWeights, h: Float64Array): Float64Array {
+/**
+ * The LM head on the final hidden states [B, T, H]: tied to the embedding unless the config unties it.
+ * Hook points logits_raw (h E^T) and logits (softcapped; a copy of logits_raw without a cap).
+ */
+export function lmHead(
+  config: Gemma2Config,
+  weights: RefWeights,
+  h: Float64Array,
+  B = 1,
+  T = h.length / (B * config.hiddenSize),
+  hook?: RefHook,
+): Float64Array {
   const V = config.vocabSize;
   const H = config.hiddenSize;
   const name = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  const logits = linear(h, param(weights, name, [V, H]), V); // [B, T, V]
+  const raw = linear(h, param(weights, name, [V, H]), V); // [B, T, V]
+  hook?.('logits_raw', raw, [B, T, V]);
   const cap = config.finalLogitSoftcapping;
-  if (cap !== null) for (let i = 0; i < logits.length; i++) logits[i] = softcap(logits[i], cap);
+  const logits = new Float64Array(raw.length); // [B, T, V]
+  for (let i = 0; i < raw.length; i++) logits[i] = cap === null ? raw[i] : softcap(raw[i], cap);
+  hook?.('logits', logits, [B, T, V]);
   return logits;
 }
 
-/** Gemma2ForCausalLM: the hidden states and the logits [B, T, V]. */
+/** Gemma2ForCausalLM: the hidden states and the logits [B, T, V]; options.hook fires the model's points, then logits_raw and logits. */
 export function referenceGemma2(config: Gemma2Config, weights: RefWeights, input: RefForwardInput, options?: RefOptions): RefCausalLMOutput {
+  const [B, T] = batchShape(input.inputIds);
   const { hiddenStates } = referenceGemma2Model(config, weights, input, options);
-  return { hiddenStates, logits: lmHead(config, weights, hiddenStates[config.numHiddenLayers]) };
+  return { hiddenStates, logits: lmHead(config, weights, hiddenStates[config.numHiddenLayers], B, T, options?.hook) };
 }
 
 /**

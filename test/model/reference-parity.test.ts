@@ -2,8 +2,8 @@
 // (reference/gemma2.ts) on random small configurations: head_dim * heads
 // different from hidden, a single kv head, full multi-head, no softcaps,
 // windows shorter and longer than the sequence, random layer types, rope_theta
-// other than 10000, right or left padding, explicit position ids. Logits and
-// every hidden state, on every backend.
+// other than 10000, right or left padding, explicit position ids. Logits,
+// every hidden state and every hook point's activation, on every backend.
 //
 // Known limit of the bound: one absolute-plus-relative tolerance for every
 // hidden state does not follow how errors grow through a layer. An unseeded
@@ -22,7 +22,8 @@ import { Tensor } from '../../lib/tensor/tensor.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { referenceCausalLMLoss, referenceGemma2, type RefWeights } from '../../reference/gemma2.ts';
-import { compareTensor } from '../../lib/golden/compare.ts';
+import { type PositionMask, compareTensor } from '../../lib/golden/compare.ts';
+import { maskFor } from '../../lib/golden/trace.ts';
 import { describeEachBackend } from '../helpers.ts';
 
 const inputArb = fc.record({
@@ -40,7 +41,7 @@ function referenceWeights(model: Gemma2ForCausalLM): RefWeights {
 const TOLERANCE = { atol: 1e-4, rtol: 1e-4 };
 
 describeEachBackend('Gemma2 (tensor library) vs the float64 reference forward', () => {
-  test('logits, every hidden state and the loss agree on random configurations and inputs', () => {
+  test('logits, every hidden state, every hook point and the loss agree on random configurations and inputs', () => {
     fc.assert(
       fc.property(configArb, inputArb, (config, input) => {
         const model = randomModel(config, input.seed);
@@ -56,8 +57,8 @@ describeEachBackend('Gemma2 (tensor library) vs the float64 reference forward', 
         const labels = ids.map((row, b) => row.map((id, t) => (mask[b][t] === 0 ? -100 : id)));
         const int = (rows: number[][]) => Tensor.fromData(Int32Array.from(rows.flat()), [B, T]);
 
-        const ours = noGrad(() =>
-          model.forward({
+        const { output: ours, activations } = noGrad(() =>
+          model.runWithCache({
             inputIds: int(ids),
             attentionMask: input.padding === 'none' ? undefined : int(mask),
             positionIds: input.shiftedPositions ? int(positions) : undefined,
@@ -65,19 +66,23 @@ describeEachBackend('Gemma2 (tensor library) vs the float64 reference forward', 
             outputHiddenStates: true,
           }),
         );
+        const referencePoints = new Map<string, Float64Array>();
         const reference = referenceGemma2(
           config,
           referenceWeights(model),
           { inputIds: ids, attentionMask: input.padding === 'none' ? undefined : mask, positionIds: positions },
-          { precision: 'float64' },
+          { precision: 'float64', hook: (name, values) => void referencePoints.set(name, Float64Array.from(values)) },
         );
         const positionMask = { shape: [B, T], data: mask.flat() };
-        const check = (name: string, actual: Tensor, expected: Float64Array) => {
-          const c = compareTensor(name, { shape: actual.shape, data: actual.contiguousData() }, { shape: actual.shape, data: expected }, TOLERANCE, positionMask);
+        const check = (name: string, actual: Tensor, expected: Float64Array, positions: PositionMask = positionMask) => {
+          const c = compareTensor(name, { shape: actual.shape, data: actual.contiguousData() }, { shape: actual.shape, data: expected }, TOLERANCE, positions);
           expect(c.pass, `${name}: max error ${c.maxError} > bound ${c.bound} (${JSON.stringify(config)})`).toBe(true);
         };
         check('logits', ours.logits, reference.logits);
         reference.hiddenStates.forEach((h, i) => check(`hidden_states.${i}`, ours.hiddenStates![i], h));
+        // every hook point, masked on each axis over positions as a trace case is
+        expect([...activations.keys()]).toEqual([...referencePoints.keys()]);
+        for (const [name, activation] of activations) check(name, activation, referencePoints.get(name)!, maskFor(`trace.${name}`, positionMask));
         if (T > 1 && labels.some((row) => row.slice(1).some((l) => l !== -100))) {
           const expectedLoss = referenceCausalLMLoss(reference.logits, config.vocabSize, labels, { precision: 'float64' });
           expect(Math.abs(ours.loss!.item() - expectedLoss)).toBeLessThanOrEqual(1e-4 + 1e-4 * Math.abs(expectedLoss));

@@ -47,7 +47,7 @@ for (const entry of caseOrder(manifest.cases)) {
     goldenCase.close();
   }
 }
-console.log(`   ${parityFailures === 0 ? 'every case passes' : `${parityFailures} cases FAIL`} (${elapsed()}); details: npx gemma2 parity golden/cases/*.safetensors --models golden/models\n`);
+console.log(`   ${parityFailures === 0 ? 'every case passes' : `${parityFailures} cases FAIL`} (${elapsed()}); details: npx gemma2 parity golden/cases/*.safetensors golden/project/cases/*.safetensors --models golden/models\n`);
 
 // 2. Training ----------------------------------------------------------------
 const config = parseGemma2Config({

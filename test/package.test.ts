@@ -104,13 +104,14 @@ describe('the npm package', () => {
     if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ships the built library, the command and the README, and no sources, tests or goldens', () => {
+  it('ships the built library, the command, the README and the parity kit, and no sources, tests or goldens', () => {
     const files = packed.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'lib/cli/gemma2.js', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli/main.js']));
-    const unexpected = files.filter((f) => !/^(package\.json|README\.md|LICENSE|lib\/cli\/gemma2\.js|dist\/.+\.(js|d\.ts))$/.test(f));
+    const kit = ['golden/make_case.py', 'golden/FORMAT.md']; // users make cases of their own checkpoints (README, "Check your own checkpoint")
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'lib/cli/gemma2.js', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli/main.js', ...kit]));
+    const unexpected = files.filter((f) => !kit.includes(f) && !/^(package\.json|README\.md|LICENSE|lib\/cli\/gemma2\.js|dist\/.+\.(js|d\.ts))$/.test(f));
     expect(unexpected).toEqual([]);
     // The tests, the golden data and the benchmarks stay in the repository (lib/golden's parity code ships).
-    expect(files.filter((f) => /^(test|golden)\/|\/bench\/|\.safetensors$/.test(f))).toEqual([]);
+    expect(files.filter((f) => !kit.includes(f) && /^(test|golden)\/|\/bench\/|\.safetensors$/.test(f))).toEqual([]);
     expect(packed.size).toBeLessThan(1_000_000);
   });
 

@@ -71,7 +71,7 @@ export function traceTable(report: TraceReport): string[] {
   const width = Math.max(10, ...rows.map((c) => c.tensor.length));
   const lines = [`  ${'hook point'.padEnd(width)}  ${'max |error|'.padStart(11)}  ${'bound'.padStart(9)}  ${'error/bound'.padStart(11)}  result`];
   for (const c of rows) {
-    const ratio = c.bound > 0 && Number.isFinite(c.maxError) ? (c.maxError / c.bound).toFixed(2) : 'inf';
+    const ratio = c.bound > 0 && Number.isFinite(c.maxError) ? (c.maxError / c.bound).toPrecision(2) : 'inf';
     lines.push(
       `  ${c.tensor.padEnd(width)}  ${formatError(c.maxError).padStart(11)}  ${formatError(c.bound).padStart(9)}  ${ratio.padStart(11)}  ${c.pass ? 'pass' : 'FAIL'}${c.note ? ` (${c.note})` : ''}`,
     );

@@ -65,21 +65,30 @@ export class Gemma2Attention implements Module {
       values: hooks.at('v', this.splitHeads(this.vProj, x, this.kvHeads).contiguous()), // [B, kv, T, hd]
     };
     const { keys, values } = cache ? cache.update(current) : current; // [B, kv, S, hd] each
-    // Query heads grouped by the key/value head they share: [B, kv, groups, T, hd] against [B, kv, 1, S, hd].
-    const grouped = (t: Tensor) => t.reshape([B, this.kvHeads, groups, T, t.shape.at(-1)!]);
-    const perHead = (t: Tensor) => t.reshape([B, this.heads, T, t.shape.at(-1)!]);
+    const grouped = q.reshape([B, this.kvHeads, groups, T, this.headDim]); // query heads grouped by the kv head they share
+    const k = keys.unsqueeze(2); // [B, kv, 1, S, hd]: shared by the group
+    const v = values.unsqueeze(2); // [B, kv, 1, S, hd]
 
-    const dots = matmul(grouped(q), keys.unsqueeze(2).transpose(-1, -2)); // [B, kv, groups, T, S]
-    let scores = hooks.at('scores', perHead(mul(dots, this.scaling))); // [B, heads, T, S]
+    let scores = this.atEachHead(hooks, 'scores', mul(matmul(grouped, k.transpose(-1, -2)), this.scaling)); // [B, kv, groups, T, S]
     if (this.softcap !== null) scores = softcap(scores, this.softcap); // c tanh(s / c)
-    scores = hooks.at('capped_scores', scores);
+    scores = this.atEachHead(hooks, 'capped_scores', scores);
     // added, not filled: a fully masked row (a left pad) still passes the softmax gradient to s, as in Transformers
-    const pattern = hooks.at('pattern', softmax(add(scores, mask), -1)); // mask [B|1, 1, T, S] over the heads
-    const z = matmul(grouped(pattern), values.unsqueeze(2)) // [B, kv, groups, T, hd]
+    const pattern = this.atEachHead(hooks, 'pattern', softmax(add(scores, mask.unsqueeze(1)), -1)); // mask: [B|1, 1, 1, T, S]
+    const z = matmul(pattern, v) // [B, kv, groups, T, hd]
       .reshape([B, this.heads, T, this.headDim])
       .permute([0, 2, 1, 3]); // [B, T, heads, hd]
     const o = hooks.at('z', z).reshape([B, T, this.heads * this.headDim]);
     return hooks.at('out', this.oProj.forward(o));
+  }
+
+  /**
+   * The hook point `name` on a [B, kv, groups, T, S] tensor, which hooks see
+   * per query head, [B, heads, T, S]; without hooks, no view is made at all.
+   */
+  private atEachHead(hooks: HookScope, name: string, grouped: Tensor): Tensor {
+    if (!hooks.active) return grouped;
+    const [B, kv, groups, T, S] = grouped.shape;
+    return hooks.at(name, grouped.reshape([B, kv * groups, T, S])).reshape(grouped.shape);
   }
 
   namedParameters(): NamedParameters {

@@ -78,6 +78,11 @@ export class HookScope {
     return this;
   }
 
+  /** Whether any hook is set: a model may skip work (a view) that only hooks need. */
+  get active(): boolean {
+    return this.entries.length > 0;
+  }
+
   /** This scope with one more hook, run after the others at its points. */
   plus(selector: HookSelector, hook: HookFunction): HookScope {
     return new HookScope([...this.entries, [selector, hook]], this.prefix);

@@ -1,7 +1,7 @@
 // `npm run bench`: end-to-end timings of the model on the ../shared/bench
 // configs, next to PyTorch measured in the same run. A benchmark, not a test.
 //
-//   npm run bench -- [--configs a.json,b.json] [--reps 5] [--backend webasm|cpu] [--no-torch] [--json out.json]
+//   npm run bench -- [--configs a.json,b.json] [--reps 5] [--backend webasm|cpu] [--no-torch] [--no-tfjs] [--json out.json]
 //
 // For each config (a Hugging Face Gemma2 config plus a "bench" key) it times,
 // with random seeded weights (normal(0, 0.02), norms 0, as the torch baseline):
@@ -14,6 +14,11 @@
 // /usr/bin/python3 has torch), run in the same process tree right after ours,
 // with one thread and with as many as we use (GEMMA2_THREADS, default one per
 // core); each row compares against the faster of the two, and says which.
+// The tfjs column comes from the TensorFlow.js peer,
+// ../shared/bench/tfjs/gemma2_tfjs.mjs on its wasm backend (XNNPACK SIMD, one
+// thread), when tfjs is installed where that script looks for it
+// (PERF_JS_MODULES, by default <tmpdir>/perf-js: see its README); run after
+// ours and torch's, one config at a time. Without it the column says why.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,6 +58,7 @@ interface Row {
   torchMs?: number;
   /** The thread count of the faster torch run. */
   torchThreads?: number;
+  tfjsMs?: number;
 }
 
 function median(values: number[]): number {
@@ -145,19 +151,49 @@ function torchBaseline(files: string[], reps: number): Map<string, { ms: number;
   const result = spawnSync(python, [script, '--configs', ...files, '--threads', ...threads, '--reps', String(Math.max(5, reps)), '--json', out], { encoding: 'utf8' });
   if (result.status !== 0) return `torch baseline failed: ${result.stderr.trim().split('\n').pop()}`;
   const rows = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: string; what: string; threads: number; median_ms: number }[];
-  const kinds = ['forward', 'train', 'prefill', 'decode'];
   const best = new Map<string, { ms: number; threads: number }>();
   for (const r of rows) {
-    const key = `${r.config}|${kinds.find((k) => r.what.startsWith(k))}`;
+    const key = `${r.config}|${measurementOf(r.what)}`;
     const seen = best.get(key);
     if (seen === undefined || r.median_ms < seen.ms) best.set(key, { ms: r.median_ms, threads: r.threads });
   }
   return best;
 }
 
+/** Which of our measurements a peer's row ("forward+loss ...", "decode per token ...") is. */
+function measurementOf(what: string): string | undefined {
+  return ['forward', 'train', 'prefill', 'decode'].find((k) => what.startsWith(k));
+}
+
+/** The tfjs-wasm peer's median for each "config|what", or why there is none. */
+function tfjsPeer(files: string[], reps: number): Map<string, number> | string {
+  const script = path.join(SHARED_BENCH, 'tfjs', 'gemma2_tfjs.mjs');
+  if (!fs.existsSync(script)) return `no ${script}`;
+  const modules = process.env.PERF_JS_MODULES || path.join(os.tmpdir(), 'perf-js');
+  if (!fs.existsSync(path.join(modules, 'node_modules', '@tensorflow', 'tfjs-backend-wasm'))) {
+    return `tfjs is not installed in ${modules} (see ${path.join(SHARED_BENCH, 'tfjs', 'README.md')})`;
+  }
+  const medians = new Map<string, number>();
+  for (const file of files) {
+    const out = path.join(os.tmpdir(), `gemma2-tfjs-bench-${process.pid}.json`);
+    const result = spawnSync(process.execPath, [script, '--backend', 'wasm', '--config', file, '--reps', String(Math.max(5, reps)), '--json', out], {
+      encoding: 'utf8',
+      env: { ...process.env, PERF_JS_MODULES: modules },
+    });
+    if (result.status !== 0) return `tfjs peer failed on ${path.basename(file)}: ${(result.stderr || result.stdout).trim().split('\n').pop()}`;
+    const rows = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: string; what: string; median_ms: number }[];
+    fs.rmSync(out, { force: true });
+    for (const r of rows) {
+      const what = measurementOf(r.what);
+      if (what !== undefined) medians.set(`${r.config}|${what}`, r.median_ms);
+    }
+  }
+  return medians;
+}
+
 function main(): void {
   const { values } = parseArgs({
-    options: { configs: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, 'no-torch': { type: 'boolean' }, json: { type: 'string' } },
+    options: { configs: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, 'no-torch': { type: 'boolean' }, 'no-tfjs': { type: 'boolean' }, json: { type: 'string' } },
   });
   if (values.backend) setBackend(values.backend);
   const reps = Number(values.reps ?? 5);
@@ -175,7 +211,10 @@ function main(): void {
     }
   }
 
-  const header = ['config', 'measurement', 'shape', 'median ms', 'min..max ms', 'tokens/s', 'torch ms (threads)', 'ours/torch'];
+  const tfjs = values['no-tfjs'] ? 'skipped (--no-tfjs)' : tfjsPeer(files, reps);
+  if (typeof tfjs !== 'string') for (const row of rows) row.tfjsMs = tfjs.get(`${row.config}|${row.what}`);
+
+  const header = ['config', 'measurement', 'shape', 'median ms', 'min..max ms', 'tokens/s', 'torch ms (threads)', 'ours/torch', 'tfjs-wasm ms', 'ours/tfjs'];
   const table = rows.map((r) => [
     r.config,
     r.what === 'decode' ? 'decode (ms/token)' : r.what,
@@ -184,12 +223,15 @@ function main(): void {
     `${r.minMs.toFixed(1)}..${r.maxMs.toFixed(1)}`,
     ((r.tokens / r.medianMs) * 1000).toFixed(1),
     r.torchMs === undefined ? '-' : `${r.torchMs.toFixed(1)} (${r.torchThreads})`,
-    r.torchMs === undefined ? '-' : (r.medianMs / r.torchMs).toFixed(1),
+    r.torchMs === undefined ? '-' : (r.medianMs / r.torchMs).toFixed(2),
+    r.tfjsMs === undefined ? '-' : r.tfjsMs.toFixed(1),
+    r.tfjsMs === undefined ? '-' : (r.medianMs / r.tfjsMs).toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   console.log(header.map((h, i) => h.padEnd(widths[i])).join('  '));
   for (const row of table) console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   if (typeof torch === 'string') console.log(`torch column: ${torch}`);
+  if (typeof tfjs === 'string') console.log(`tfjs column: ${tfjs}`);
   if (values.json) fs.writeFileSync(values.json, JSON.stringify({ backend: describeBackend(), reps, rows }, null, 1));
 }
 

@@ -11,7 +11,8 @@
 // The scale by query_pre_attn_scalar (not head_dim) and the cap before the mask
 // are Gemma2's own (huggingface/transformers#31659).
 // Grouped-query attention: each group of heads / kv_heads query heads shares
-// one key/value head, expressed as a broadcast over the group axis.
+// one key/value head; the group's queries are stacked as the rows of one
+// product with that head's keys (and its probabilities with its values).
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { add, matmul, mul, rope, softcap, softmax } from '../ops/index.ts';
@@ -65,16 +66,19 @@ export class Gemma2Attention implements Module {
       values: hooks.at('v', this.splitHeads(this.vProj, x, this.kvHeads).contiguous()), // [B, kv, T, hd]
     };
     const { keys, values } = cache ? cache.update(current) : current; // [B, kv, S, hd] each
-    const grouped = q.reshape([B, this.kvHeads, groups, T, this.headDim]); // query heads grouped by the kv head they share
-    const k = keys.unsqueeze(2); // [B, kv, 1, S, hd]: shared by the group
-    const v = values.unsqueeze(2); // [B, kv, 1, S, hd]
+    const S = keys.shape[2];
+    // Grouped-query attention without copying k or v per query head: the `groups` query heads of one
+    // kv head are stacked as rows, [B, kv, groups * T, hd], one product per kv head.
+    const stacked = q.reshape([B, this.kvHeads, groups * T, this.headDim]);
+    const perGroup = [B, this.kvHeads, groups, T, S];
 
-    let scores = this.atEachHead(hooks, 'scores', mul(matmul(grouped, k.transpose(-1, -2)), this.scaling)); // [B, kv, groups, T, S]
+    let scores = this.atEachHead(hooks, 'scores', mul(matmul(stacked, keys.transpose(-1, -2)), this.scaling)); // [B, kv, groups*T, S]
     if (this.softcap !== null) scores = softcap(scores, this.softcap); // c tanh(s / c)
     scores = this.atEachHead(hooks, 'capped_scores', scores);
     // added, not filled: a fully masked row (a left pad) still passes the softmax gradient to s, as in Transformers
-    const pattern = this.atEachHead(hooks, 'pattern', softmax(add(scores, mask.unsqueeze(1)), -1)); // mask: [B|1, 1, 1, T, S]
-    const z = matmul(pattern, v) // [B, kv, groups, T, hd]
+    const masked = add(scores.reshape(perGroup), mask.unsqueeze(1)); // mask [B|1, 1, 1, T, S]: every kv head and group
+    const pattern = this.atEachHead(hooks, 'pattern', softmax(masked, -1).reshape([B, this.kvHeads, groups * T, S]));
+    const z = matmul(pattern, values) // [B, kv, groups*T, hd]
       .reshape([B, this.heads, T, this.headDim])
       .permute([0, 2, 1, 3]); // [B, T, heads, hd]
     const o = hooks.at('z', z).reshape([B, T, this.heads * this.headDim]);
@@ -82,13 +86,14 @@ export class Gemma2Attention implements Module {
   }
 
   /**
-   * The hook point `name` on a [B, kv, groups, T, S] tensor, which hooks see
-   * per query head, [B, heads, T, S]; without hooks, no view is made at all.
+   * The hook point `name` on a [B, kv, groups*T, S] tensor, which hooks see
+   * per query head, [B, heads, T, S] (the same memory); without hooks, no view is made.
    */
-  private atEachHead(hooks: HookScope, name: string, grouped: Tensor): Tensor {
-    if (!hooks.active) return grouped;
-    const [B, kv, groups, T, S] = grouped.shape;
-    return hooks.at(name, grouped.reshape([B, kv * groups, T, S])).reshape(grouped.shape);
+  private atEachHead(hooks: HookScope, name: string, stacked: Tensor): Tensor {
+    if (!hooks.active) return stacked;
+    const [B, , rows, S] = stacked.shape;
+    const T = rows / (this.heads / this.kvHeads);
+    return hooks.at(name, stacked.reshape([B, this.heads, T, S])).reshape(stacked.shape);
   }
 
   namedParameters(): NamedParameters {

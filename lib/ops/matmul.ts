@@ -46,6 +46,16 @@ export function batchedProduct(layout: MatmulLayout, a: Tensor, b: Tensor, M: nu
   return Tensor.fromData(data, outShape);
 }
 
+/** The same storage with its last two axes swapped: a plain view, off the tape (the product records the matmul itself). */
+function transposeLastTwo(t: Tensor): Tensor {
+  const shape = [...t.shape];
+  const stride = [...t.nd.stride];
+  const [i, j] = [t.rank - 2, t.rank - 1];
+  [shape[i], shape[j]] = [shape[j], shape[i]];
+  [stride[i], stride[j]] = [stride[j], stride[i]];
+  return t.viewAs(shape, stride, t.nd.offset);
+}
+
 export function matmul(a: Tensor, b: Tensor): Tensor {
   expectFloat('matmul', a, b);
   if (a.rank === 0 || b.rank === 0) {
@@ -76,6 +86,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const M = a.shape[a.rank - 2];
   const N = b.shape[b.rank - 1];
+  // b given as the transposed view of stored rows (keys.transpose(-1, -2)): the NT kernel reads them where they are
+  const bRows = transposeLastTwo(b);
+  if (!b.isContiguous() && bRows.isContiguous()) return record(batchedProduct('NT', a, bRows, M, K, N), 'matmul', [a, b]);
   return record(batchedProduct('NN', a, b, M, K, N), 'matmul', [a, b]);
 }
 

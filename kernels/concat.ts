@@ -4,6 +4,7 @@
 // On the CPU path: block copies (memcpy), faster than any kernel, which must
 // first copy its inputs in.
 
+import { outputArray } from '../lib/tensor/arena.ts';
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { boxed, launch } from './launch.ts';
 import { defineKernel } from './registry.ts';
@@ -28,7 +29,7 @@ const concatPairKernel = defineKernel({
   cpu: {
     kind: 'host-copy',
     run: (a: TypedData, b: TypedData, outer: number, lengthA: number, lengthB: number, inner: number) => {
-      const out = new Float32Array(outer * (lengthA + lengthB) * inner);
+      const out = outputArray(outer * (lengthA + lengthB) * inner); // both blocks of every row are copied in
       const [blockA, blockB] = [lengthA * inner, lengthB * inner];
       for (let o = 0; o < outer; o++) {
         out.set(a.subarray(o * blockA, (o + 1) * blockA), o * (blockA + blockB));

@@ -16,6 +16,7 @@
 //          one-operation formula gives the correctly rounded float32 result,
 //          the same bits as the GPU.js webasm kernel.
 
+import { outputArray } from '../lib/tensor/arena.ts';
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { type Box, MAX_KERNEL_AXIS, boxed, launch } from './launch.ts';
 import { defineKernel, type Agreement } from './registry.ts';
@@ -178,7 +179,7 @@ function hostElementwise(op: ElementwiseOp, layout: BroadcastLayout, operands: T
     hostLoops.set(key, loop);
   }
   const [X, Y, Z] = layout.output;
-  const out = new Float32Array(X * Y * Z);
+  const out = outputArray(X * Y * Z); // the loop writes every element
   loop(operands, Math.fround(scalar ?? 0), out, X, Y, Z); // kernels see scalar arguments as float32
   return out;
 }
@@ -235,7 +236,7 @@ export function runElementwise(op: ElementwiseOp, layout: BroadcastLayout, opera
  */
 export function runElementwiseFlat(op: ElementwiseOp, operands: TypedData[], scalar?: number): Float32Array {
   const total = operands[0].length;
-  const out = new Float32Array(total);
+  const out = outputArray(total);
   for (let start = 0; start < total; start += MAX_KERNEL_AXIS) {
     const length = Math.min(MAX_KERNEL_AXIS, total - start);
     const layout: BroadcastLayout = { output: [length, 1, 1], follows: operands.map(() => [true, false, false]) };

@@ -12,6 +12,7 @@
 // the whole table into its memory); the backward stays the GPU.js kernel on
 // both paths (it is small: one thread per looked-up row value).
 
+import { outputArray } from '../lib/tensor/arena.ts';
 import { boxed, launch } from './launch.ts';
 import { defineKernel } from './registry.ts';
 import { cascadeKernel } from './sum-order.ts';
@@ -42,7 +43,7 @@ const gather = defineKernel({
   cpu: {
     kind: 'host-copy',
     run: (table: TypedData, _vocab: number, hidden: number, ids: TypedData) => {
-      const out = new Float32Array(ids.length * hidden);
+      const out = outputArray(ids.length * hidden); // every row is copied in
       for (let t = 0; t < ids.length; t++) out.set(table.subarray(ids[t] * hidden, (ids[t] + 1) * hidden), t * hidden);
       return out;
     },

@@ -9,6 +9,7 @@
 // x(e), cos(e) and sin(e) reading position e of the row and f32 marks where
 // float32 rounds (kernels/formula.ts); both compute paths are generated from it.
 
+import { outputArray } from '../lib/tensor/arena.ts';
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { boxed, launch } from './launch.ts';
 import { defineKernel } from './registry.ts';
@@ -102,7 +103,7 @@ function defineRope(direction: Direction) {
     cpu: {
       kind: 'host-loop',
       run: (x: TypedData, cos: TypedData, sin: TypedData, dims: RopeDims) => {
-        const out = new Float32Array(dims.matrices * dims.T * dims.D);
+        const out = outputArray(dims.matrices * dims.T * dims.D); // the loop writes every element
         loop(x, cos, sin, out, dims.matrices, dims.heads, dims.T, dims.D, dims.perSequence);
         return out;
       },

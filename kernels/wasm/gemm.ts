@@ -8,6 +8,7 @@
 // C out. A resident weight is read where it is, without a copy.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
+import { outputArray } from '../../lib/tensor/arena.ts';
 import { compiles, residentOffset, scratch } from './memory.ts';
 import { type WasmCall, parallel, threadCount } from './threads.ts';
 import { type MatmulDims, type MatmulLayout, type MatmulPlan, type ProductPlan, PANEL, planMatmul } from './gemm-plan.ts';
@@ -34,7 +35,7 @@ export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dim
 function runColumnSlices(plan: Extract<MatmulPlan, { columns: 'slices' }>, a: TypedData, b: TypedData): Float32Array {
   const { batch, M, K, N, bBatched } = plan.dims;
   const bBatches = bBatched ? batch : 1;
-  const out = new Float32Array(batch * M * N);
+  const out = outputArray(batch * M * N); // every column of every row comes from one slice
   for (const { n0, n1, product } of plan.slices) {
     const w = n1 - n0;
     let slice: TypedData;
@@ -92,7 +93,7 @@ function runProduct(plan: ProductPlan, a: TypedData, b: TypedData): Float32Array
   const { batch, M, N } = plan.dims;
   const { memory, base } = scratch(plan.scratchFloats);
   const bResident = plan.copyB || plan.bAccess === 'host-packed' ? -1 : residentOffset(b);
-  const job: Job = { plan, a, b, bResident, memory, base, out: new Float32Array(batch * M * N) };
+  const job: Job = { plan, a, b, bResident, memory, base, out: outputArray(batch * M * N) }; // copyOut writes every entry
   if (plan.entries === 'together') runEntriesTogether(job);
   else runEntriesOneByOne(job);
   return job.out;

@@ -22,6 +22,7 @@
 // kernels), split across the worker threads, and the result is copied back
 // out; arrays past vectorMathLimits go through in pieces.
 
+import { outputArray } from '../../lib/tensor/arena.ts';
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import { F32, I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
 import { MAX_PAGES, compiles, roundUp, scratch, sharedMemory, wasm } from './memory.ts';
@@ -321,7 +322,7 @@ function mapChunk(name: SimdMapOp, sources: TypedData[], scalar?: number): Float
 
 /** A fresh array of n floats from wasm memory (slice() on shared memory is 2x slower than this). */
 function copyOut(memory: Float32Array, at: number, n: number): Float32Array {
-  const out = new Float32Array(n);
+  const out = outputArray(n);
   out.set(memory.subarray(at, at + n));
   return out;
 }
@@ -349,7 +350,7 @@ const rowStride = (length: number) => roundUp(length, 4 * UNROLL);
 /** Copies padded rows at `at` back out as a dense [rows, length] array. */
 function readRows(memory: Float32Array, at: number, rows: number, length: number, stride: number): Float32Array {
   if (stride === length) return copyOut(memory, at, rows * length);
-  const out = new Float32Array(rows * length);
+  const out = outputArray(rows * length);
   for (let r = 0; r < rows; r++) out.set(memory.subarray(at + r * stride, at + r * stride + length), r * length);
   return out;
 }
@@ -445,7 +446,7 @@ export const vectorMathLimits = { maxChunkValues: 32 * 2 ** 20 };
 function inRowChunks(rows: number, valuesPerRow: number, outPerRow: number, chunk: (first: number, end: number) => Float32Array): Float32Array {
   const rowsPerChunk = Math.max(1, Math.floor(vectorMathLimits.maxChunkValues / Math.max(1, valuesPerRow)));
   if (rowsPerChunk >= rows) return chunk(0, rows);
-  const out = new Float32Array(rows * outPerRow);
+  const out = outputArray(rows * outPerRow);
   for (let first = 0; first < rows; first += rowsPerChunk) {
     const end = Math.min(rows, first + rowsPerChunk);
     out.set(chunk(first, end), first * outPerRow);
@@ -458,7 +459,7 @@ export function simdMap(name: SimdMapOp, sources: TypedData[], scalar?: number):
   const piece = vectorMathLimits.maxChunkValues;
   const n = sources[0].length;
   if (n <= piece) return mapChunk(name, sources, scalar);
-  const out = new Float32Array(n);
+  const out = outputArray(n);
   for (let start = 0; start < n; start += piece) {
     const end = Math.min(n, start + piece);
     out.set(mapChunk(name, sources.map((src) => src.subarray(start, end) as TypedData), scalar), start);

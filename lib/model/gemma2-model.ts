@@ -7,6 +7,8 @@
 // after the final norm (Transformers' convention).
 
 import type { Tensor } from '../tensor/tensor.ts';
+import { withArena } from '../tensor/arena.ts';
+import { isGradEnabled } from '../autograd/tape.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { Generator } from '../tensor/random.ts';
 import { embedding, expectInt, expectRank, mul } from '../ops/index.ts';
@@ -151,9 +153,13 @@ export class Gemma2Model extends PreTrainedModel {
 
     let h = hooks.at('embed', embeddings); // [B, T, H]
     const hiddenStates: Tensor[] = [];
+    // Without a tape or hooks nothing made inside a layer outlives it but its output, so each layer
+    // reuses the arrays of the one before (lib/tensor/arena.ts: fresh pages fault on first touch).
+    const reuseArrays = !isGradEnabled() && !hooks.active;
     this.layers.forEach((layer, i) => {
       if (input.outputHiddenStates) hiddenStates.push(h);
-      h = layer.forward(h, cos, sin, masks[layer.isSliding ? 1 : 0], cache?.layer(i), hooks.within(`layers.${i}`));
+      const run = () => layer.forward(h, cos, sin, masks[layer.isSliding ? 1 : 0], cache?.layer(i), hooks.within(`layers.${i}`));
+      h = reuseArrays ? withArena(run, (output) => [output]) : run();
     });
     cache?.advance(T);
     h = hooks.at('final_norm', this.norm.forward(h));

@@ -5,10 +5,12 @@
 
 import type { NdArray } from 'ndarray';
 import { type TypedData, allocate, dtypeOf } from './dtype.ts';
+import { outputArray } from './arena.ts';
 
 /** Copies a strided ndarray into a fresh row-major typed array. */
 export function copyStrided(nd: NdArray<TypedData>): TypedData {
-  const out = allocate(dtypeOf(nd.data), nd.size);
+  const dtype = dtypeOf(nd.data);
+  const out = dtype === 'float32' ? outputArray(nd.size) : allocate(dtype, nd.size); // every element is written
   if (nd.shape.length === 0 || nd.size === 0) {
     if (nd.size === 1) out[0] = nd.data[nd.offset];
     return out;

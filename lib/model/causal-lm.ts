@@ -7,6 +7,8 @@
 //            (Transformers' ForCausalLMLoss, huggingface/transformers#34191)
 
 import type { Tensor } from '../tensor/tensor.ts';
+import { withArena } from '../tensor/arena.ts';
+import { isGradEnabled } from '../autograd/tape.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { crossEntropy, expectInt, linear, softcap } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
@@ -90,10 +92,16 @@ export class Gemma2ForCausalLM extends PreTrainedModel {
     if (input.labels !== undefined && keep !== T) {
       throw new ShapeError(`Gemma2ForCausalLM: labels need the logits of every position; numLogitsToKeep ${input.numLogitsToKeep} keeps ${keep} of ${T}`);
     }
-    const cap = this.config.finalLogitSoftcapping;
-    const raw = hooks.at('logits_raw', linear(h, this.headWeight)); // [B, keep, V]
-    const logits = hooks.at('logits', cap === null ? raw : softcap(raw, cap));
-    const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
+    const head = () => {
+      const cap = this.config.finalLogitSoftcapping;
+      const raw = hooks.at('logits_raw', linear(h, this.headWeight)); // [B, keep, V]
+      const logits = hooks.at('logits', cap === null ? raw : softcap(raw, cap));
+      const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
+      return { logits, loss };
+    };
+    // as in the decoder layers (gemma2-model.ts): the raw logits and the loss's intermediates reuse arrays
+    const reuseArrays = !isGradEnabled() && !hooks.active;
+    const { logits, loss } = reuseArrays ? withArena(head, (out) => (out.loss === undefined ? [out.logits] : [out.logits, out.loss])) : head();
     return { logits, loss, hiddenStates, attentions };
   }
 

@@ -3,7 +3,7 @@
 // it; everything else is reused by the next scope. And the model's use of it
 // is safe: with every returned array poisoned (NaN), every output of the
 // forwards that use it (plain, padded, cached prefill and decode past the
-// sliding window's wrap, hidden states, classifiers) is bit-identical to a run
+// sliding window's wrap, hidden states, the loss, classifiers) is bit-identical to a run
 // without the arena.
 
 import { afterEach, describe, expect, test } from 'vitest';
@@ -120,8 +120,9 @@ describeEachBackend('the model with a poisoned arena', () => {
     const collected: number[][] = [];
     const keep = (t: Tensor) => collected.push(Array.from(t.contiguousData()));
     noGrad(() => {
-      const plain = model.forward({ inputIds: ids, attentionMask: mask, outputHiddenStates: true });
+      const plain = model.forward({ inputIds: ids, attentionMask: mask, labels: ids, outputHiddenStates: true });
       keep(plain.logits);
+      keep(plain.loss!);
       plain.hiddenStates!.forEach(keep);
       const cache = new HybridCache(model.config, { batch: 2, maxCacheLen: 24 });
       keep(model.forward({ inputIds: ids, cache }).logits);

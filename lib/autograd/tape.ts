@@ -13,6 +13,7 @@
 // node keeps the versions of the tensors its rule saves, and backward refuses
 // to run the rule if any of them was written since.
 
+import { releaseEarly, withArena } from '../tensor/arena.ts';
 import { type GradNode, Tensor } from '../tensor/tensor.ts';
 import { formatShape, sameShape } from '../tensor/shape.ts';
 import { copyStrided } from '../tensor/strided.ts';
@@ -202,38 +203,60 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     const node = tensor.gradNode;
     if (node !== null && !node.freed) checkSavedVersions(node, ruleFor(node.op));
   }
-  noGrad(() => {
-    for (let i = order.length - 1; i >= 0; i--) {
-      const tensor = order[i];
-      const grad = grads.get(tensor);
-      if (grad === undefined) continue;
-      grads.delete(tensor); // free intermediate gradients as soon as they are used
-      const node = tensor.gradNode;
-      if (node === null || tensor.retainsGrad) {
-        tensor.grad = tensor.grad === null ? contiguousGradient(grad) : accumulate(tensor.grad, grad);
-      }
-      if (node === null) continue;
-      if (node.freed) {
-        throw new GradientError(`${node.op}: backward through this graph a second time; its nodes were freed (pass { retainGraph: true } to the first backward)`);
-      }
-      const inputGrads = ruleFor(node.op).backward(grad, node);
-      node.inputs.forEach((input, k) => {
-        if (!input.requiresGrad) return;
-        const g = inputGrads[k];
-        if (g === null || g === undefined) {
-          throw new GradientError(`${node.op}: no gradient rule for input ${k} (shape ${formatShape(input.shape)}), which requires a gradient`);
-        }
-        if (!sameShape(g.shape, input.shape) || g.dtype !== 'float32') {
-          throw new GradientError(
-            `${node.op}: backward produced a ${g.dtype} gradient of shape ${formatShape(g.shape)} for input ${k} of shape ${formatShape(input.shape)}`,
+  // Gradients live in an arena (lib/tensor/arena.ts): a rule's temporaries go back when it returns, and each
+  // gradient once its rule has consumed it, so the next rules reuse their arrays instead of fresh pages.
+  const stored: Tensor[] = []; // the .grads written: they outlive backward
+  noGrad(() =>
+    withArena(
+      () => {
+        for (let i = order.length - 1; i >= 0; i--) {
+          const tensor = order[i];
+          const grad = grads.get(tensor);
+          if (grad === undefined) continue;
+          grads.delete(tensor); // free intermediate gradients as soon as they are used
+          const node = tensor.gradNode;
+          if (node === null || tensor.retainsGrad) {
+            tensor.grad = tensor.grad === null ? contiguousGradient(grad) : accumulate(tensor.grad, grad);
+            stored.push(tensor.grad);
+          }
+          if (node === null) continue;
+          if (node.freed) {
+            throw new GradientError(`${node.op}: backward through this graph a second time; its nodes were freed (pass { retainGraph: true } to the first backward)`);
+          }
+          const inputGrads = withArena(
+            () => ruleFor(node.op).backward(grad, node),
+            (produced) => produced.filter((g): g is Tensor => g !== null && g !== undefined),
           );
+          node.inputs.forEach((input, k) => {
+            if (!input.requiresGrad) return;
+            const g = inputGrads[k];
+            if (g === null || g === undefined) {
+              throw new GradientError(`${node.op}: no gradient rule for input ${k} (shape ${formatShape(input.shape)}), which requires a gradient`);
+            }
+            if (!sameShape(g.shape, input.shape) || g.dtype !== 'float32') {
+              throw new GradientError(
+                `${node.op}: backward produced a ${g.dtype} gradient of shape ${formatShape(g.shape)} for input ${k} of shape ${formatShape(input.shape)}`,
+              );
+            }
+            const previous = grads.get(input);
+            grads.set(input, previous === undefined ? g : accumulate(previous, g));
+          });
+          if (!options.retainGraph) freeNode(node);
+          if (!isHeld(grad, grads, inputGrads, stored)) releaseEarly(grad.nd.data);
         }
-        const previous = grads.get(input);
-        grads.set(input, previous === undefined ? g : accumulate(previous, g));
-      });
-      if (!options.retainGraph) freeNode(node);
-    }
-  });
+      },
+      () => stored,
+    ),
+  );
+}
+
+/** Whether a consumed gradient's memory is still someone's: a pending gradient, an input's new one, or a stored .grad. */
+function isHeld(grad: Tensor, pending: Map<Tensor, Tensor>, produced: readonly (Tensor | null | undefined)[], stored: readonly Tensor[]): boolean {
+  const buffer = grad.nd.data.buffer;
+  const shares = (t: Tensor | null | undefined) => t !== null && t !== undefined && t.nd.data.buffer === buffer;
+  if (produced.some(shares) || stored.some(shares)) return true;
+  for (const g of pending.values()) if (shares(g)) return true;
+  return false;
 }
 
 // ---- the method -------------------------------------------------------------------

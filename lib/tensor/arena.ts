@@ -26,6 +26,10 @@
 //      and values into its own storage.
 //   5. Scopes nest: an inner scope returns its arrays when it ends, keeping
 //      what it returns for the outer one.
+//   6. An array may go back before its scope ends (releaseEarly) only when
+//      its user knows that nothing references its memory any more: backward
+//      gives back each gradient its rule has consumed, unless a gradient still
+//      pending, an input's new gradient or a kept .grad shares its memory.
 // test/tensor/arena.test.ts checks these rules, and that a poisoned arena
 // (every returned array overwritten with NaN) leaves every output unchanged.
 
@@ -40,7 +44,7 @@ let freeFloats = 0;
 const MAX_FREE_FLOATS = 64 * 2 ** 20; // 256 MB
 
 /** The arrays handed out in the open scopes, innermost last. */
-const scopes: Float32Array[][] = [];
+const scopes: Set<Float32Array>[] = [];
 
 /**
  * `enabled`: false makes withArena a plain call (every array fresh), to compare against.
@@ -69,14 +73,14 @@ export function outputArray(length: number): Float32Array {
     array = reusable;
   }
   arenaStats.handedOut++;
-  scope.push(array);
+  scope.add(array);
   return array;
 }
 
 /** Runs `fn` with arena arrays for kernel outputs; see the rules above. `kept` names what `fn` returns. */
 export function withArena<T>(fn: () => T, kept: (result: T) => readonly StoredValues[]): T {
   if (!arenaChecks.enabled) return fn();
-  const scope: Float32Array[] = [];
+  const scope = new Set<Float32Array>();
   scopes.push(scope);
   let result: T;
   try {
@@ -90,12 +94,27 @@ export function withArena<T>(fn: () => T, kept: (result: T) => readonly StoredVa
   const outer = scopes.at(-1);
   for (const array of scope) {
     if (keptBuffers.has(array.buffer)) {
-      outer?.push(array); // an enclosing scope owns it now (rule 5); without one, the caller does
+      outer?.add(array); // an enclosing scope owns it now (rule 5); without one, the caller does
       continue;
     }
     release(array);
   }
   return result;
+}
+
+/**
+ * Gives one array back before its scope ends, when the caller knows that
+ * nothing references its memory any more (backward does this with a
+ * gradient its rule has consumed: lib/autograd/tape.ts). Returns whether the
+ * array was the open scopes' (an array from anywhere else is left alone).
+ */
+export function releaseEarly(array: ArrayBufferView): boolean {
+  for (let i = scopes.length - 1; i >= 0; i--) {
+    if (!scopes[i].delete(array as Float32Array)) continue;
+    release(array as Float32Array);
+    return true;
+  }
+  return false;
 }
 
 function release(array: Float32Array): void {

@@ -38,13 +38,28 @@ interface StoredValues {
   readonly nd: { readonly data: ArrayBufferView };
 }
 
-/** Arrays kept for reuse, by length; capped so an odd shape does not pin memory forever. */
+/** Arrays kept for reuse, by capacity (sizeClass); capped so an odd shape does not pin memory forever. */
 const free = new Map<number, Float32Array[]>();
 let freeFloats = 0;
 const MAX_FREE_FLOATS = 64 * 2 ** 20; // 256 MB
 
-/** The arrays handed out in the open scopes, innermost last. */
-const scopes: Set<Float32Array>[] = [];
+/**
+ * The arrays handed out in the open scopes, innermost last: each as handed
+ * out (a view of its first `length` floats) -> the whole array it views.
+ */
+const scopes: Map<Float32Array, Float32Array>[] = [];
+
+/**
+ * The capacity an array of `length` gets: lengths round up to one of eight
+ * steps per power of two (at most 12.5% more), so that arrays whose length
+ * changes a little from call to call (a decode step's keys, one longer each
+ * token) still find one to reuse. Short arrays keep their length.
+ */
+export function sizeClass(length: number): number {
+  if (length <= 4096) return length;
+  const step = 2 ** Math.floor(Math.log2(length)) / 8;
+  return Math.ceil(length / step) * step;
+}
 
 /**
  * `enabled`: false makes withArena a plain call (every array fresh), to compare against.
@@ -63,24 +78,24 @@ export const arenaStats = { handedOut: 0, reused: 0 };
 export function outputArray(length: number): Float32Array {
   const scope = scopes.at(-1);
   if (scope === undefined || length === 0) return new Float32Array(length);
-  const reusable = free.get(length)?.pop();
-  let array: Float32Array;
-  if (reusable === undefined) {
-    array = new Float32Array(length);
+  const capacity = sizeClass(length);
+  let whole = free.get(capacity)?.pop();
+  if (whole === undefined) {
+    whole = new Float32Array(capacity);
   } else {
-    freeFloats -= length;
+    freeFloats -= capacity;
     arenaStats.reused++;
-    array = reusable;
   }
+  const array = capacity === length ? whole : whole.subarray(0, length);
   arenaStats.handedOut++;
-  scope.add(array);
+  scope.set(array, whole);
   return array;
 }
 
 /** Runs `fn` with arena arrays for kernel outputs; see the rules above. `kept` names what `fn` returns. */
 export function withArena<T>(fn: () => T, kept: (result: T) => readonly StoredValues[]): T {
   if (!arenaChecks.enabled) return fn();
-  const scope = new Set<Float32Array>();
+  const scope = new Map<Float32Array, Float32Array>();
   scopes.push(scope);
   let result: T;
   try {
@@ -92,12 +107,12 @@ export function withArena<T>(fn: () => T, kept: (result: T) => readonly StoredVa
   scopes.pop();
   const keptBuffers = new Set(kept(result).map((t) => t.nd.data.buffer));
   const outer = scopes.at(-1);
-  for (const array of scope) {
-    if (keptBuffers.has(array.buffer)) {
-      outer?.add(array); // an enclosing scope owns it now (rule 5); without one, the caller does
+  for (const [array, whole] of scope) {
+    if (keptBuffers.has(whole.buffer)) {
+      outer?.set(array, whole); // an enclosing scope owns it now (rule 5); without one, the caller does
       continue;
     }
-    release(array);
+    release(whole);
   }
   return result;
 }
@@ -110,8 +125,10 @@ export function withArena<T>(fn: () => T, kept: (result: T) => readonly StoredVa
  */
 export function releaseEarly(array: ArrayBufferView): boolean {
   for (let i = scopes.length - 1; i >= 0; i--) {
-    if (!scopes[i].delete(array as Float32Array)) continue;
-    release(array as Float32Array);
+    const whole = scopes[i].get(array as Float32Array);
+    if (whole === undefined) continue;
+    scopes[i].delete(array as Float32Array);
+    release(whole);
     return true;
   }
   return false;

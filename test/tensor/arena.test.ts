@@ -7,7 +7,7 @@
 // without the arena.
 
 import { afterEach, describe, expect, test } from 'vitest';
-import { arenaChecks, arenaStats, clearArena, outputArray, withArena } from '../../lib/tensor/arena.ts';
+import { arenaChecks, arenaStats, clearArena, outputArray, sizeClass, withArena } from '../../lib/tensor/arena.ts';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
@@ -53,6 +53,17 @@ describe('arena rules', () => {
     expect(new Set(again).size).toBe(6);
     expect(again).not.toContain(kept.nd.data); // the caller owns it now
     expect(again.filter((a) => handed.includes(a))).toHaveLength(4); // the other four came back
+  });
+
+  test('a length a little longer than last time reuses the same memory (a decode step\'s keys grow by one token)', () => {
+    let first: Float32Array | undefined;
+    withArena(() => void (first = outputArray(10_000)), () => []);
+    let second: Float32Array | undefined;
+    withArena(() => void (second = outputArray(10_064)), () => []);
+    expect(second!.length).toBe(10_064);
+    expect(second!.buffer).toBe(first!.buffer);
+    expect(sizeClass(10_000)).toBe(10_240); // 8 steps per power of two: at most 12.5% more
+    expect(sizeClass(100)).toBe(100);
   });
 
   test('a view of a returned array keeps its whole buffer', () => {

@@ -24,6 +24,17 @@ import { SIMD_MAP_OPS, type SimdMapOp, simdMap } from './wasm/vector-math.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
+/**
+ * GELU's tanh approximation in pieces, shared by the element-wise formulas
+ * and the gated kernel (gated-gelu.ts): t of the operand a, then GELU and its
+ * derivative from t.
+ */
+export const GELU_TANH = {
+  t: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a));`,
+  value: '0.5 * a * (1 + t)',
+  derivative: `0.5 * (1 + t) + 0.5 * a * (1 - t * t) * ${SQRT_2_OVER_PI} * (1 + 0.134145 * a * a)`,
+} as const;
+
 /** Each formula is the body of a kernel; `return` the output value. */
 export const ELEMENTWISE_FORMULAS = {
   // arithmetic (numpy broadcasting)
@@ -46,9 +57,13 @@ export const ELEMENTWISE_FORMULAS = {
   log: 'return Math.log(a);',
   tanh: 'return Math.tanh(a);',
   // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  geluTanh: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a)); return 0.5 * a * (1 + t);`,
+  geluTanh: `${GELU_TANH.t} return ${GELU_TANH.value};`,
   // its derivative: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-  geluTanhGrad: `const t = Math.tanh(${SQRT_2_OVER_PI} * (a + 0.044715 * a * a * a)); return 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * ${SQRT_2_OVER_PI} * (1 + 0.134145 * a * a);`,
+  geluTanhGrad: `${GELU_TANH.t} return ${GELU_TANH.derivative};`,
+  // the gated MLP's gelu(gate) up in one pass. Math.fround rounds the GELU as the geluTanh kernel's output is
+  // rounded (a no-op on webasm, where every value is a float32), so on every backend the result has the bits of
+  // geluTanh followed by mul
+  geluTanhMul: `${GELU_TANH.t} return Math.fround(${GELU_TANH.value}) * b;`,
   // the logit softcap s tanh(x / s), and its gradient from the output a: b (1 - (a / s)^2)
   softcap: 'return s * Math.tanh(a / s);',
   softcapGrad: 'const t = a / s; return b * (1 - t * t);',
@@ -59,8 +74,6 @@ export const ELEMENTWISE_FORMULAS = {
   whereScalar: 'if (a !== 0) { return s; } return b;',
   selectIf: 'if (a !== 0) { return b; } return 0;',
   selectUnless: 'if (a !== 0) { return 0; } return b;',
-  // Gemma's RMSNorm scaling: x * invRms * (1 + w)
-  rmsScale: 'return a * b * (1 + c);',
   // a copy (expands a broadcast operand)
   copy: 'return a;',
   // comparisons produce 1 or 0
@@ -200,12 +213,12 @@ const isSimdMapOp = (op: ElementwiseOp): op is SimdMapOp => (SIMD_MAP_OPS as rea
 function agreement(op: ElementwiseOp): Agreement {
   if (op === 'softcapGrad') return 'same-bits'; // SIMD, in the formula's own float32 steps
   if (isSimdMapOp(op)) return { tolerance: 'transcendental', why: 'the SIMD kernels compute exp and tanh as polynomials (about 1-2 ulp)' };
-  if (MULTI_OPERATION.has(op)) return { tolerance: op === 'rmsScale' ? 'fused' : 'transcendental', why: 'the host loop computes the formula in float64 and rounds once, where the webasm kernel rounds every operation' };
+  if (MULTI_OPERATION.has(op)) return { tolerance: 'transcendental', why: 'the host loop computes the formula in float64 and rounds once, where the webasm kernel rounds every operation' };
   return 'same-bits'; // one operation: the correctly rounded float32 result either way
 }
 
 /** Formulas of more than one rounding operation that run as host loops. */
-const MULTI_OPERATION = new Set<ElementwiseOp>(['rsqrt', 'expSub', 'rmsScale']);
+const MULTI_OPERATION = new Set<ElementwiseOp>(['rsqrt', 'expSub']);
 
 const KERNELS = Object.fromEntries(
   (Object.keys(ELEMENTWISE_FORMULAS) as ElementwiseOp[]).map((op) => [

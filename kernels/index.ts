@@ -7,7 +7,8 @@ export { registeredKernels, kernelNames, kernelDefinition, runKernelOn, type Ker
 export { kernelStats, resetKernelStats, clearKernelCache, KernelLimitError, MAX_KERNEL_AXIS } from './launch.ts';
 export { runElementwise, runElementwiseFlat, planBroadcast, ELEMENTWISE_FORMULAS, type ElementwiseOp, type BroadcastLayout } from './elementwise.ts';
 export { runReduction, REDUCTIONS, type Reduction } from './reduce.ts';
-export { runInverseRms } from './rms-norm.ts';
+export { runRmsNorm, runRmsNormBackward, RMS_NORM, type RmsNormForward, type RmsNormBackward } from './rms-norm.ts';
+export { runGeluTanhMulBackward } from './gated-gelu.ts';
 export { runSoftmaxRows, runSoftmaxBackwardRows } from './softmax.ts';
 export { runMatmul, MATMUL_LAYOUTS, type MatmulLayout, type MatmulDims } from './matmul.ts';
 export { runEmbeddingGather, runEmbeddingScatter } from './embedding.ts';

@@ -45,6 +45,9 @@ export const softcap = (x: RefTensor, cap: number) => map(x, (v) => cap * Math.t
 export const geluTanh = (x: RefTensor) =>
   map(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))));
 
+/** Gemma2's gated MLP activation: gelu_tanh(gate) * up. */
+export const geluTanhMul = (gate: RefTensor, up: RefTensor) => zip(geluTanh(gate), up, (a, b) => a * b);
+
 /** a where condition != 0, else b. */
 export function where(condition: RefTensor, a: RefTensor, b: RefTensor): RefTensor {
   const shape = broadcastShape(broadcastShape(condition.shape, a.shape), b.shape);

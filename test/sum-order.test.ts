@@ -8,7 +8,7 @@ import { CASCADE_FAN_IN, cascadeSum } from '../kernels/sum-order.ts';
 import { resetBackend, setBackend } from '../kernels/backend.ts';
 import { type MatmulLayout, runMatmul } from '../kernels/matmul.ts';
 import { runReduction } from '../kernels/reduce.ts';
-import { runInverseRms } from '../kernels/rms-norm.ts';
+import { runRmsNorm, runRmsNormBackward } from '../kernels/rms-norm.ts';
 import { runEmbeddingScatter } from '../kernels/embedding.ts';
 import { runSoftmaxBackwardRows } from '../kernels/softmax.ts';
 import { matmulLimits } from '../kernels/wasm/gemm.ts';
@@ -174,13 +174,37 @@ describe('the cascade order in the kernels, bit for bit with the host loop', () 
   test('RMSNorm statistic: the mean of squares in the cascade order (host loop and GPU.js kernel)', () => {
     for (const hidden of [33, 2304, 70001]) {
       const x = randomData(3 * hidden, hidden);
+      const w = randomData(hidden, hidden + 1, -1, 1);
       const eps = 1e-6;
       const expected = Array.from({ length: 3 }, (_, r) => {
         const squares = Float32Array.from(x.subarray(r * hidden, (r + 1) * hidden), (v) => f(v * v));
         return f(1 / f(Math.sqrt(f(f(cascadeSum(squares, 0, hidden) / f(hidden)) + f(eps)))));
       });
-      expect(Array.from(runInverseRms(x, 3, hidden, eps)), `host ${hidden}`).toEqual(expected);
-      expect(Array.from(onGpuJs(() => runInverseRms(x, 3, hidden, eps))), `GPU.js ${hidden}`).toEqual(expected);
+      expect(Array.from(runRmsNorm(x, w, 3, hidden, eps).invRms), `host ${hidden}`).toEqual(expected);
+      expect(Array.from(onGpuJs(() => runRmsNorm(x, w, 3, hidden, eps).invRms)), `GPU.js ${hidden}`).toEqual(expected);
+    }
+  });
+
+  test('RMSNorm backward: sum(u x) along each row, and dw down each column over every row, in the cascade order (host loop and GPU.js kernels)', () => {
+    // rows x hidden: long rows, and a column of 33000 rows (past a block of 32768)
+    for (const [rows, hidden] of [[3, 2304], [33000, 3]]) {
+      const x = randomData(rows * hidden, 7);
+      const g = randomData(rows * hidden, 8);
+      const w = randomData(hidden, 9, -1, 1);
+      const r = randomData(rows, 10, 0.5, 2);
+      const u = (i: number) => f(g[i] * f(w[i % hidden] + 1));
+      const dx = new Float32Array(rows * hidden);
+      for (let row = 0; row < rows; row++) {
+        const terms = Float32Array.from({ length: hidden }, (_, j) => f(u(row * hidden + j) * x[row * hidden + j]));
+        const c = f(f(r[row] * f(r[row] * r[row])) * f(cascadeSum(terms, 0, hidden) * f(1 / hidden)));
+        for (let j = 0; j < hidden; j++) dx[row * hidden + j] = f(f(u(row * hidden + j) * r[row]) - f(x[row * hidden + j] * c));
+      }
+      const dw = Array.from({ length: hidden }, (_, j) => cascadeSum(Float32Array.from({ length: rows }, (_, row) => f(g[row * hidden + j] * f(x[row * hidden + j] * r[row]))), 0, rows));
+      for (const [where, run] of [['host', (fn: () => unknown) => fn()], ['GPU.js', onGpuJs]] as const) {
+        const out = run(() => runRmsNormBackward(g, x, w, r, rows, hidden, true)) as { dx: Float32Array; dw: Float32Array };
+        expect(Array.from(out.dx), `${where} dx [${rows}, ${hidden}]`).toEqual(Array.from(dx));
+        expect(Array.from(out.dw), `${where} dw [${rows}, ${hidden}]`).toEqual(dw);
+      }
     }
   });
 

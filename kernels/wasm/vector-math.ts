@@ -122,64 +122,99 @@ function emitGeluTanhOfInner(x: number, out: number, temps: Temps): Statements {
   ];
 }
 
+/** 0.5 x (1 + th), th = tanh(u) (the GELU from its tanh), left on the stack in the GPU.js formula's order. */
+function geluFromTanh(x: number, th: number): number[] {
+  return [...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(th), ...op.f32x4Add, ...op.f32x4Mul];
+}
+
+/** 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 0.134145 x^2) (GELU's derivative), left on the stack in the GPU.js formula's order. */
+function geluGradFromTanh(x: number, th: number): number[] {
+  return [
+    ...splat(0.5), ...splat(1), ...get(th), ...op.f32x4Add, ...op.f32x4Mul,
+    ...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(th), ...get(th), ...op.f32x4Mul, ...op.f32x4Sub, ...op.f32x4Mul,
+    ...splat(SQRT_2_OVER_PI), ...op.f32x4Mul, ...splat(1), ...splat(0.134145), ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...op.f32x4Add, ...op.f32x4Mul,
+    ...op.f32x4Add,
+  ];
+}
+
 // ---- the kernels ------------------------------------------------------------
 
 const TEMP_COUNT = 7;
 
 /**
- * name(src..., dst, vectors[, s: f32]): dst[i] = f(src[i]...) for `vectors`
- * vectors of 4 floats, a multiple of UNROLL. `body` computes local `out` from
- * the input locals; it is emitted once per unrolled copy, each copy with its
- * own locals.
+ * name(src..., dst..., vectors[, s: f32]): dst_k[i] = f_k(src[i]...) for
+ * `vectors` vectors of 4 floats, a multiple of UNROLL. `body` computes the
+ * output locals `out` (one per output) from the input locals; it is emitted
+ * once per unrolled copy, each copy with its own locals.
  */
-function mapKernel(name: string, inputs: number, hasScalar: boolean, body: (x: number[], out: number, temps: Temps, scalar: number) => Statements): FunctionSpec {
+function mapKernel(
+  name: string,
+  inputs: number,
+  hasScalar: boolean,
+  body: (x: number[], out: number[], temps: Temps, scalar: number) => Statements,
+  outputs = 1,
+): FunctionSpec {
   const DST = inputs;
-  const VECTORS = inputs + 1;
-  const SCALAR = inputs + 2;
-  const firstLocal = inputs + 2 + (hasScalar ? 1 : 0);
+  const VECTORS = inputs + outputs;
+  const SCALAR = VECTORS + 1;
+  const firstLocal = VECTORS + 1 + (hasScalar ? 1 : 0);
   const [OFFSET, END] = [firstLocal, firstLocal + 1]; // i32
-  const SPLAT = firstLocal + 2; // v128: the scalar in four lanes, then per copy: inputs, out, temps
-  const perCopy = inputs + 1 + TEMP_COUNT;
+  const SPLAT = firstLocal + 2; // v128: the scalar in four lanes, then per copy: inputs, outputs, temps
+  const perCopy = inputs + outputs + TEMP_COUNT;
   const copies = Array.from({ length: UNROLL }, (_, c) => {
     const first = SPLAT + 1 + c * perCopy;
-    return { x: Array.from({ length: inputs }, (_, i) => first + i), out: first + inputs, temps: { t: Array.from({ length: TEMP_COUNT }, (_, i) => first + inputs + 1 + i) } };
+    return {
+      x: Array.from({ length: inputs }, (_, i) => first + i),
+      out: Array.from({ length: outputs }, (_, k) => first + inputs + k),
+      temps: { t: Array.from({ length: TEMP_COUNT }, (_, i) => first + inputs + outputs + i) },
+    };
   });
   const code: number[] = [...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...set(END), ...op.i32Const(0), ...set(OFFSET)];
   if (hasScalar) code.push(...get(SCALAR), ...op.f32x4Splat, ...set(SPLAT));
   code.push(...op.blockLoop, ...get(OFFSET), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
   copies.forEach(({ x }, c) => x.forEach((local, i) => code.push(...get(i), ...get(OFFSET), ...op.i32Add, ...op.v128Load(16 * c), ...set(local))));
   code.push(...interleave(copies.map(({ x, out, temps }) => body(x, out, temps, SPLAT))));
-  copies.forEach(({ out }, c) => code.push(...get(DST), ...get(OFFSET), ...op.i32Add, ...get(out), ...op.v128Store(16 * c)));
+  copies.forEach(({ out }, c) => out.forEach((local, k) => code.push(...get(DST + k), ...get(OFFSET), ...op.i32Add, ...get(local), ...op.v128Store(16 * c))));
   code.push(...get(OFFSET), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(OFFSET), ...op.continueLoop, ...op.end, ...op.end);
-  const params = [...new Array<number>(inputs + 2).fill(I32), ...(hasScalar ? [F32] : [])];
+  const params = [...new Array<number>(inputs + outputs + 1).fill(I32), ...(hasScalar ? [F32] : [])];
   return { name, params, locals: [[2, I32], [1 + UNROLL * perCopy, V128]], body: code };
 }
 
 const MAP_KERNELS: FunctionSpec[] = [
-  mapKernel('exp', 1, false, ([x], out, t) => emitExp(x, out, t)),
-  mapKernel('tanh', 1, false, ([x], out, t) => emitTanh(x, out, t)),
+  mapKernel('exp', 1, false, ([x], [out], t) => emitExp(x, out, t)),
+  mapKernel('tanh', 1, false, ([x], [out], t) => emitTanh(x, out, t)),
   // s tanh(x / s): the three roundings of tanh(x / s) * s
-  mapKernel('softcap', 1, true, ([x], out, t, s) => [[...get(x), ...get(s), ...op.f32x4Div, ...set(out)], ...emitTanh(out, out, t), [...get(out), ...get(s), ...op.f32x4Mul, ...set(out)]]),
+  mapKernel('softcap', 1, true, ([x], [out], t, s) => [[...get(x), ...get(s), ...op.f32x4Div, ...set(out)], ...emitTanh(out, out, t), [...get(out), ...get(s), ...op.f32x4Mul, ...set(out)]]),
   // its gradient from the output y and the incoming g: t = y / s; g (1 - t t), the GPU.js formula's float32 steps
-  mapKernel('softcapGrad', 2, true, ([y, g], out, _t, s) => [
+  mapKernel('softcapGrad', 2, true, ([y, g], [out], _t, s) => [
     [...get(y), ...get(s), ...op.f32x4Div, ...set(out)],
     [...get(g), ...splat(1), ...get(out), ...get(out), ...op.f32x4Mul, ...op.f32x4Sub, ...op.f32x4Mul, ...set(out)],
   ]),
   // 0.5 x (1 + tanh(u))
-  mapKernel('geluTanh', 1, false, ([x], out, t) => [...emitGeluTanhOfInner(x, out, t), [...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(out), ...op.f32x4Add, ...op.f32x4Mul, ...set(out)]]),
+  mapKernel('geluTanh', 1, false, ([x], [out], t) => [...emitGeluTanhOfInner(x, out, t), [...geluFromTanh(x, out), ...set(out)]]),
   // 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 0.134145 x^2)
-  mapKernel('geluTanhGrad', 1, false, ([x], out, t) => {
+  mapKernel('geluTanhGrad', 1, false, ([x], [out], t) => {
     const th = t.t[6];
-    return [
-      ...emitGeluTanhOfInner(x, th, t),
-      [
-        ...splat(0.5), ...splat(1), ...get(th), ...op.f32x4Add, ...op.f32x4Mul,
-        ...splat(0.5), ...get(x), ...op.f32x4Mul, ...splat(1), ...get(th), ...get(th), ...op.f32x4Mul, ...op.f32x4Sub, ...op.f32x4Mul,
-        ...splat(SQRT_2_OVER_PI), ...op.f32x4Mul, ...splat(1), ...splat(0.134145), ...get(x), ...op.f32x4Mul, ...get(x), ...op.f32x4Mul, ...op.f32x4Add, ...op.f32x4Mul,
-        ...op.f32x4Add, ...set(out),
-      ],
-    ];
+    return [...emitGeluTanhOfInner(x, th, t), [...geluGradFromTanh(x, th), ...set(out)]];
   }),
+  // gelu(a) b: geluTanh's instructions, then one multiply (so the bits of geluTanh followed by the mul kernel)
+  mapKernel('geluTanhMul', 2, false, ([a, b], [out], t) => [...emitGeluTanhOfInner(a, out, t), [...geluFromTanh(a, out), ...get(b), ...op.f32x4Mul, ...set(out)]]),
+  // the gradient of gelu(a) b, both halves from one tanh: da = (g b) gelu'(a), db = g gelu(a); the
+  // instructions of geluTanh, geluTanhGrad and the mul kernel, so the bits of the rules of geluTanh and mul
+  mapKernel(
+    'geluTanhMulGrad',
+    3,
+    false,
+    ([g, a, b], [da, db], t) => {
+      const th = t.t[6];
+      return [
+        ...emitGeluTanhOfInner(a, th, t),
+        [...get(g), ...geluFromTanh(a, th), ...op.f32x4Mul, ...set(db)],
+        [...get(g), ...get(b), ...op.f32x4Mul, ...geluGradFromTanh(a, th), ...op.f32x4Mul, ...set(da)],
+      ];
+    },
+    2,
+  ),
 ];
 
 /** For each unrolled copy c: an input local, and three exp temporaries, numbered from `first`. */
@@ -267,13 +302,17 @@ function rowsExpShiftKernel(): FunctionSpec {
 
 // ---- host side --------------------------------------------------------------
 
-export type SimdMapOp = 'exp' | 'tanh' | 'softcap' | 'softcapGrad' | 'geluTanh' | 'geluTanhGrad';
-export const SIMD_MAP_OPS: readonly SimdMapOp[] = ['exp', 'tanh', 'softcap', 'softcapGrad', 'geluTanh', 'geluTanhGrad'];
+/** The element-wise formulas (kernels/elementwise.ts) with a SIMD kernel: one output each. */
+export type SimdMapOp = 'exp' | 'tanh' | 'softcap' | 'softcapGrad' | 'geluTanh' | 'geluTanhGrad' | 'geluTanhMul';
+export const SIMD_MAP_OPS: readonly SimdMapOp[] = ['exp', 'tanh', 'softcap', 'softcapGrad', 'geluTanh', 'geluTanhGrad', 'geluTanhMul'];
+/** Map kernels with more than one output, and how many. */
+const MULTI_OUTPUT_MAPS = { geluTanhMulGrad: 2 } as const;
+type MultiOutputMap = keyof typeof MULTI_OUTPUT_MAPS;
 
 /** (src..., dst, vectors[, scalar]) */
 type MapFn = (...args: number[]) => void;
 interface Kernels {
-  maps: Record<SimdMapOp, MapFn>;
+  maps: Record<SimdMapOp | MultiOutputMap, MapFn>;
   rowsMaxSumExp: (src: number, maxes: number, sums: number, rows: number, vectors: number) => void;
   rowsExpShift: (src: number, shiftA: number, shiftB: number, scale: number, dst: number, rows: number, vectors: number) => void;
 }
@@ -286,9 +325,9 @@ function getKernels(): Kernels {
     const module = new wasm.Module(buildModule(functions, MAX_PAGES));
     registerModule(module, functions.map((f) => f.name));
     const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
-    const maps = Object.fromEntries(SIMD_MAP_OPS.map((name) => [name, exports[name] as MapFn]));
+    const maps = Object.fromEntries([...SIMD_MAP_OPS, ...Object.keys(MULTI_OUTPUT_MAPS)].map((name) => [name, exports[name] as MapFn]));
     kernels = {
-      maps: maps as Record<SimdMapOp, MapFn>,
+      maps: maps as Record<SimdMapOp | MultiOutputMap, MapFn>,
       rowsMaxSumExp: exports.rowsMaxSumExp,
       rowsExpShift: exports.rowsExpShift,
     };
@@ -302,22 +341,27 @@ export const isVectorMathAvailable = (): boolean => compiles(getKernels);
 /** Arrays below this many elements stay on the main thread (a hand-off costs tens of microseconds). */
 const THREADING_THRESHOLD = 1 << 16;
 
-/** dst = op(src) element by element (softcap takes the cap as `scalar`). */
-function mapChunk(name: SimdMapOp, sources: TypedData[], scalar?: number): Float32Array {
+/** dst_k = op_k(src) element by element, `outputs` arrays (softcap takes the cap as `scalar`). */
+function mapChunk(name: SimdMapOp | MultiOutputMap, sources: TypedData[], scalar?: number, outputs = 1): Float32Array[] {
   const n = sources[0].length;
   const padded = roundUp(n, 4 * UNROLL);
-  const { memory, base } = scratch((sources.length + 1) * padded);
+  const { memory, base } = scratch((sources.length + outputs) * padded);
   sources.forEach((src, i) => {
     memory.set(src, base + i * padded);
     memory.fill(0, base + i * padded + n, base + (i + 1) * padded);
   });
-  const dst = base + sources.length * padded;
+  const dst = Array.from({ length: outputs }, (_, k) => base + (sources.length + k) * padded);
   const map = getKernels().maps[name];
   // ranges count groups of UNROLL vectors
   const group = 4 * UNROLL;
-  const args = (first: number, end: number) => [...sources.map((_, i) => 4 * (base + i * padded + group * first)), 4 * (dst + group * first), (end - first) * UNROLL, ...(scalar === undefined ? [] : [scalar])];
+  const args = (first: number, end: number) => [
+    ...sources.map((_, i) => 4 * (base + i * padded + group * first)),
+    ...dst.map((at) => 4 * (at + group * first)),
+    (end - first) * UNROLL,
+    ...(scalar === undefined ? [] : [scalar]),
+  ];
   parallel(padded / group, n >= THREADING_THRESHOLD, (first, end) => [{ fn: name, args: args(first, end) }], (first, end) => map(...args(first, end)));
-  return copyOut(memory, dst, n);
+  return dst.map((at) => copyOut(memory, at, n));
 }
 
 /** A fresh array of n floats from wasm memory (slice() on shared memory is 2x slower than this). */
@@ -456,13 +500,31 @@ function inRowChunks(rows: number, valuesPerRow: number, outPerRow: number, chun
 
 /** dst = op(sources...) element by element, over same-length sources (softcap and its gradient take the cap as `scalar`). */
 export function simdMap(name: SimdMapOp, sources: TypedData[], scalar?: number): Float32Array {
-  const piece = vectorMathLimits.maxChunkValues;
+  return mapInPieces(name, sources, 1, scalar)[0];
+}
+
+/**
+ * The gradient of gelu(a) b from the incoming g, in one pass over g, a, b:
+ * [da, db] = [(g b) gelu'(a), g gelu(a)].
+ */
+export function simdGeluTanhMulGrad(g: TypedData, a: TypedData, b: TypedData): [Float32Array, Float32Array] {
+  const [da, db] = mapInPieces('geluTanhMulGrad', [g, a, b], MULTI_OUTPUT_MAPS.geluTanhMulGrad);
+  return [da, db];
+}
+
+/**
+ * mapChunk over pieces of at most maxChunkValues values, fewer when the call
+ * has more than three arrays, so scratch never holds more than three
+ * maxChunkValues arrays' worth.
+ */
+function mapInPieces(name: SimdMapOp | MultiOutputMap, sources: TypedData[], outputs: number, scalar?: number): Float32Array[] {
+  const piece = Math.max(1, Math.floor(vectorMathLimits.maxChunkValues * Math.min(1, 3 / (sources.length + outputs))));
   const n = sources[0].length;
-  if (n <= piece) return mapChunk(name, sources, scalar);
-  const out = outputArray(n);
+  if (n <= piece) return mapChunk(name, sources, scalar, outputs);
+  const out = Array.from({ length: outputs }, () => outputArray(n));
   for (let start = 0; start < n; start += piece) {
     const end = Math.min(n, start + piece);
-    out.set(mapChunk(name, sources.map((src) => src.subarray(start, end) as TypedData), scalar), start);
+    mapChunk(name, sources.map((src) => src.subarray(start, end) as TypedData), scalar, outputs).forEach((part, k) => out[k].set(part, start));
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // tanh approximation, not the exact GELU (huggingface/transformers#29402).
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { geluTanh, mul } from '../ops/index.ts';
+import { geluTanh, geluTanhMul, mul } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import type { HookScope } from './hooks.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
@@ -22,8 +22,12 @@ export class Gemma2MLP implements Module {
   forward(a: Tensor, hooks: HookScope): Tensor {
     const gate = hooks.at('gate', this.gateProj.forward(a));
     const up = hooks.at('up', this.upProj.forward(a));
-    const act = hooks.at('act', geluTanh(gate));
-    return hooks.at('out', this.downProj.forward(hooks.at('gated', mul(act, up))));
+    // With no hook set, gelu(gate) * up is one op (one pass forward, one backward) and the activation
+    // mlp.act is never made. With hooks, the two steps run apart so a hook at mlp.act can read or replace
+    // the activation. Both give the same bits, forward and gradients (the fused kernels round where
+    // geluTanh and mul do; test/ops/fused.test.ts, test/model/hooks.test.ts).
+    const gated = hooks.active ? hooks.at('gated', mul(hooks.at('act', geluTanh(gate)), up)) : geluTanhMul(gate, up);
+    return hooks.at('out', this.downProj.forward(gated));
   }
 
   namedParameters(): NamedParameters {

@@ -19,11 +19,13 @@ import { writeStrided } from '../tensor/strided.ts';
 import { type GradientRule, installGradientTable } from '../autograd/tape.ts';
 import { runCrossEntropyGrad } from '../../kernels/cross-entropy.ts';
 import { runEmbeddingScatter } from '../../kernels/embedding.ts';
+import { runGeluTanhMulBackward } from '../../kernels/gated-gelu.ts';
+import { runRmsNormBackward } from '../../kernels/rms-norm.ts';
 import { runRope, type RopeDims } from '../../kernels/rope.ts';
 import { runSoftmaxBackwardRows } from '../../kernels/softmax.ts';
-import { add, addScalar, div, mul, mulScalar, neg, pow, powScalar, rsubScalar, sub } from './arithmetic.ts';
+import { add, div, mul, mulScalar, neg, pow, powScalar, rsubScalar, sub } from './arithmetic.ts';
 import { exp, log } from './unary.ts';
-import { argmax, mean, shiftedLogSumExp, sum, sumToShape } from './reduce.ts';
+import { argmax, shiftedLogSumExp, sum, sumToShape } from './reduce.ts';
 import { elementwise } from './elementwise.ts';
 import { batchedProduct } from './matmul.ts';
 import { softmaxRows } from './softmax.ts';
@@ -123,6 +125,16 @@ export const GRADIENTS = {
   // d gelu(x) = geluTanhGrad(x) dx, the derivative of the tanh form as one kernel formula
   // (kernels/elementwise.ts: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
   geluTanh: rule({ saves: [0], backward: (g, { inputs: [x] }) => [mul(g, elementwise('geluTanhGrad', [x]))] }),
+  // y = gelu(a) b: da = (g b) gelu'(a), db = g gelu(a), both in one kernel (kernels/gated-gelu.ts) with the
+  // roundings of the geluTanh and mul rules above (so their bits); a and b have one shape (gated-gelu.ts)
+  geluTanhMul: rule({
+    saves: [0, 1],
+    backward: (g, { inputs: [a, b] }) => {
+      if (a.size === 0) return [a.requiresGrad ? Tensor.fromData(new Float32Array(0), a.shape) : null, b.requiresGrad ? Tensor.fromData(new Float32Array(0), b.shape) : null];
+      const { da, db } = runGeluTanhMulBackward(g.contiguousData(), a.contiguousData(), b.contiguousData());
+      return [a.requiresGrad ? Tensor.fromData(da, a.shape) : null, b.requiresGrad ? Tensor.fromData(db, b.shape) : null];
+    },
+  }),
 
   // ---- reductions (reduce.ts)
 
@@ -230,7 +242,7 @@ export const GRADIENTS = {
     backward: (g, { inputs: [x, mask] }) => [sumToShape(elementwise('selectUnless', [mask, g]), x.shape), null],
   }),
 
-  // ---- fused ops (cross-entropy.ts, rms-norm.ts, rope.ts)
+  // ---- fused ops (cross-entropy.ts, rms-norm.ts, rope.ts; geluTanhMul is with geluTanh above)
 
   // loss_i = lse_i - x[i, t_i]: dx[i] = (softmax(x[i]) - onehot(t_i)) g_i, one kernel; g_i is g ('sum'),
   // g / counted ('mean') or the row's own g ('none'); ignored rows get nothing; targets take none.
@@ -247,15 +259,15 @@ export const GRADIENTS = {
   }),
   // y = x r (1 + w), r = 1/sqrt(mean(x^2) + eps); with u = g (1 + w):
   //   dx = r u - x r^3 mean(u x)        dw = sum over rows of g x r
-  rmsNorm: rule<{ invRms: Tensor }>({
+  // one kernel (kernels/rms-norm.ts) for both, from the forward's r (invRms, one per row)
+  rmsNorm: rule<{ invRms: Float32Array; rows: number; hidden: number }>({
     saves: [0, 1],
-    backward: (g, { inputs: [x, weight], attrs: { invRms } }) => {
-      const u = mul(g, addScalar(weight, 1));
-      const r3 = mul(invRms, mul(invRms, invRms));
-      return [
-        x.requiresGrad ? sub(mul(u, invRms), mul(x, mul(r3, mean(mul(u, x), -1, true)))) : null,
-        weight.requiresGrad ? sumToShape(mul(g, mul(x, invRms)), weight.shape) : null,
-      ];
+    backward: (g, { inputs: [x, weight], attrs: { invRms, rows, hidden } }) => {
+      if (rows * hidden === 0) {
+        return [x.requiresGrad ? Tensor.fromData(new Float32Array(0), x.shape) : null, weight.requiresGrad ? Tensor.fromData(new Float32Array(hidden), weight.shape) : null];
+      }
+      const { dx, dw } = runRmsNormBackward(g.contiguousData(), x.contiguousData(), weight.contiguousData(), invRms, rows, hidden, weight.requiresGrad);
+      return [x.requiresGrad ? Tensor.fromData(dx, x.shape) : null, weight.requiresGrad ? Tensor.fromData(dw, weight.shape) : null];
     },
   }),
   // y = x cos + rotate_half(x) sin is a rotation of each (x_d, x_{d+D/2}) pair: dx = the inverse rotation of g,

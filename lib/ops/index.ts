@@ -9,6 +9,7 @@ import './tensor-methods.ts';
 
 export { add, sub, mul, div, pow, neg, addScalar, mulScalar, powScalar, rsubScalar, rdivScalar, type Operand } from './arithmetic.ts';
 export { sqrt, rsqrt, exp, log, tanh, geluTanh, softcap } from './unary.ts';
+export { geluTanhMul } from './gated-gelu.ts';
 export { sum, mean, max, argmax, logSumExp, sumToShape } from './reduce.ts';
 export { softmax, logSoftmax } from './softmax.ts';
 export { matmul, linear } from './matmul.ts';

@@ -23,6 +23,7 @@ import type { RefTensor } from '../../reference/tensor.ts';
 import type { GradientOp } from './gradients.ts';
 import { add, addScalar, div, mul, mulScalar, neg, pow, powScalar, rdivScalar, rsubScalar, sub } from './arithmetic.ts';
 import { exp, geluTanh, log, rsqrt, softcap, sqrt, tanh } from './unary.ts';
+import { geluTanhMul } from './gated-gelu.ts';
 import { argmax, logSumExp, max, mean, sum, sumToShape } from './reduce.ts';
 import { logSoftmax, softmax } from './softmax.ts';
 import { linear, matmul } from './matmul.ts';
@@ -317,6 +318,22 @@ export const OP_REGISTRY: Readonly<Record<string, OpEntry>> = {
     tolerance: TOLERANCES.transcendental,
     sample: (seed) => unarySample(seed, [-5, 5]),
   }),
+  geluTanhMul: op({
+    forward: geluTanhMul,
+    reference: R.geluTanhMul,
+    gradient: { rules: ['geluTanhMul'] },
+    kernels: ['elementwise.geluTanhMul', 'geluTanhMul.backward'],
+    tolerance: TOLERANCES.transcendental,
+    sample: (seed) => {
+      const shape = UNARY_SHAPES[seed % UNARY_SHAPES.length];
+      return {
+        tensors: [values(shape, seed, -5, 5), values(shape, seed + 1)],
+        differentiable: [0, 1],
+        forward: (f, [gate, up]) => f(gate, up),
+        reference: (ref, [gate, up]) => ref(gate, up),
+      };
+    },
+  }),
   softcap: op({
     forward: softcap,
     reference: R.softcap,
@@ -528,8 +545,7 @@ export const OP_REGISTRY: Readonly<Record<string, OpEntry>> = {
     forward: rmsNorm,
     reference: R.rmsNorm,
     gradient: { rules: ['rmsNorm'] },
-    // the rule: addScalar, mul, sub and mean (sum, mulScalar) over the kernels' own results
-    kernels: ['rmsNorm.inverseRms', 'elementwise.rmsScale', 'elementwise.addScalar', 'elementwise.mul', 'elementwise.sub', 'elementwise.mulScalar', 'reduce.sum'],
+    kernels: ['rmsNorm.forward', 'rmsNorm.backward'],
     tolerance: TOLERANCES.fused,
     sample: (seed) => ({
       tensors: [values([2, 3, 5], seed), values([5], seed + 1, -0.5, 0.5)],

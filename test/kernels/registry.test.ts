@@ -61,7 +61,18 @@ const SAMPLES: Record<string, () => unknown[][]> = {
       }),
     ]),
   ),
-  'rmsNorm.inverseRms': () => [[data(6 * 130, 31, -3, 3), 6, 130, 1, 1e-6], [data(2 * 2304, 32), 2, 2304, 1, 1e-6]],
+  'rmsNorm.forward': () => [[data(6 * 130, 31, -3, 3), data(130, 33, -1, 1), 6, 130, 1e-6], [data(2 * 2304, 32), data(2304, 34, -1, 1), 2, 2304, 1e-6]],
+  'rmsNorm.backward': () =>
+    [[70, 130, true], [37, 2304, true], [5, 33, false]].map(([rows, hidden, weightGrad], k) => [
+      data((rows as number) * (hidden as number), 35 + k),
+      data((rows as number) * (hidden as number), 38 + k, -3, 3),
+      data(hidden as number, 41 + k, -1, 1),
+      data(rows as number, 44 + k, 0.3, 3),
+      rows,
+      hidden,
+      weightGrad,
+    ]),
+  'geluTanhMul.backward': () => [[data(1001, 47), data(1001, 48, -6, 6), data(1001, 49)], [data(5, 50), data(5, 51, -6, 6), data(5, 52)]],
   'softmax.rows': () => [[data(5 * 129, 41, -8, 8), 5, 129], [data(3 * 1, 42), 3, 1]],
   'softmax.backwardRows': () => [[data(9 * 37, 43, 0, 1), data(9 * 37, 44), 9, 37]],
   ...Object.fromEntries(

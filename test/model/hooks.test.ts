@@ -98,6 +98,25 @@ describeEachBackend('hook points', () => {
     expect(bits(copied.logits)).toEqual(bits(plain.logits));
   });
 
+  test('a hook that only looks changes no bit of the loss or of any gradient (the MLP runs fused without hooks, in two steps with them)', () => {
+    const parameters = model.namedParameters();
+    const run = (hooks?: Parameters<typeof model.runWithHooks>[1]) => {
+      for (const [, p] of parameters) p.requireGrad();
+      try {
+        const input = { inputIds: ids, labels: ids };
+        const { loss } = hooks === undefined ? model.forward(input) : model.runWithHooks(input, hooks);
+        loss!.backward();
+        return { loss: loss!.item(), grads: parameters.map(([name, p]) => [name, bits(p.grad!)] as const) };
+      } finally {
+        for (const [, p] of parameters) p.requireGrad(false).zeroGrad();
+      }
+    };
+    const plain = run();
+    const looked = run({ 'layers.2.mlp.act': () => undefined });
+    expect(looked.loss).toBe(plain.loss);
+    for (const [k, [name, grad]] of looked.grads.entries()) expect(grad, name).toEqual(plain.grads[k][1]);
+  });
+
   test('zero-ablating one head of one layer changes only what comes after it', () => {
     const head = 2;
     const ablated = 'layers.1.attn.z';

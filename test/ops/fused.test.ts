@@ -1,9 +1,11 @@
 // The fused ops: cross-entropy (with ignoreIndex and the three reductions),
-// Gemma's RMSNorm and rotary position embedding. Each is checked three ways:
-// kernel vs the float64 reference, fused op vs the same formula composed from
-// primitive ops (forward and backward), and backward vs central finite
-// differences of the reference; plus the errors for bad targets, weights and
-// tables, and the loud failure for a gradient no rule provides.
+// Gemma's RMSNorm, rotary position embedding and the gated MLP's
+// gelu_tanh(gate) * up. Each is checked three ways: kernel vs the float64
+// reference, fused op vs the same formula composed from primitive ops
+// (forward and backward; for RMSNorm's backward and geluTanhMul, bit for bit
+// against the ops they replaced), and backward vs central finite differences
+// of the reference; plus the errors for bad targets, weights, tables and
+// shapes, and the loud failure for a gradient no rule provides.
 
 import { expect, test } from 'vitest';
 import fc from 'fast-check';
@@ -14,6 +16,8 @@ import { GradientError } from '../../lib/autograd/tape.ts';
 import * as R from '../../reference/index.ts';
 import type { RefTensor } from '../../reference/tensor.ts';
 import { TOLERANCES } from '../../kernels/tolerances.ts';
+import { runRmsNorm } from '../../kernels/rms-norm.ts';
+import { withComputePath } from '../../kernels/backend.ts';
 import { describeEachBackend, expectClose, finiteDifference, randomTensor, seedArb, shapeArb, toRef, weightedSum } from '../helpers.ts';
 
 // ---- cross-entropy --------------------------------------------------------------
@@ -58,12 +62,35 @@ function composedRmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   return ops.mul(ops.mul(x, ops.rsqrt(ops.add(ops.mean(ops.mul(x, x), -1, true), eps))), ops.add(weight, 1));
 }
 
+const bits = (t: Tensor) => Array.from(t.contiguousData());
+
 const rmsNormCaseArb = fc.record({
   rowsShape: shapeArb(0, 2, 5),
   hidden: fc.integer({ min: 1, max: 64 }),
   eps: fc.constantFrom(1e-6, 1e-5, 0.1),
   seed: seedArb,
 });
+
+/**
+ * The gradient rule rmsNorm had before its backward kernel, composed from
+ * primitive ops around the forward's own r (so the arithmetic after r is all
+ * that is compared): u = g (1 + w); dx = u r - x (r^3 mean(u x)); dw = g x r
+ * summed back to w's shape.
+ */
+function composedRmsNormBackward(x: Tensor, weight: Tensor, g: Tensor, eps: number): { dx: Tensor; dw: Tensor } {
+  const hidden = weight.size;
+  const invRms = Tensor.fromData(runRmsNorm(x.contiguousData(), weight.contiguousData(), x.size / hidden, hidden, eps).invRms, [...x.shape.slice(0, -1), 1]);
+  const u = ops.mul(g, ops.addScalar(weight, 1));
+  const r3 = ops.mul(invRms, ops.mul(invRms, invRms));
+  return {
+    dx: ops.sub(ops.mul(u, invRms), ops.mul(x, ops.mul(r3, ops.mean(ops.mul(u, x), -1, true)))),
+    dw: ops.sumToShape(ops.mul(g, ops.mul(x, invRms)), weight.shape),
+  };
+}
+
+// ---- geluTanhMul ----------------------------------------------------------------
+
+const geluMulCaseArb = fc.record({ shape: shapeArb(0, 3, 40), seed: seedArb });
 
 // ---- RoPE -----------------------------------------------------------------------
 
@@ -116,7 +143,7 @@ function ropeTablesFor(c: RopeCase): { cos: Tensor; sin: Tensor } {
   return { cos: Tensor.fromData(cos, [tables, c.T, c.D]), sin: Tensor.fromData(sin, [tables, c.T, c.D]) };
 }
 
-describeEachBackend('fused ops', () => {
+describeEachBackend('fused ops', (backend) => {
   // ---- cross-entropy ------------------------------------------------------------
 
   for (const reduction of REDUCTIONS) {
@@ -237,6 +264,51 @@ describeEachBackend('fused ops', () => {
     );
   });
 
+  test('rmsNorm: the backward kernel gives the bits of the rule it replaced (dw: for 2-D x; a tolerance otherwise and on the cpu backend)', () => {
+    // bits where every operation is a float32 one: the webasm backend, on both compute paths. GPU.js's
+    // cpu backend computes a kernel in float64 and rounds its result, so there the fused kernel rounds
+    // less often than the composed ops. dw sums every row in one cascade, where sumToShape sums one
+    // leading axis at a time: the same bits when there is one.
+    const paths = backend === 'webasm' ? (['cpu', 'gpujs'] as const) : ([undefined] as const);
+    fc.assert(
+      fc.property(rmsNormCaseArb, ({ rowsShape, hidden, eps, seed }) => {
+        const shape = [...rowsShape, hidden];
+        for (const path of paths) {
+          const run = () => {
+            const x = randomTensor(shape, seed).requireGrad();
+            const weight = randomTensor([hidden], seed + 1, -1, 1).requireGrad();
+            const g = randomTensor(shape, seed + 2);
+            ops.rmsNorm(x, weight, eps).backward(g);
+            const composed = composedRmsNormBackward(x.detach(), weight.detach(), g, eps);
+            return { fused: { dx: x.grad!, dw: weight.grad! }, composed };
+          };
+          const { fused, composed } = path === undefined ? run() : withComputePath(path, run);
+          const where = `${backend}${path === undefined ? '' : ` ${path} path`} [${shape}]`;
+          if (backend === 'webasm') {
+            expect(bits(fused.dx), `dx ${where}`).toEqual(bits(composed.dx));
+            if (rowsShape.length <= 1) expect(bits(fused.dw), `dw ${where}`).toEqual(bits(composed.dw));
+          }
+          expectClose(fused.dx, toRef(composed.dx), TOLERANCES.fused, `dx ${where}`);
+          expectClose(fused.dw, toRef(composed.dw), TOLERANCES.reduction, `dw ${where}`);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('rmsNorm: only the gradients asked for; a frozen weight gets none', () => {
+    const x = randomTensor([3, 9], 1).requireGrad();
+    const weight = randomTensor([9], 2, -1, 1);
+    ops.sum(ops.rmsNorm(x, weight, 1e-6)).backward();
+    expect(x.grad!.shape).toEqual([3, 9]);
+    expect(weight.grad).toBeNull();
+    const frozen = randomTensor([3, 9], 1);
+    const trained = randomTensor([9], 2, -1, 1).requireGrad();
+    ops.sum(ops.rmsNorm(frozen, trained, 1e-6)).backward();
+    expect(frozen.grad).toBeNull();
+    expect(trained.grad!.shape).toEqual([9]);
+  });
+
   test('rmsNorm: backward for x and weight matches finite differences', () => {
     fc.assert(
       fc.property(rmsNormCaseArb, ({ rowsShape, hidden, eps, seed }) => {
@@ -269,6 +341,82 @@ describeEachBackend('fused ops', () => {
   test('rmsNorm: empty rows or an empty last axis give an empty result of the right shape', () => {
     expect(ops.rmsNorm(Tensor.fromData(new Float32Array(0), [0, 4]), randomTensor([4], 1), 1e-6).shape).toEqual([0, 4]);
     expect(ops.rmsNorm(Tensor.fromData(new Float32Array(0), [2, 3, 0]), Tensor.fromData(new Float32Array(0), [0]), 1e-6).shape).toEqual([2, 3, 0]);
+  });
+
+  // ---- geluTanhMul ---------------------------------------------------------------
+
+  test('geluTanhMul: kernel matches the reference', () => {
+    fc.assert(
+      fc.property(geluMulCaseArb, ({ shape, seed }) => {
+        const gate = randomTensor(shape, seed, -6, 6);
+        const up = randomTensor(shape, seed + 1);
+        expectClose(ops.geluTanhMul(gate, up), R.geluTanhMul(toRef(gate), toRef(up)), TOLERANCES.transcendental, `geluTanhMul [${shape}]`);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test('geluTanhMul: forward and both gradients have the bits of geluTanh then mul, on every path', () => {
+    // the kernels round where the composed ops do (Math.fround of the GELU, of g up and of the derivative),
+    // so on GPU.js's float64 cpu backend too; on webasm both compute paths are checked
+    const paths = backend === 'webasm' ? (['cpu', 'gpujs'] as const) : ([undefined] as const);
+    fc.assert(
+      fc.property(geluMulCaseArb, ({ shape, seed }) => {
+        for (const path of paths) {
+          const run = (f: (gate: Tensor, up: Tensor) => Tensor) => {
+            const gate = randomTensor(shape, seed, -6, 6).requireGrad();
+            const up = randomTensor(shape, seed + 1).requireGrad();
+            const y = f(gate, up);
+            y.backward(randomTensor(shape, seed + 2));
+            return { y, dGate: gate.grad!, dUp: up.grad! };
+          };
+          const within = <T>(fn: () => T) => (path === undefined ? fn() : withComputePath(path, fn));
+          const fused = within(() => run(ops.geluTanhMul));
+          const composed = within(() => run((gate, up) => ops.mul(ops.geluTanh(gate), up)));
+          const where = `${backend}${path === undefined ? '' : ` ${path} path`} [${shape}]`;
+          expect(bits(fused.y), `y ${where}`).toEqual(bits(composed.y));
+          expect(bits(fused.dGate), `d gate ${where}`).toEqual(bits(composed.dGate));
+          expect(bits(fused.dUp), `d up ${where}`).toEqual(bits(composed.dUp));
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('geluTanhMul: backward for gate and up matches finite differences', () => {
+    fc.assert(
+      fc.property(fc.record({ shape: shapeArb(0, 3, 6), seed: seedArb }), ({ shape, seed }) => {
+        const gate = randomTensor(shape, seed, -6, 6).requireGrad();
+        const up = randomTensor(shape, seed + 1).requireGrad();
+        const y = ops.geluTanhMul(gate, up);
+        const weights = randomTensor(shape, seed + 2);
+        y.backward(weights);
+        const f = (inputs: RefTensor[]) => weightedSum(R.geluTanhMul(inputs[0], inputs[1]), toRef(weights));
+        const refs = [toRef(gate), toRef(up)];
+        expectClose(gate.grad!, finiteDifference(f, refs, 0), TOLERANCES.gradient, 'dgeluTanhMul/dgate');
+        expectClose(up.grad!, finiteDifference(f, refs, 1), TOLERANCES.gradient, 'dgeluTanhMul/dup');
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  test('geluTanhMul: transposed inputs give the values and gradients of contiguous copies; empty inputs an empty result', () => {
+    const gate = randomTensor([5, 3], 1, -4, 4).requireGrad();
+    const up = randomTensor([5, 3], 2).requireGrad();
+    const gateCopy = randomTensor([5, 3], 1, -4, 4).transpose(0, 1).contiguous().requireGrad();
+    const upCopy = randomTensor([5, 3], 2).transpose(0, 1).contiguous().requireGrad();
+    const viewed = ops.geluTanhMul(gate.transpose(0, 1), up.transpose(0, 1));
+    const copied = ops.geluTanhMul(gateCopy, upCopy);
+    expect(viewed.toArray()).toEqual(copied.toArray());
+    ops.mean(viewed).backward();
+    ops.mean(copied).backward();
+    expect(gate.grad!.toArray()).toEqual(gateCopy.grad!.transpose(0, 1).contiguous().toArray());
+    expect(up.grad!.toArray()).toEqual(upCopy.grad!.transpose(0, 1).contiguous().toArray());
+    const empty = Tensor.fromData(new Float32Array(0), [2, 0]).requireGrad();
+    const y = ops.geluTanhMul(empty, Tensor.fromData(new Float32Array(0), [2, 0]));
+    expect(y.shape).toEqual([2, 0]);
+    ops.sum(y).backward();
+    expect(empty.grad!.shape).toEqual([2, 0]);
   });
 
   // ---- RoPE ---------------------------------------------------------------------
@@ -386,6 +534,12 @@ test('rmsNorm: a weight that does not match the last axis, and non-float inputs,
   expect(() => ops.rmsNorm(x, randomTensor([1, 5], 2), 1e-6)).toThrow(/rmsNorm: weight \[1, 5\] must match the last axis of x \[2, 5\]/);
   expect(() => ops.rmsNorm(tensor(1.5), randomTensor([1], 2), 1e-6)).toThrow(/rmsNorm: weight \[1\] must match the last axis of x \[\]/);
   expect(() => ops.rmsNorm(tensor([1, 2], { dtype: 'int32' }), randomTensor([2], 2), 1e-6)).toThrow(/rmsNorm: expected a float32 tensor, got int32/);
+});
+
+test('geluTanhMul: gate and up of different shapes, and non-float inputs, are errors naming geluTanhMul and the shapes', () => {
+  expect(() => ops.geluTanhMul(randomTensor([2, 3], 1), randomTensor([3], 2))).toThrow(/geluTanhMul: gate \[2, 3\] and up \[3\] must have the same shape/);
+  expect(() => ops.geluTanhMul(randomTensor([2, 3], 1), randomTensor([2, 1], 2))).toThrow(/geluTanhMul: gate \[2, 3\] and up \[2, 1\]/);
+  expect(() => ops.geluTanhMul(tensor([1, 2], { dtype: 'int32' }), randomTensor([2], 2))).toThrow(/geluTanhMul: expected a float32 tensor, got int32/);
 });
 
 test('rope: an odd head dimension, x not of rank 4 and bad table shapes are errors naming rope and the shapes', () => {

@@ -30,6 +30,9 @@ describe('B kept in bfloat16', () => {
     const copied = productPlan('NT', dims(1, 2304, 9216), bf16());
     expect(copied).toMatchObject({ kernel: 'gemv', copyB: true });
     expect(copied.region.c).toBe(2304 + (2304 * 9216) / 2);
+    // eight k a turn over bf16: K a multiple of 8, else the weight is packed (widened) like a prefill's
+    expect(productPlan('NT', dims(1, 36, 1024))).toMatchObject({ kernel: 'gemv' });
+    expect(productPlan('NT', dims(1, 36, 1024), bf16())).toMatchObject({ kernel: 'blocked', bAccess: 'wasm-packed' });
   });
 
   test('NN and TN never read bf16 B in place (the blocked and wide kernels read float32): packed, widened while packing', () => {

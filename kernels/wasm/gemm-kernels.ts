@@ -94,7 +94,16 @@ function gemmKernel(rows: number, vectors: number, depth: CascadeDepth): Functio
 /**
  * gemv_nt<R>(a, w, c, blocks, k, lda, ldw, ldc): C[r][4j..4j+4) = A[r] . W[4j..4j+4)
  * for R rows of A and `blocks` blocks of four weight rows; k a multiple of 4.
- * ldw in bytes. With `bf16`, W holds bfloat16 bits, widened as they are read.
+ * ldw in bytes.
+ *
+ * With `bf16` (gemv_nt<R>_d<depth>_bf16), W holds bfloat16 bits and k is a
+ * multiple of 8: each turn loads 16 bytes (eight weights) of each of the
+ * four rows and transposes them as 32-bit lanes, so that lane n of vector m
+ * holds the pair W[n][k + 2m], W[n][k + 2m + 1] (low and high half). Shifting
+ * a lane left by 16 gives the first as a float32, masking off its low half
+ * gives the second: two instructions widen eight weights, and the shuffles
+ * are half the float32 kernel's per weight. The terms are added in k order as
+ * in the float32 kernel, so the sums are the same, bit for bit.
  */
 function gemvKernel(rows: number, depth: CascadeDepth, bf16: boolean): FunctionSpec {
   const [A, W, C, BLOCKS, K, LDA, LDW, LDC] = [0, 1, 2, 3, 4, 5, 6, 7]; // parameters
@@ -104,35 +113,49 @@ function gemvKernel(rows: number, depth: CascadeDepth, bf16: boolean): FunctionS
   const ACC = COL + 4;
   const AV = ACC + rows;
   const LEVELS = AV + 1;
+  const WIDE = LEVELS + depth * rows; // bf16 only: the widened column, and the mask of a lane's high half
+  const MASK = WIDE + 1;
   const accumulators = Array.from({ length: rows }, (_, r) => ACC + r);
   const levels = accumulators.map((_, r) => Array.from({ length: depth }, (_, l) => LEVELS + depth * r + l));
-  const body: number[] = [...op.i32Const(0), ...set(BLOCK), ...op.blockLoop];
+  const body: number[] = bf16 ? [...op.i32x4Const(0xffff0000 | 0), ...set(MASK)] : [];
+  body.push(...op.i32Const(0), ...set(BLOCK), ...op.blockLoop);
   body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
   // p_j = w + (4 block + j) ldw
   for (let j = 0; j < 4; j++) {
     body.push(...get(W), ...get(BLOCK), ...op.i32Const(4), ...op.i32Mul, ...op.i32Const(j), ...op.i32Add, ...get(LDW), ...op.i32Mul, ...op.i32Add, ...set(P0 + j));
   }
   body.push(...get(A), ...set(AP));
-  // four k at a time: lane n of ROW + j holds W[n][k + j], added in k order
+  /** acc[r] += A[r][k + t] * (the column in local `column`). */
+  const multiplyAdd = (r: number, t: number, column: number) => [
+    ...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * t), ...set(AV),
+    ...get(ACC + r), ...get(AV), ...get(column), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r),
+  ];
   const iteration: number[] = [];
-  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...(bf16 ? widenBf16x4(0) : op.v128Load(0)), ...set(ROW + j));
-  iteration.push(...transpose4x4(ROW, COL)); // ROW+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < 4; j++) {
-      iteration.push(...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * j), ...set(AV));
-      iteration.push(...get(ACC + r), ...get(AV), ...get(ROW + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r));
+  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.v128Load(0), ...set(ROW + j));
+  iteration.push(...transpose4x4(ROW, COL));
+  if (!bf16) {
+    // four k at a time: lane n of ROW + j holds W[n][k + j], added in k order
+    for (let r = 0; r < rows; r++) for (let j = 0; j < 4; j++) iteration.push(...multiplyAdd(r, j, ROW + j));
+  } else {
+    // eight k at a time: lane n of ROW + m holds bf16 W[n][k + 2m] (low half) and W[n][k + 2m + 1] (high half)
+    for (let m = 0; m < 4; m++) {
+      iteration.push(...get(ROW + m), ...op.i32Const(16), ...op.i32x4Shl, ...set(WIDE));
+      for (let r = 0; r < rows; r++) iteration.push(...multiplyAdd(r, 2 * m, WIDE));
+      iteration.push(...get(ROW + m), ...get(MASK), ...op.v128And, ...set(WIDE));
+      for (let r = 0; r < rows; r++) iteration.push(...multiplyAdd(r, 2 * m + 1, WIDE));
     }
   }
-  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.i32Const(bf16 ? 8 : 16), ...op.i32Add, ...set(P0 + j));
-  iteration.push(...get(AP), ...op.i32Const(16), ...op.i32Add, ...set(AP));
-  const cascade = { terms: K, depth, step: 4, done: DONE, runEnd: RUN_END, accumulators, levels, iteration };
+  const perTurn = bf16 ? 8 : 4; // k per turn; 16 bytes of each weight row either way
+  for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
+  iteration.push(...get(AP), ...op.i32Const(4 * perTurn), ...op.i32Add, ...set(AP));
+  const cascade = { terms: K, depth, step: perTurn, done: DONE, runEnd: RUN_END, accumulators, levels, iteration };
   body.push(...cascadeLoop(cascade));
   // c + r ldc + 16 block
   for (let r = 0; r < rows; r++) {
     body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(cascadeResult(cascade, r)), ...op.v128Store(0));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: gemvName(rows, depth, bf16), params: 8, locals: [[8, I32], [8 + rows + 1 + depth * rows, V128]], body };
+  return { name: gemvName(rows, depth, bf16), params: 8, locals: [[8, I32], [8 + rows + 1 + depth * rows + (bf16 ? 2 : 0), V128]], body };
 }
 
 /**

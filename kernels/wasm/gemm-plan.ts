@@ -225,7 +225,8 @@ function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, thread
 function chooseKernel(layout: MatmulLayout, M: number, K: number, N: number, bDtype: BDType): { kernel: GemmKernel; bAccess: BAccess } {
   // A few rows times a weight [N, K] (decoding): packing the weight would cost more than the product;
   // gemv reads four weight rows at a time, in place (K and N multiples of 4: whole 4 x 4 blocks).
-  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % 4 === 0 && N % 4 === 0) return { kernel: 'gemv', bAccess: 'in-place' };
+  // (Over bfloat16 weights gemv takes eight k a turn: K a multiple of 8.)
+  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % (bDtype === 'bfloat16' ? 8 : 4) === 0 && N % 4 === 0) return { kernel: 'gemv', bAccess: 'in-place' };
   // B [K, N] read as it is stored when few rows of A use it: packing would cost more than it saves.
   // For more rows the packed panel stays in L1 across row blocks, while in place its K rows lie a
   // whole row of B apart, which for wide B falls into a handful of cache sets (measured: 512x256x8192

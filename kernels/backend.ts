@@ -322,7 +322,8 @@ export function gpuFor(name: BackendName): GPUInstance {
 // Weights (lib/model's initWeight) are allocated through lib/tensor/storage.ts; on the CPU path they go into
 // the kernels' wasm memory, within the resident budget, so products read them in place instead of copying
 // them in on every call (a decode step reads every weight once). null: an ordinary array.
-setWeightAllocator((length) => {
+// bfloat16 weights (kept as their checkpoint stores them) count their own two bytes against the budget.
+setWeightAllocator((length, dtype) => {
   const b = backend();
-  return b.path === 'cpu' ? allocateResident(length, b.residentBytes) : null;
+  return b.path === 'cpu' ? allocateResident(length, b.residentBytes, dtype) : null;
 });

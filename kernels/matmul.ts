@@ -6,8 +6,15 @@
 // Output box [N, M, batch]: thread (x, y, z) computes C[z][y][x], summing its
 // K products in the cascade order of sum-order.ts. An operand with one matrix
 // for the whole batch reads batch 0 (its `batched` flag is 0).
+//
+// B may be a bfloat16 weight (a Uint16Array of bf16 bits, kept as its
+// checkpoint stores it: lib/tensor/dtype.ts). The CPU path widens it as it
+// reads (gemv and the packing kernels, wasm/gemm.ts); the GPU.js kernels
+// widen it to a float32 array at launch (correct, and a pass over B more on a
+// path that copies every operand into its memory per launch anyway). Widening
+// is exact, so either way C is the product of the widened weight, bit for bit.
 
-import type { TypedData } from '../lib/tensor/dtype.ts';
+import { type TypedData, widenBfloat16 } from '../lib/tensor/dtype.ts';
 import { type Box, boxed, launch } from './launch.ts';
 import { defineKernel } from './registry.ts';
 import { simdMatmul } from './wasm/gemm.ts';
@@ -37,7 +44,7 @@ function gpujsMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: Mat
     name: `matmul.${layout}`,
     source: MATMUL_LAYOUTS[layout],
     output: [N, M, batch],
-    args: [boxed(a, aBox), boxed(b, bBox)],
+    args: [boxed(a, aBox), boxed(b instanceof Uint16Array ? widenBfloat16(b) : b, bBox)],
     constants: { K, aBatched, bBatched },
   });
 }
@@ -51,11 +58,12 @@ const KERNELS = Object.fromEntries(
       gpujs: (a: TypedData, b: TypedData, dims: MatmulDims) => gpujsMatmul(layout, a, b, dims),
       cpu: { kind: 'wasm-simd', run: (a: TypedData, b: TypedData, dims: MatmulDims) => simdMatmul(layout, a, b, dims) },
       agreement: 'same-bits',
+      readsBfloat16: 1, // B, the weight
     }),
   ]),
 ) as Record<MatmulLayout, (a: TypedData, b: TypedData, dims: MatmulDims) => Float32Array>;
 
-/** C [batch, M, N] row-major, on the current compute path. K must be at least 1. */
+/** C [batch, M, N] row-major, on the current compute path. K must be at least 1. `b` may hold bfloat16 bits (a Uint16Array). */
 export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
   return KERNELS[layout](a, b, dims);
 }

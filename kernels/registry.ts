@@ -31,6 +31,14 @@ export interface KernelDefinition<Args extends unknown[], Result> {
   gpujs: (...args: Args) => Result;
   cpu: { kind: CpuKind; run: (...args: Args) => Result };
   agreement: Agreement;
+  /**
+   * The argument that may hold bfloat16 bits (a Uint16Array: a weight kept as
+   * its checkpoint stores it, lib/tensor/dtype.ts), which both implementations
+   * widen exactly as they read: the result must be the bits of the same call
+   * with that argument widened to float32 (test/kernels/registry.test.ts).
+   * Every other kernel takes float32 (and int32) arrays only.
+   */
+  readsBfloat16?: number;
 }
 
 export class KernelRegistryError extends Error {

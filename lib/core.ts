@@ -15,7 +15,8 @@
 
 // Tensors, autograd, ops and backends.
 export { Tensor, type NestedArray } from './tensor/tensor.ts';
-export { type DType } from './tensor/dtype.ts';
+export { type DType, roundToBfloat16, widenBfloat16 } from './tensor/dtype.ts';
+export { type WeightDType } from './tensor/storage.ts';
 export { ShapeError, broadcastShapes, formatShape, type Shape } from './tensor/shape.ts';
 export { full, zeros, ones, arange, randn, uniform, randint, tensor, type CreationOptions, type RandomOptions } from './tensor/creation.ts';
 export { Generator, manualSeed } from './tensor/random.ts';

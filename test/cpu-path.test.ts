@@ -21,7 +21,8 @@ import { type MatmulLayout, runMatmul } from '../kernels/matmul.ts';
 import { runCrossEntropyGrad } from '../kernels/cross-entropy.ts';
 import { runReduction } from '../kernels/reduce.ts';
 import { runElementwise } from '../kernels/elementwise.ts';
-import { allocateResident, residentOffset } from '../kernels/wasm/memory.ts';
+import { allocateResident, residentByteOffset, residentBytes, residentOffset } from '../kernels/wasm/memory.ts';
+import { roundToBfloat16, widenBfloat16 } from '../lib/tensor/dtype.ts';
 import { matmulLimits } from '../kernels/wasm/gemm.ts';
 import { vectorMathLimits } from '../kernels/wasm/vector-math.ts';
 import { TOLERANCES } from '../kernels/tolerances.ts';
@@ -208,6 +209,69 @@ describe('SIMD matmul: every way of placing B gives the GPU.js kernel bits', () 
   });
 });
 
+describe('SIMD matmul over bfloat16 B (weights kept as stored): the bits of the same B widened to float32', () => {
+  // B as bfloat16 bits: gemv_nt_bf16 in place (NT, M <= 4), widened while packing in wasm (pack_*_bf16) or on the host,
+  // and packed where float32 B would be read in place (NN/TN, M <= 16); ordinary arrays copied into scratch as bf16,
+  // or resident in wasm memory as bf16
+  const shapes: [number, number, number][] = [[1, 64, 36], [2, 64, 36], [3, 64, 36], [4, 64, 36], [1, 1100, 8], [1, 40000, 8], [3, 20, 8], [4, 256, 100], [12, 33, 64], [16, 9, 24], [40, 64, 128], [37, 30, 21], [2, 50, 64], [1, 30, 1024], [1, 256, 1022]];
+  const bf16Pair = (n: number, seed: number) => {
+    const bits = roundToBfloat16(randomData(n, seed));
+    return { bits, float: widenBfloat16(bits) };
+  };
+  for (const layout of ['NN', 'NT', 'TN'] as MatmulLayout[]) {
+    test(`${layout}: every plan, B shared or batched, ordinary or resident, one thread or two`, () => {
+      for (const [M, K, N] of shapes) {
+        for (const bBatched of [0, 1] as const) {
+          const batch = 2;
+          const a = randomData(batch * M * K, M + K);
+          const { bits, float } = bf16Pair((bBatched ? batch : 1) * K * N, N);
+          const dims = { batch, M, K, N, aBatched: 1 as const, bBatched };
+          const expected = Array.from(runMatmul(layout, a, float, dims));
+          const resident = allocateResident(bits.length, 2 ** 30, 'bfloat16')!;
+          resident.set(bits);
+          expect(residentByteOffset(resident)).toBeGreaterThanOrEqual(0);
+          for (const threads of [1, 2]) {
+            const where = `${layout} ${M}x${K}x${N} bBatched ${bBatched}, ${threads} thread(s)`;
+            expect(Array.from(withThreads(threads, () => runMatmul(layout, a, bits, dims))), where).toEqual(expected);
+            expect(Array.from(withThreads(threads, () => runMatmul(layout, a, resident, dims))), `${where}, resident`).toEqual(expected);
+          }
+        }
+      }
+    });
+  }
+
+  test('column slices (rows of a resident bf16 weight, or gathered columns) and threaded gemv give the same bits', () => {
+    const saved = matmulLimits.maxScratchFloats;
+    matmulLimits.maxScratchFloats = 6000;
+    try {
+      for (const layout of ['NN', 'NT', 'TN'] as MatmulLayout[]) {
+        for (const [M, K, N] of [[1, 64, 100], [3, 40, 77], [20, 48, 64]] as const) {
+          for (const bBatched of [0, 1] as const) {
+            const a = randomData(2 * M * K, M + K + 1);
+            const { bits, float } = bf16Pair((bBatched ? 2 : 1) * K * N, N + 1);
+            const resident = allocateResident(bits.length, 2 ** 30, 'bfloat16')!;
+            resident.set(bits);
+            const dims = { batch: 2, M, K, N, aBatched: 1 as const, bBatched };
+            const expected = Array.from(runMatmul(layout, a, float, dims));
+            expect(Array.from(runMatmul(layout, a, bits, dims)), `${layout} ${M}x${K}x${N} sliced`).toEqual(expected);
+            expect(Array.from(runMatmul(layout, a, resident, dims)), `${layout} ${M}x${K}x${N} sliced, resident`).toEqual(expected);
+          }
+        }
+      }
+    } finally {
+      matmulLimits.maxScratchFloats = saved;
+    }
+    // a decode step's x W^T above gemv's threading threshold, and a wide NN product
+    for (const [layout, M, K, N] of [['NT', 1, 2304, 1024], ['NT', 4, 1024, 1000], ['NN', 64, 256, 512]] as const) {
+      const a = randomData(M * K, M);
+      const { bits, float } = bf16Pair(K * N, N);
+      const dims = { batch: 1, M, K, N, aBatched: 0 as const, bBatched: 0 as const };
+      const expected = Array.from(withThreads(1, () => runMatmul(layout, a, float, dims)));
+      expect(Array.from(withThreads(2, () => runMatmul(layout, a, bits, dims))), `${layout} ${M}x${K}x${N}`).toEqual(expected);
+    }
+  });
+});
+
 // Every kernel's CPU path against its GPU.js kernel on one sample each: test/kernels/registry.test.ts.
 // Here, the same over random broadcast patterns and reduction layouts.
 describe('host loops: element-wise formulas and reductions', () => {
@@ -260,6 +324,23 @@ describe('resident weights', () => {
     const logits = (m: Gemma2ForCausalLM) => Array.from(noGrad(() => m.forward({ inputIds: ids }).logits).contiguousData());
     expect(logits(resident)).toEqual(logits(ordinary));
     expect(() => setResidentBudget(-1)).toThrow(/setResidentBudget: expected a number of MiB >= 0, got "-1"/);
+  });
+
+  test('bf16 weights are resident too, two bytes an element against the budget, and give the logits of ordinary arrays', () => {
+    const config = parseGemma2Config({ vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16 });
+    const ids = Tensor.fromData(Int32Array.from({ length: 10 }, (_, i) => (i * 7) % 64), [1, 10]);
+    const before = residentBytes();
+    const resident = new Gemma2ForCausalLM(config, { seed: 3, weightDtype: 'bfloat16' });
+    const matrices = resident.namedParameters().filter(([, p]) => p.dtype === 'bfloat16');
+    const elements = matrices.reduce((n, [, p]) => n + p.size, 0);
+    expect(residentBytes() - before).toBe(2 * elements); // every block here a whole number of vectors
+    setResidentBudget(0);
+    const ordinary = new Gemma2ForCausalLM(config, { seed: 3, weightDtype: 'bfloat16' });
+    expect(residentByteOffset(resident.model.embedTokens.contiguousData())).toBeGreaterThanOrEqual(0);
+    expect(residentByteOffset(ordinary.model.embedTokens.contiguousData())).toBe(-1);
+    expect(ordinary.model.embedTokens.contiguousData()).toBeInstanceOf(Uint16Array);
+    const logits = (m: Gemma2ForCausalLM) => Array.from(noGrad(() => m.forward({ inputIds: ids }).logits).contiguousData());
+    expect(logits(resident)).toEqual(logits(ordinary));
   });
 
   test('a sub-view of resident storage keeps its block alive through a garbage collection, and the block is freed after', () => {

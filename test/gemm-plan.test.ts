@@ -19,6 +19,43 @@ function productPlan(layout: MatmulLayout, d: MatmulDims, c: PlanContext = conte
   return plan.product;
 }
 
+describe('B kept in bfloat16', () => {
+  const bf16 = (more: Partial<PlanContext> = {}) => context({ bDtype: 'bfloat16', ...more });
+
+  test('a decode step over a resident bf16 weight: gemv over it in place, two bytes a weight', () => {
+    const plan = productPlan('NT', dims(1, 2304, 9216), bf16({ bResident: true }));
+    expect(plan).toMatchObject({ bDtype: 'bfloat16', kernel: 'gemv', bAccess: 'in-place', copyB: false, threading: 'panels' });
+    expect(plan.strides).toEqual({ aRow: 4 * 2304, aK: 4, bRow: 2 * 2304, bPanel: 2 * 4 * 2304, cRow: 4 * 9216 });
+    // an ordinary bf16 weight is copied in as it is: half the scratch of float32
+    const copied = productPlan('NT', dims(1, 2304, 9216), bf16());
+    expect(copied).toMatchObject({ kernel: 'gemv', copyB: true });
+    expect(copied.region.c).toBe(2304 + (2304 * 9216) / 2);
+    // eight k a turn over bf16: K a multiple of 8, else the weight is packed (widened) like a prefill's
+    expect(productPlan('NT', dims(1, 36, 1024))).toMatchObject({ kernel: 'gemv' });
+    expect(productPlan('NT', dims(1, 36, 1024), bf16())).toMatchObject({ kernel: 'blocked', bAccess: 'wasm-packed' });
+  });
+
+  test('NN and TN never read bf16 B in place (the blocked and wide kernels read float32): packed, widened while packing', () => {
+    for (const layout of ['NN', 'TN'] as const) {
+      expect(productPlan(layout, dims(3, 64, 256))).toMatchObject({ kernel: 'wide', bAccess: 'in-place' });
+      expect(productPlan(layout, dims(3, 64, 256), bf16())).toMatchObject({ kernel: 'blocked', bAccess: 'wasm-packed', copyB: true });
+      expect(productPlan(layout, dims(16, 64, 256), bf16({ bResident: true }))).toMatchObject({ kernel: 'blocked', bAccess: 'wasm-packed', copyB: false });
+      // packed panels are float32 whatever B holds
+      expect(productPlan(layout, dims(3, 64, 256), bf16()).strides).toMatchObject({ bRow: 4 * 8, bPanel: 4 * 64 * 8 });
+      expect(productPlan(layout, dims(3, 64, 100), bf16())).toMatchObject({ bAccess: 'host-packed', copyB: false });
+    }
+    expect(productPlan('NT', dims(40, 64, 128), bf16())).toMatchObject({ bAccess: 'wasm-packed', copyB: true });
+    expect(productPlan('NT', dims(40, 64, 128), bf16()).region.bPacked).toBe(40 * 64 + (64 * 128) / 2);
+  });
+
+  test('the tied head of a bf16 model too big for scratch: slices of its rows, still resident', () => {
+    const plan = planMatmul('NT', dims(1, 2304, 256000), bf16({ bResident: true }));
+    if (plan.columns !== 'slices') throw new Error('expected column slices');
+    expect(plan.bSlice).toBe('rows-view');
+    expect(plan.slices[0].product).toMatchObject({ bDtype: 'bfloat16', kernel: 'gemv', copyB: false });
+  });
+});
+
 describe('the kernel and how B reaches it', () => {
   test('a decode step x W^T with W resident: gemv over W in place, its weight rows split across threads', () => {
     const plan = productPlan('NT', dims(1, 2304, 9216), context({ bResident: true }));

@@ -17,8 +17,16 @@
 // weight rows at once, transposes each 4 x 4 block in registers (eight
 // shuffles) and accumulates lane n = W[n] . x in k order, so the sums are
 // again the GPU.js kernel's, bit for bit.
+//
+// Weights kept in bfloat16 (lib/tensor/dtype.ts) are read by the _bf16
+// variants of gemv_nt and of the packing kernels, which widen four weights
+// per load (widenBf16x4: 8 bytes, each 16-bit value shifted into a float32's
+// high half) and otherwise run the float32 kernels' instructions in the same
+// order: the same sums of the same float32 values, bit for bit, from half the
+// bytes. The blocked kernels read packed panels, already float32; products
+// that would read a bfloat16 B in place with them pack it instead (gemm-plan.ts).
 
-import { I32, V128, buildModule, op, type FunctionSpec } from './module-builder.ts';
+import { I32, V128, buildModule, op, widenBf16x4, type FunctionSpec } from './module-builder.ts';
 import { MAX_PAGES, sharedMemory, wasm } from './memory.ts';
 import { registerModule } from './threads.ts';
 import { CASCADE_DEPTHS, type CascadeDepth, cascadeLoop, cascadeResult } from './cascade.ts';
@@ -86,8 +94,18 @@ function gemmKernel(rows: number, vectors: number, depth: CascadeDepth): Functio
 /**
  * gemv_nt<R>(a, w, c, blocks, k, lda, ldw, ldc): C[r][4j..4j+4) = A[r] . W[4j..4j+4)
  * for R rows of A and `blocks` blocks of four weight rows; k a multiple of 4.
+ * ldw in bytes.
+ *
+ * With `bf16` (gemv_nt<R>_d<depth>_bf16), W holds bfloat16 bits and k is a
+ * multiple of 8: each turn loads 16 bytes (eight weights) of each of the
+ * four rows and transposes them as 32-bit lanes, so that lane n of vector m
+ * holds the pair W[n][k + 2m], W[n][k + 2m + 1] (low and high half). Shifting
+ * a lane left by 16 gives the first as a float32, masking off its low half
+ * gives the second: two instructions widen eight weights, and the shuffles
+ * are half the float32 kernel's per weight. The terms are added in k order as
+ * in the float32 kernel, so the sums are the same, bit for bit.
  */
-function gemvKernel(rows: number, depth: CascadeDepth): FunctionSpec {
+function gemvKernel(rows: number, depth: CascadeDepth, bf16: boolean): FunctionSpec {
   const [A, W, C, BLOCKS, K, LDA, LDW, LDC] = [0, 1, 2, 3, 4, 5, 6, 7]; // parameters
   const [BLOCK, DONE, AP, RUN_END, P0] = [8, 9, 10, 11, 12]; // i32 locals; P0..P0+3 point into the four weight rows
   const ROW = P0 + 4; // v128: the four loaded rows, the four transposed columns, the accumulators, a, the cascade's levels
@@ -95,61 +113,79 @@ function gemvKernel(rows: number, depth: CascadeDepth): FunctionSpec {
   const ACC = COL + 4;
   const AV = ACC + rows;
   const LEVELS = AV + 1;
+  const WIDE = LEVELS + depth * rows; // bf16 only: the widened column, and the mask of a lane's high half
+  const MASK = WIDE + 1;
   const accumulators = Array.from({ length: rows }, (_, r) => ACC + r);
   const levels = accumulators.map((_, r) => Array.from({ length: depth }, (_, l) => LEVELS + depth * r + l));
-  const body: number[] = [...op.i32Const(0), ...set(BLOCK), ...op.blockLoop];
+  const body: number[] = bf16 ? [...op.i32x4Const(0xffff0000 | 0), ...set(MASK)] : [];
+  body.push(...op.i32Const(0), ...set(BLOCK), ...op.blockLoop);
   body.push(...get(BLOCK), ...get(BLOCKS), ...op.i32GeU, ...op.breakIfOutOfLoop);
   // p_j = w + (4 block + j) ldw
   for (let j = 0; j < 4; j++) {
     body.push(...get(W), ...get(BLOCK), ...op.i32Const(4), ...op.i32Mul, ...op.i32Const(j), ...op.i32Add, ...get(LDW), ...op.i32Mul, ...op.i32Add, ...set(P0 + j));
   }
   body.push(...get(A), ...set(AP));
-  // four k at a time: lane n of ROW + j holds W[n][k + j], added in k order
+  /** acc[r] += A[r][k + t] * (the column in local `column`). */
+  const multiplyAdd = (r: number, t: number, column: number) => [
+    ...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * t), ...set(AV),
+    ...get(ACC + r), ...get(AV), ...get(column), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r),
+  ];
   const iteration: number[] = [];
   for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.v128Load(0), ...set(ROW + j));
-  iteration.push(...transpose4x4(ROW, COL)); // ROW+j = [W[n0][k+j], W[n0+1][k+j], W[n0+2][k+j], W[n0+3][k+j]]
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < 4; j++) {
-      iteration.push(...get(AP), ...(r > 0 ? [...get(LDA), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add] : []), ...op.v128Load32Splat(4 * j), ...set(AV));
-      iteration.push(...get(ACC + r), ...get(AV), ...get(ROW + j), ...op.f32x4Mul, ...op.f32x4Add, ...set(ACC + r));
+  iteration.push(...transpose4x4(ROW, COL));
+  if (!bf16) {
+    // four k at a time: lane n of ROW + j holds W[n][k + j], added in k order
+    for (let r = 0; r < rows; r++) for (let j = 0; j < 4; j++) iteration.push(...multiplyAdd(r, j, ROW + j));
+  } else {
+    // eight k at a time: lane n of ROW + m holds bf16 W[n][k + 2m] (low half) and W[n][k + 2m + 1] (high half)
+    for (let m = 0; m < 4; m++) {
+      iteration.push(...get(ROW + m), ...op.i32Const(16), ...op.i32x4Shl, ...set(WIDE));
+      for (let r = 0; r < rows; r++) iteration.push(...multiplyAdd(r, 2 * m, WIDE));
+      iteration.push(...get(ROW + m), ...get(MASK), ...op.v128And, ...set(WIDE));
+      for (let r = 0; r < rows; r++) iteration.push(...multiplyAdd(r, 2 * m + 1, WIDE));
     }
   }
+  const perTurn = bf16 ? 8 : 4; // k per turn; 16 bytes of each weight row either way
   for (let j = 0; j < 4; j++) iteration.push(...get(P0 + j), ...op.i32Const(16), ...op.i32Add, ...set(P0 + j));
-  iteration.push(...get(AP), ...op.i32Const(16), ...op.i32Add, ...set(AP));
-  const cascade = { terms: K, depth, step: 4, done: DONE, runEnd: RUN_END, accumulators, levels, iteration };
+  iteration.push(...get(AP), ...op.i32Const(4 * perTurn), ...op.i32Add, ...set(AP));
+  const cascade = { terms: K, depth, step: perTurn, done: DONE, runEnd: RUN_END, accumulators, levels, iteration };
   body.push(...cascadeLoop(cascade));
   // c + r ldc + 16 block
   for (let r = 0; r < rows; r++) {
     body.push(...get(C), ...get(LDC), ...op.i32Const(r), ...op.i32Mul, ...op.i32Add, ...get(BLOCK), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...get(cascadeResult(cascade, r)), ...op.v128Store(0));
   }
   body.push(...get(BLOCK), ...op.i32Const(1), ...op.i32Add, ...set(BLOCK), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: gemvName(rows, depth), params: 8, locals: [[8, I32], [8 + rows + 1 + depth * rows, V128]], body };
+  return { name: gemvName(rows, depth, bf16), params: 8, locals: [[8, I32], [8 + rows + 1 + depth * rows + (bf16 ? 2 : 0), V128]], body };
 }
 
 /**
  * pack_nn(src, dst, k, ldsrc, panels): panel p of a [K, N] matrix, the 8
  * columns 8p..8p+8 of every row, to dst + p K 8 floats. ldsrc: bytes per row.
+ * pack_nn_bf16: the same from bfloat16 bits, widened while packing.
  */
-function packNNKernel(): FunctionSpec {
+function packNNKernel(bf16: boolean): FunctionSpec {
+  const bytes = bf16 ? 2 : 4;
   const [SRC, DST, K, LD, PANELS] = [0, 1, 2, 3, 4];
   const [P, KK, S, D] = [5, 6, 7, 8];
   const body: number[] = [...op.i32Const(0), ...set(P), ...op.blockLoop, ...get(P), ...get(PANELS), ...op.i32GeU, ...op.breakIfOutOfLoop];
-  body.push(...get(SRC), ...get(P), ...op.i32Const(4 * PANEL), ...op.i32Mul, ...op.i32Add, ...set(S));
+  body.push(...get(SRC), ...get(P), ...op.i32Const(bytes * PANEL), ...op.i32Mul, ...op.i32Add, ...set(S));
   body.push(...get(DST), ...get(P), ...get(K), ...op.i32Mul, ...op.i32Const(4 * PANEL), ...op.i32Mul, ...op.i32Add, ...set(D));
   body.push(...op.i32Const(0), ...set(KK), ...op.blockLoop, ...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
-  body.push(...get(D), ...get(S), ...op.v128Load(0), ...op.v128Store(0), ...get(D), ...get(S), ...op.v128Load(16), ...op.v128Store(16));
+  const load = (half: number) => (bf16 ? widenBf16x4(8 * half) : op.v128Load(16 * half));
+  body.push(...get(D), ...get(S), ...load(0), ...op.v128Store(0), ...get(D), ...get(S), ...load(1), ...op.v128Store(16));
   body.push(...get(S), ...get(LD), ...op.i32Add, ...set(S), ...get(D), ...op.i32Const(4 * PANEL), ...op.i32Add, ...set(D));
   body.push(...get(KK), ...op.i32Const(1), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
   body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: 'pack_nn', params: 5, locals: [[4, I32]], body };
+  return { name: bf16 ? 'pack_nn_bf16' : 'pack_nn', params: 5, locals: [[4, I32]], body };
 }
 
 /**
  * pack_nt(src, dst, k, ldsrc, panels): panel p of W^T for W [N, K] (k a
  * multiple of 4): rows 8p..8p+8 of W become the 8 columns of the panel,
  * through 4 x 4 register transposes. ldsrc: bytes per row of W.
+ * pack_nt_bf16: the same from bfloat16 bits, widened while packing.
  */
-function packNTKernel(): FunctionSpec {
+function packNTKernel(bf16: boolean): FunctionSpec {
   const [SRC, DST, K, LD, PANELS] = [0, 1, 2, 3, 4];
   const [P, KK, D, ROW0] = [5, 6, 7, 8]; // ROW0..ROW0+7: pointers into the panel's 8 rows
   const V = 16; // v128: 4 loaded rows, 4 shuffled
@@ -160,22 +196,24 @@ function packNTKernel(): FunctionSpec {
   body.push(...get(DST), ...get(P), ...get(K), ...op.i32Mul, ...op.i32Const(4 * PANEL), ...op.i32Mul, ...op.i32Add, ...set(D));
   body.push(...op.i32Const(0), ...set(KK), ...op.blockLoop, ...get(KK), ...get(K), ...op.i32GeU, ...op.breakIfOutOfLoop);
   for (const half of [0, 1]) {
-    for (let j = 0; j < 4; j++) body.push(...get(ROW0 + 4 * half + j), ...op.v128Load(0), ...set(V + j));
+    for (let j = 0; j < 4; j++) body.push(...get(ROW0 + 4 * half + j), ...(bf16 ? widenBf16x4(0) : op.v128Load(0)), ...set(V + j));
     body.push(...transpose4x4(V, V + 4));
     // column j of these four rows: W[8p + 4 half .. +4][k + j] -> dst[(k + j) 8 + 4 half ..]
     for (let j = 0; j < 4; j++) body.push(...get(D), ...get(V + j), ...op.v128Store(32 * j + 16 * half));
   }
-  for (let j = 0; j < PANEL; j++) body.push(...get(ROW0 + j), ...op.i32Const(16), ...op.i32Add, ...set(ROW0 + j));
+  for (let j = 0; j < PANEL; j++) body.push(...get(ROW0 + j), ...op.i32Const(bf16 ? 8 : 16), ...op.i32Add, ...set(ROW0 + j));
   body.push(...get(D), ...op.i32Const(4 * 4 * PANEL), ...op.i32Add, ...set(D));
   body.push(...get(KK), ...op.i32Const(4), ...op.i32Add, ...set(KK), ...op.continueLoop, ...op.end, ...op.end);
   body.push(...get(P), ...op.i32Const(1), ...op.i32Add, ...set(P), ...op.continueLoop, ...op.end, ...op.end);
-  return { name: 'pack_nt', params: 5, locals: [[3 + PANEL, I32], [8, V128]], body };
+  return { name: bf16 ? 'pack_nt_bf16' : 'pack_nt', params: 5, locals: [[3 + PANEL, I32], [8, V128]], body };
 }
 
 /** gemm_rows<R>[_wide]_d<depth>: the kernel for R rows of A (32-column panels when wide) summing K in a cascade of that depth. */
 export const gemmName = (rows: number, wide: boolean, depth: CascadeDepth) => `gemm_rows${rows}${wide ? '_wide' : ''}_d${depth}`;
-/** gemv_nt<R>_d<depth>: gemv for R rows of A. */
-export const gemvName = (rows: number, depth: CascadeDepth) => `gemv_nt${rows}_d${depth}`;
+/** gemv_nt<R>_d<depth>[_bf16]: gemv for R rows of A (over bfloat16 weights with _bf16). */
+export const gemvName = (rows: number, depth: CascadeDepth, bf16 = false) => `gemv_nt${rows}_d${depth}${bf16 ? '_bf16' : ''}`;
+/** pack_nn / pack_nt, or their _bf16 variants that widen bfloat16 B while packing. */
+export const packName = (transposed: boolean, bf16: boolean) => `pack_${transposed ? 'nt' : 'nn'}${bf16 ? '_bf16' : ''}`;
 
 /** Every exported function, by name: (byte addresses and sizes) => void. */
 export type GemmKernels = Record<string, (...args: number[]) => void>;
@@ -185,9 +223,10 @@ let kernels: GemmKernels | null = null;
 /** The compiled module over the shared memory, created on first use. */
 export function getKernels(): GemmKernels {
   if (kernels === null) {
-    const functions = [packNNKernel(), packNTKernel()];
+    const functions = [packNNKernel(false), packNTKernel(false), packNNKernel(true), packNTKernel(true)];
     for (const depth of CASCADE_DEPTHS) {
-      functions.push(gemmKernel(4, 2, depth), gemmKernel(1, 2, depth), gemmKernel(1, WIDE_PANEL / 4, depth), ...[1, 2, 3, 4].map((rows) => gemvKernel(rows, depth)));
+      functions.push(gemmKernel(4, 2, depth), gemmKernel(1, 2, depth), gemmKernel(1, WIDE_PANEL / 4, depth));
+      for (const bf16 of [false, true]) functions.push(...[1, 2, 3, 4].map((rows) => gemvKernel(rows, depth, bf16)));
     }
     const module = new wasm.Module(buildModule(functions, MAX_PAGES));
     kernels = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as unknown as GemmKernels;

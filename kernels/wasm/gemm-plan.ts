@@ -12,6 +12,12 @@
 //      in place, as stored, or packed into panels of 8 columns, [N/8][K][8]
 //      (zero-padded at the right edge), by pack_nn / pack_nt in wasm or on
 //      the host.
+//   B may hold bfloat16 bits (a weight kept as its checkpoint stores it,
+//      lib/tensor/dtype.ts): gemv reads it in place and the packing kernels
+//      widen it while packing (their _bf16 variants, gemm-kernels.ts); the
+//      blocked and wide kernels read only float32, so a bfloat16 B that they
+//      would read in place is packed instead. A bfloat16 B copied into scratch
+//      takes half the room, and its in-place strides count two-byte elements.
 
 import { type CascadeDepth, cascadeDepth } from './cascade.ts';
 import { roundUp } from './memory.ts';
@@ -69,7 +75,12 @@ export interface PlanContext {
   threads: number;
   /** Floats of scratch one product may use (gemm.ts: matmulLimits). */
   maxScratchFloats: number;
+  /** What B holds: float32 (the default) or bfloat16 bits, widened as the kernels read it. */
+  bDtype?: BDType;
 }
+
+/** The element type of B: float32, or bfloat16 bits (a weight kept in its stored dtype). */
+export type BDType = 'float32' | 'bfloat16';
 
 /**
  * gemv: gemv_nt over four weight rows at a time (a decode step's x W^T);
@@ -114,6 +125,8 @@ export interface GemmStrides {
 export interface ProductPlan {
   layout: MatmulLayout;
   dims: MatmulDims;
+  /** What B holds; bfloat16 is read by gemv_nt_bf16 in place or widened by pack_*_bf16. */
+  bDtype: BDType;
   kernel: GemmKernel;
   bAccess: BAccess;
   /** Whether B is first copied into scratch as stored (it is not resident, and is read or packed in wasm). */
@@ -175,15 +188,16 @@ export function planMatmul(layout: MatmulLayout, dims: MatmulDims, context: Plan
 }
 
 /** The plan for a product over all of B's columns, whatever scratch it takes. */
-function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, threads, maxScratchFloats }: PlanContext): ProductPlan {
+function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, threads, maxScratchFloats, bDtype = 'float32' }: PlanContext): ProductPlan {
   const { batch, M, K, N } = dims;
   const multiplyAdds = M * K * N; // per batch entry
-  const { kernel, bAccess } = chooseKernel(layout, M, K, N);
+  const { kernel, bAccess } = chooseKernel(layout, M, K, N, bDtype);
+  const bBytes = bDtype === 'bfloat16' ? 2 : 4;
   const panelWidth = kernel === 'gemv' ? GEMV_PANEL : kernel === 'wide' ? WIDE_PANEL : PANEL;
   const panels = Math.ceil(N / panelWidth);
   // B is copied into scratch unless it lies in wasm memory already, or the host packs it straight into scratch
   const copyB = !bResident && bAccess !== 'host-packed';
-  const region = scratchRegion(M, K, N, panels * panelWidth, copyB, bAccess !== 'in-place');
+  const region = scratchRegion(M, K, panels * panelWidth, copyB ? Math.ceil((K * N * bBytes) / 4) : 0, bAccess !== 'in-place');
   // Small products of a batch (attention's, per head) run together, each entry in its own region, so the
   // threads can take whole entries; larger ones split their panels, one entry after another. gemv
   // always runs entry by entry, splitting each entry's weight rows (by entries is not measured for it).
@@ -191,6 +205,7 @@ function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, thread
   return {
     layout,
     dims,
+    bDtype,
     kernel,
     bAccess,
     copyB,
@@ -202,20 +217,22 @@ function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, thread
     rowBlocksPerCall: kernel === 'blocked' ? rowBlocksPerChunk(Math.floor(M / 4), K) : 0,
     region,
     scratchFloats: (together ? batch : 1) * region.floats,
-    strides: gemmStrides(layout, kernel, bAccess, M, K, N, panelWidth, region.ldc),
+    strides: gemmStrides(layout, kernel, bAccess, M, K, N, panelWidth, region.ldc, bBytes),
   };
 }
 
 /** The microkernel, and how B reaches it. */
-function chooseKernel(layout: MatmulLayout, M: number, K: number, N: number): { kernel: GemmKernel; bAccess: BAccess } {
+function chooseKernel(layout: MatmulLayout, M: number, K: number, N: number, bDtype: BDType): { kernel: GemmKernel; bAccess: BAccess } {
   // A few rows times a weight [N, K] (decoding): packing the weight would cost more than the product;
   // gemv reads four weight rows at a time, in place (K and N multiples of 4: whole 4 x 4 blocks).
-  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % 4 === 0 && N % 4 === 0) return { kernel: 'gemv', bAccess: 'in-place' };
+  // (Over bfloat16 weights gemv takes eight k a turn: K a multiple of 8.)
+  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % (bDtype === 'bfloat16' ? 8 : 4) === 0 && N % 4 === 0) return { kernel: 'gemv', bAccess: 'in-place' };
   // B [K, N] read as it is stored when few rows of A use it: packing would cost more than it saves.
   // For more rows the packed panel stays in L1 across row blocks, while in place its K rows lie a
   // whole row of B apart, which for wide B falls into a handful of cache sets (measured: 512x256x8192
   // at 25 GFLOP/s in place against 40 packed). In place needs whole 8-column panels.
-  if (layout !== 'NT' && M <= IN_PLACE_MAX_ROWS && N % PANEL === 0) {
+  // (The wide and blocked kernels read float32 only: a bfloat16 B is packed, widened while packing.)
+  if (layout !== 'NT' && M <= IN_PLACE_MAX_ROWS && N % PANEL === 0 && bDtype === 'float32') {
     // At most four rows: the one-row kernel over 32-column panels, whose eight independent sums per k
     // keep the adder busy where the 8-column kernel's two wait on each other.
     const wide = M <= GEMV_MAX_ROWS && N % WIDE_PANEL === 0;
@@ -239,21 +256,22 @@ function chooseThreading(kernel: GemmKernel, together: boolean, batch: number, m
   return panels > 1 && multiplyAdds >= threshold ? 'panels' : 'none';
 }
 
-/** One entry's region: [A: M K][B as stored: K N, when copied][B packed: K ldc, when packed][C: M ldc]. */
-function scratchRegion(M: number, K: number, N: number, ldc: number, copyB: boolean, packed: boolean): ScratchRegion {
+/** One entry's region: [A: M K][B as stored: K N elements, when copied][B packed: K ldc, when packed][C: M ldc]. */
+function scratchRegion(M: number, K: number, ldc: number, bStoredFloats: number, packed: boolean): ScratchRegion {
   const a = 0;
   const bStored = roundUp(a + M * K, 4);
-  const bPacked = roundUp(bStored + (copyB ? K * N : 0), 4);
+  const bPacked = roundUp(bStored + bStoredFloats, 4);
   const c = roundUp(bPacked + (packed ? K * ldc : 0), 4);
   return { a, bStored, bPacked, c, ldc, floats: roundUp(c + M * ldc, 4) };
 }
 
-function gemmStrides(layout: MatmulLayout, kernel: GemmKernel, bAccess: BAccess, M: number, K: number, N: number, panelWidth: number, ldc: number): GemmStrides {
+function gemmStrides(layout: MatmulLayout, kernel: GemmKernel, bAccess: BAccess, M: number, K: number, N: number, panelWidth: number, ldc: number, bBytes: number): GemmStrides {
   const [aRow, aK] = layout === 'TN' ? [4, 4 * M] : [4 * K, 4];
   const cRow = 4 * ldc;
+  // packed panels are float32 whatever B holds
   if (bAccess !== 'in-place') return { aRow, aK, bRow: 4 * PANEL, bPanel: 4 * K * PANEL, cRow };
-  // in place, a panel is panelWidth columns of [K, N], or for gemv panelWidth rows of W [N, K]
-  return kernel === 'gemv' ? { aRow, aK, bRow: 4 * K, bPanel: 4 * K * panelWidth, cRow } : { aRow, aK, bRow: 4 * N, bPanel: 4 * panelWidth, cRow };
+  // in place, a panel is panelWidth columns of [K, N], or for gemv panelWidth rows of W [N, K] (bBytes per element)
+  return kernel === 'gemv' ? { aRow, aK, bRow: bBytes * K, bPanel: bBytes * K * panelWidth, cRow } : { aRow, aK, bRow: bBytes * N, bPanel: bBytes * panelWidth, cRow };
 }
 
 function rowBlocksPerChunk(blocks: number, K: number): number {

@@ -6,13 +6,18 @@
 // on the host when the plan says so, issues the microkernels' calls
 // (gemm-kernels.ts) on this thread or on the workers (threads.ts), and copies
 // C out. A resident weight is read where it is, without a copy.
+//
+// B may hold bfloat16 bits (a Uint16Array: a weight kept as its checkpoint
+// stores it). It is then read by gemv_nt_bf16 where it lies, or widened while
+// packing (pack_*_bf16 in wasm, packPanels on the host); copied into scratch,
+// it stays bfloat16 (half the bytes). Addresses of B are kept in bytes.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import { outputArray } from '../../lib/tensor/arena.ts';
-import { compiles, residentOffset, scratch } from './memory.ts';
+import { compiles, residentByteOffset, scratch } from './memory.ts';
 import { type WasmCall, parallel, threadCount } from './threads.ts';
 import { type MatmulDims, type MatmulLayout, type MatmulPlan, type ProductPlan, PANEL, planMatmul } from './gemm-plan.ts';
-import { gemmName, gemvName, getKernels } from './gemm-kernels.ts';
+import { gemmName, gemvName, getKernels, packName } from './gemm-kernels.ts';
 
 /** Whether this JavaScript engine runs WebAssembly SIMD with shared memory. */
 export const isSimdGemmAvailable = (): boolean => compiles(getKernels);
@@ -27,7 +32,8 @@ export const matmulLimits = { maxScratchFloats: 64 * 2 ** 20 };
 
 /** Same contract as runMatmul: C [batch, M, N] for the given layout. */
 export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
-  const plan = planMatmul(layout, dims, { bResident: residentOffset(b) >= 0, threads: threadCount(), maxScratchFloats: matmulLimits.maxScratchFloats });
+  const bDtype = b instanceof Uint16Array ? 'bfloat16' : 'float32';
+  const plan = planMatmul(layout, dims, { bResident: residentByteOffset(b) >= 0, threads: threadCount(), maxScratchFloats: matmulLimits.maxScratchFloats, bDtype });
   return plan.columns === 'all' ? runProduct(plan.product, a, b) : runColumnSlices(plan, a, b);
 }
 
@@ -42,11 +48,11 @@ function runColumnSlices(plan: Extract<MatmulPlan, { columns: 'slices' }>, a: Ty
     if (plan.bSlice === 'rows-view') {
       slice = b.subarray(n0 * K, n1 * K) as TypedData; // rows n0..n1 of [N, K]
     } else if (plan.layout === 'NT') {
-      const dense = new Float32Array(bBatches * w * K); // rows n0..n1 of each batch entry's [N, K]
+      const dense = sameKind(b, bBatches * w * K); // rows n0..n1 of each batch entry's [N, K]
       for (let z = 0; z < bBatches; z++) dense.set(b.subarray(z * N * K + n0 * K, z * N * K + n1 * K), z * w * K);
       slice = dense;
     } else {
-      const dense = new Float32Array(bBatches * K * w); // columns n0..n1 of each [K, N]
+      const dense = sameKind(b, bBatches * K * w); // columns n0..n1 of each [K, N]
       for (let z = 0; z < bBatches; z++) {
         for (let k = 0; k < K; k++) dense.set(b.subarray(z * K * N + k * N + n0, z * K * N + k * N + n1), (z * K + k) * w);
       }
@@ -58,12 +64,17 @@ function runColumnSlices(plan: Extract<MatmulPlan, { columns: 'slices' }>, a: Ty
   return out;
 }
 
+/** A new array of B's kind (float32, or bfloat16 bits). */
+function sameKind(b: TypedData, length: number): Float32Array | Uint16Array {
+  return b instanceof Uint16Array ? new Uint16Array(length) : new Float32Array(length);
+}
+
 /** One product in flight: its plan, operands, scratch and result. */
 interface Job {
   plan: ProductPlan;
   a: TypedData;
   b: TypedData;
-  /** Where B starts in wasm memory when the plan reads it there without a copy (floats), else -1. */
+  /** Where B starts in wasm memory when the plan reads it there without a copy (bytes), else -1. */
   bResident: number;
   memory: Float32Array;
   /** Where the scratch starts (floats). */
@@ -92,7 +103,7 @@ interface EntryAddresses extends BAddresses {
 function runProduct(plan: ProductPlan, a: TypedData, b: TypedData): Float32Array {
   const { batch, M, N } = plan.dims;
   const { memory, base } = scratch(plan.scratchFloats);
-  const bResident = plan.copyB || plan.bAccess === 'host-packed' ? -1 : residentOffset(b);
+  const bResident = plan.copyB || plan.bAccess === 'host-packed' ? -1 : residentByteOffset(b);
   const job: Job = { plan, a, b, bResident, memory, base, out: outputArray(batch * M * N) }; // copyOut writes every entry
   if (plan.entries === 'together') runEntriesTogether(job);
   else runEntriesOneByOne(job);
@@ -163,12 +174,14 @@ function placeB({ plan, b, bResident, memory }: Job, z: number, at: number): BAd
     packPanels(memory, at + region.bPacked, b, offset, K, N, region.ldc, plan.layout === 'NT');
     return { bStored: -1, bPanels: 4 * (at + region.bPacked) }; // nothing for wasm to pack
   }
-  let stored = bResident + offset;
+  let stored = bResident + offset * b.BYTES_PER_ELEMENT; // bytes
   if (plan.copyB) {
-    memory.set(b.subarray(offset, offset + K * N), at + region.bStored);
-    stored = at + region.bStored;
+    const entry = b.subarray(offset, offset + K * N);
+    if (entry instanceof Uint16Array) new Uint16Array(memory.buffer).set(entry, 2 * (at + region.bStored)); // bfloat16 bits, as stored
+    else memory.set(entry, at + region.bStored);
+    stored = 4 * (at + region.bStored);
   }
-  return { bStored: 4 * stored, bPanels: 4 * (plan.bAccess === 'in-place' ? stored : at + region.bPacked) };
+  return { bStored: stored, bPanels: plan.bAccess === 'in-place' ? stored : 4 * (at + region.bPacked) };
 }
 
 function entryAddresses(plan: ProductPlan, at: number, { bStored, bPanels }: BAddresses): EntryAddresses {
@@ -200,12 +213,14 @@ function entryCalls(plan: ProductPlan, at: EntryAddresses, packB: boolean, first
   return packB ? [packCall(plan, at, first, end), ...calls] : calls;
 }
 
-/** pack_nn / pack_nt of panels [first, end): columns 8p..8p+8 of [K, N], or rows 8p..8p+8 of NT's [N, K]. */
+/** pack_nn / pack_nt (or _bf16: widening) of panels [first, end): columns 8p..8p+8 of [K, N], or rows 8p..8p+8 of NT's [N, K]. */
 function packCall(plan: ProductPlan, at: { bStored: number; bPanels: number }, first: number, end: number): WasmCall {
   const { K, N } = plan.dims;
   const transposed = plan.layout === 'NT';
-  const source = at.bStored + first * (transposed ? 4 * PANEL * K : 4 * PANEL);
-  return { fn: transposed ? 'pack_nt' : 'pack_nn', args: [source, at.bPanels + first * plan.strides.bPanel, K, transposed ? 4 * K : 4 * N, end - first] };
+  const bf16 = plan.bDtype === 'bfloat16';
+  const bytes = bf16 ? 2 : 4; // per stored element of B
+  const source = at.bStored + first * (transposed ? bytes * PANEL * K : bytes * PANEL);
+  return { fn: packName(transposed, bf16), args: [source, at.bPanels + first * plan.strides.bPanel, K, transposed ? bytes * K : bytes * N, end - first] };
 }
 
 /** The kernel's calls for panels [first, end) of one entry. */
@@ -218,7 +233,7 @@ function kernelCalls(plan: ProductPlan, at: EntryAddresses, first: number, end: 
   const depth = plan.cascadeDepth;
   switch (plan.kernel) {
     case 'gemv':
-      return [{ fn: gemvName(M, depth), args: [at.a, b, c, panels, K, aRow, bRow, cRow] }];
+      return [{ fn: gemvName(M, depth, plan.bDtype === 'bfloat16'), args: [at.a, b, c, panels, K, aRow, bRow, cRow] }];
     case 'wide':
       return [{ fn: gemmName(1, true, depth), args: [at.a, b, c, M, K, aRow, cRow, aK, bRow, panels, bPanel] }];
     case 'blocked': {
@@ -238,22 +253,27 @@ function kernelCalls(plan: ProductPlan, at: EntryAddresses, first: number, end: 
 /**
  * Packs B into panels of 8 columns, panel p holding B[k][8p .. 8p+8) for every
  * k: [panels][K][8]. B is stored [K, N], or [N, K] when `transposed` (the NT
- * layout: a Linear weight). Columns past N are zero.
+ * layout: a Linear weight). Columns past N are zero. A bfloat16 B (bits in a
+ * Uint16Array) is widened as it is packed, through the memory's bits.
  */
 function packPanels(memory: Float32Array, start: number, b: TypedData, offset: number, K: number, N: number, paddedN: number, transposed: boolean): void {
   if (paddedN !== N) memory.fill(0, start, start + K * paddedN);
+  // the panels' elements: float32 values, or for bfloat16 the widened bits (the 16 bits as the high half)
+  const [to, shift]: [Float32Array | Uint32Array, number] = b instanceof Uint16Array ? [new Uint32Array(memory.buffer), 16] : [memory, 0];
   if (transposed) {
     // B^T row n is contiguous: read it along k, write one column of its panel
     for (let n = 0; n < N; n++) {
       const base = start + Math.floor(n / PANEL) * K * PANEL + (n % PANEL);
       const row = offset + n * K;
-      for (let k = 0; k < K; k++) memory[base + k * PANEL] = b[row + k];
+      if (shift === 0) for (let k = 0; k < K; k++) to[base + k * PANEL] = b[row + k];
+      else for (let k = 0; k < K; k++) to[base + k * PANEL] = b[row + k] << 16;
     }
   } else {
     // B row k is contiguous: read it along n, eight columns at a time into each panel
     for (let k = 0; k < K; k++) {
       const row = offset + k * N;
-      for (let n = 0; n < N; n++) memory[start + (n >> 3) * K * PANEL + k * PANEL + (n & 7)] = b[row + n];
+      if (shift === 0) for (let n = 0; n < N; n++) to[start + (n >> 3) * K * PANEL + k * PANEL + (n & 7)] = b[row + n];
+      else for (let n = 0; n < N; n++) to[start + (n >> 3) * K * PANEL + k * PANEL + (n & 7)] = b[row + n] << 16;
     }
   }
 }

@@ -101,12 +101,20 @@ function freeResident(start: number, size: number): void {
 }
 
 /**
- * A zeroed Float32Array of `length` floats inside wasm memory, freed when the
- * array is garbage-collected; null when `budgetBytes` of resident data would
- * be exceeded (the caller then allocates an ordinary array).
+ * A zeroed array of `length` elements inside wasm memory, freed when the
+ * array is garbage-collected: a Float32Array, or for 'bfloat16' a Uint16Array
+ * of bfloat16 bits (weights kept as their checkpoint stores them: half the
+ * bytes, widened by the kernels as they read). null when `budgetBytes` of
+ * resident data would be exceeded (the caller then allocates an ordinary
+ * array). Blocks are whole vectors either way.
  */
-export function allocateResident(length: number, budgetBytes: number): Float32Array | null {
-  const size = roundUp(Math.max(length, 1), ALIGN);
+export function allocateResident(length: number, budgetBytes: number): Float32Array | null;
+export function allocateResident(length: number, budgetBytes: number, dtype: 'float32'): Float32Array | null;
+export function allocateResident(length: number, budgetBytes: number, dtype: 'bfloat16'): Uint16Array | null;
+export function allocateResident(length: number, budgetBytes: number, dtype: 'float32' | 'bfloat16'): Float32Array | Uint16Array | null;
+export function allocateResident(length: number, budgetBytes: number, dtype: 'float32' | 'bfloat16' = 'float32'): Float32Array | Uint16Array | null {
+  const floats = dtype === 'float32' ? length : Math.ceil(length / 2);
+  const size = roundUp(Math.max(floats, 1), ALIGN);
   if ((residentFloats + size) * 4 > budgetBytes) return null;
   let start = -1;
   const fit = freeBlocks.findIndex((b) => b.size >= size);
@@ -120,16 +128,22 @@ export function allocateResident(length: number, budgetBytes: number): Float32Ar
     residentTop = start + size;
   }
   residentFloats += size;
-  const view = new Float32Array(sharedMemory().buffer, start * 4, length);
+  const view = dtype === 'float32' ? new Float32Array(sharedMemory().buffer, start * 4, length) : new Uint16Array(sharedMemory().buffer, start * 4, length);
   view.fill(0); // a reused block holds an earlier tensor's values
   release.register(view, { start, size });
   return view;
 }
 
-/** Where `data` starts in wasm memory (in floats), or -1 when it is an ordinary array. */
+/** Where `data` starts in wasm memory (in floats), or -1 when it is an ordinary array (or not float32). */
 export function residentOffset(data: TypedData): number {
   if (!(data instanceof Float32Array) || !buffers.has(data.buffer)) return -1;
   return data.byteOffset / 4;
+}
+
+/** Where `data` (float32, or bfloat16 bits) starts in wasm memory, in bytes, or -1 when it is an ordinary array. */
+export function residentByteOffset(data: TypedData): number {
+  if (!(data instanceof Float32Array || data instanceof Uint16Array) || !buffers.has(data.buffer)) return -1;
+  return data.byteOffset;
 }
 
 /** Bytes of tensors now resident in wasm memory. */

@@ -2,7 +2,8 @@
 // hand: a shared import of memory, functions with i32/f32 parameters and
 // i32, f32 or v128 locals, and the instructions our kernels need (integer
 // arithmetic, loops, scalar float loads and arithmetic, and the 128-bit SIMD
-// loads, stores, arithmetic, comparisons and bit selects).
+// loads, stores, arithmetic, comparisons and bit selects), with widenBf16x4,
+// the load that widens four bfloat16 weights to four float32 lanes.
 // The format: https://webassembly.github.io/spec/core/binary/
 
 /** Unsigned LEB128, the format's variable-length integers. */
@@ -75,6 +76,8 @@ export const op = {
   /** v128.load with 16-byte alignment and a constant byte offset. */
   v128Load: (offset: number) => [0xfd, 0x00, 4, ...uleb(offset)],
   v128Store: (offset: number) => [0xfd, 0x0b, 4, ...uleb(offset)],
+  /** Loads four 16-bit values (8 bytes, 2-byte aligned) and zero-extends each into a 32-bit lane. */
+  v128Load16x4U: (offset: number) => [0xfd, 0x04, 1, ...uleb(offset)],
   /** Loads one f32 and copies it into all four lanes. */
   v128Load32Splat: (offset: number) => [0xfd, 0x09, 2, ...uleb(offset)],
   v128Zero: [0xfd, 0x0c, ...new Array<number>(16).fill(0)],
@@ -107,6 +110,17 @@ export const op = {
   f32x4Pmax: simd(0xeb),
   i32x4TruncSatF32x4S: simd(0xf8),
 };
+
+/**
+ * Four bfloat16 values at (the address on the stack) + offset, widened to four
+ * float32 lanes: load 8 bytes with each 16-bit value zero-extended to a lane
+ * (v128.load16x4_u), then shift each lane left by 16, so the bf16 bits become
+ * the float32's high half. Exact: a bfloat16 is a float32 whose low 16 bits
+ * are zero.
+ */
+export function widenBf16x4(offset: number): number[] {
+  return [...op.v128Load16x4U(offset), ...op.i32Const(16), ...op.i32x4Shl];
+}
 
 export interface FunctionSpec {
   name: string;

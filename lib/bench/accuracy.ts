@@ -247,7 +247,8 @@ const outputName = (i: number) => `hidden_states.${i}`;
 function phaseOurs({ modelDir, inputsFile, outFile, grads = false }: ModelJob): PhaseReport {
   const times: Record<string, number> = {};
   let start = performance.now();
-  const model = Gemma2ForCausalLM.fromPretrained(modelDir);
+  // float32 weights when taking their gradients (a bf16 checkpoint kept in bf16 is read-only); the forward is the same bits either way
+  const model = Gemma2ForCausalLM.fromPretrained(modelDir, { weightDtype: grads ? 'float32' : 'auto' });
   times.load = seconds(start);
   const inputs = readInputs(inputsFile);
   const asTensor = (rows: number[][]) => Tensor.fromData(Int32Array.from(rows.flat()), [inputs.batch, inputs.seq]);

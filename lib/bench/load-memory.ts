@@ -1,15 +1,19 @@
 // `npm run bench:load-memory`: how much memory loading a sharded BF16
-// checkpoint takes, against the float32 weights it produces. Loading must not
-// hold a file's bytes and float copies of whole tensors at once: weights are
-// read tensor by tensor, converted in 16 MB chunks straight into the model's
-// own storage, so the peak should be the float32 weights plus a small margin.
+// checkpoint takes, against the weights it produces, in both modes: kept in
+// bf16 as stored (the default, fromPretrained(dir)) and forced to float32
+// (fromPretrained(dir, { weightDtype: 'float32' })). Loading must not hold a
+// file's bytes and copies of whole tensors at once: weights are read tensor by
+// tensor straight into the model's own storage (BF16 bytes as they are, or
+// widened to float32 in 16 MB chunks), so the peak should be the weights as
+// held plus a small margin.
 //
-//   npm run bench:load-memory -- [--dir DIR] [--layers 26] [--vocab 256000] [--hidden 2304] [--intermediate 9216]
+//   npm run bench:load-memory -- [--dir DIR] [--layers 26] [--vocab 256000] [--hidden 2304] [--intermediate 9216] [--modes bfloat16,float32]
 //
 // Without a config flag it builds gemma-2-2b's shapes (2.6B parameters, 5.2 GB
 // of BF16 in 5 GB shards, as Transformers saves them) in DIR with random
-// values, then loads it in a fresh process and reports that process's peak
-// resident set size (getrusage maxrss) above its size before loading.
+// values, then loads it in a fresh process per mode and reports that
+// process's peak resident set size (getrusage maxrss) above its size before
+// loading.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +27,7 @@ import { Generator } from '../tensor/random.ts';
 import { parseGemma2Config, gemma2ConfigToJson } from '../model/config.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { causalLMWeightShapes } from '../model/weight-shapes.ts';
+import { residentBytes } from '../../kernels/wasm/memory.ts';
 
 const MB = 1024 * 1024;
 
@@ -66,28 +71,38 @@ export function writeSyntheticCheckpoint(dir: string, configJson: Record<string,
   return { parameters, files: shards.length };
 }
 
+/** How the weights are held: kept in bf16 as the checkpoint stores them (the default load), or forced to float32. */
+export type LoadMode = 'bfloat16' | 'float32';
+
 export interface LoadMeasurement {
+  mode: LoadMode;
   parameters: number;
   float32Bytes: number;
+  /** Bytes of the weights as the model holds them (2 per bf16 element, 4 per float32 one). */
+  heldBytes: number;
+  /** Of those, bytes inside the CPU path's wasm memory (the resident budget). */
+  residentBytes: number;
   rssBeforeBytes: number;
   peakRssBytes: number;
   seconds: number;
 }
 
 /** In this process: load `dir` and measure (call in a fresh process for a clean peak). */
-function measureLoad(dir: string): LoadMeasurement {
+function measureLoad(dir: string, mode: LoadMode): LoadMeasurement {
   const rssBeforeBytes = process.memoryUsage().rss;
   const started = performance.now();
-  const model = Gemma2ForCausalLM.fromPretrained(dir);
+  const model = Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: mode === 'float32' ? 'float32' : 'auto' });
   const seconds = (performance.now() - started) / 1000;
-  const parameters = model.namedParameters().reduce((n, [, p]) => n + p.size, 0);
-  return { parameters, float32Bytes: parameters * 4, rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, seconds };
+  const named = model.namedParameters();
+  const parameters = named.reduce((n, [, p]) => n + p.size, 0);
+  const heldBytes = named.reduce((n, [, p]) => n + p.contiguousData().byteLength, 0);
+  return { mode, parameters, float32Bytes: parameters * 4, heldBytes, residentBytes: residentBytes(), rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, seconds };
 }
 
 /** Loads `dir` in a fresh Node process and returns its measurement. */
-export function measureLoadInChild(dir: string): LoadMeasurement {
+export function measureLoadInChild(dir: string, mode: LoadMode = 'bfloat16'): LoadMeasurement {
   const script = fileURLToPath(import.meta.url);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--measure', dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--measure', dir, '--mode', mode], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (result.status !== 0) throw new Error(`load-memory child failed: ${result.stderr}`);
   return JSON.parse(result.stdout.trim().split('\n').pop()!) as LoadMeasurement;
 }
@@ -96,6 +111,8 @@ function main(): void {
   const { values } = parseArgs({
     options: {
       measure: { type: 'string' },
+      mode: { type: 'string' },
+      modes: { type: 'string' },
       dir: { type: 'string' },
       layers: { type: 'string' },
       vocab: { type: 'string' },
@@ -104,9 +121,11 @@ function main(): void {
     },
   });
   if (values.measure !== undefined) {
-    console.log(JSON.stringify(measureLoad(values.measure)));
+    console.log(JSON.stringify(measureLoad(values.measure, (values.mode ?? 'bfloat16') as LoadMode)));
     return;
   }
+  const modes = (values.modes ?? 'bfloat16,float32').split(',') as LoadMode[];
+  if (modes.some((m) => m !== 'bfloat16' && m !== 'float32')) throw new Error(`--modes: bfloat16 and/or float32, got ${values.modes}`);
   const dir = values.dir ?? path.join(os.tmpdir(), 'gemma2-synthetic-checkpoint');
   const defaults = parseGemma2Config({});
   const config = {
@@ -123,13 +142,16 @@ function main(): void {
     const { parameters, files } = writeSyntheticCheckpoint(dir, config);
     console.log(`wrote ${dir}: ${(parameters / 1e9).toFixed(2)}B parameters, BF16, ${files} file(s), ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
-  const m = measureLoadInChild(dir);
-  const above = m.peakRssBytes - m.rssBeforeBytes;
-  console.log(`loaded ${(m.parameters / 1e9).toFixed(2)}B parameters in ${m.seconds.toFixed(1)} s`);
-  console.log(`float32 weights:        ${(m.float32Bytes / MB).toFixed(0)} MiB`);
-  console.log(`RSS before loading:     ${(m.rssBeforeBytes / MB).toFixed(0)} MiB`);
-  console.log(`peak RSS:               ${(m.peakRssBytes / MB).toFixed(0)} MiB`);
-  console.log(`peak above the start:   ${(above / MB).toFixed(0)} MiB = float32 weights + ${((above - m.float32Bytes) / MB).toFixed(0)} MiB (${((100 * (above - m.float32Bytes)) / m.float32Bytes).toFixed(1)}%)`);
+  for (const mode of modes) {
+    const m = measureLoadInChild(dir, mode);
+    const above = m.peakRssBytes - m.rssBeforeBytes;
+    const what = mode === 'bfloat16' ? 'kept in bf16 (default)' : "forced to float32 (weightDtype: 'float32')";
+    console.log(`\n${what}: loaded ${(m.parameters / 1e9).toFixed(2)}B parameters in ${m.seconds.toFixed(1)} s`);
+    console.log(`weights as held:        ${(m.heldBytes / MB).toFixed(0)} MiB (${(m.residentBytes / MB).toFixed(0)} MiB of them resident in wasm memory; float32 would be ${(m.float32Bytes / MB).toFixed(0)} MiB)`);
+    console.log(`RSS before loading:     ${(m.rssBeforeBytes / MB).toFixed(0)} MiB`);
+    console.log(`peak RSS:               ${(m.peakRssBytes / MB).toFixed(0)} MiB`);
+    console.log(`peak above the start:   ${(above / MB).toFixed(0)} MiB = weights + ${((above - m.heldBytes) / MB).toFixed(0)} MiB (${((100 * (above - m.heldBytes)) / m.heldBytes).toFixed(1)}%)`);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main();

@@ -124,10 +124,15 @@ function readConfigFile(file: string): unknown {
   }
 }
 
-function buildModel(source: ModelSource): Gemma2ForCausalLM {
+/**
+ * The model a run starts from. Full fine-tuning trains float32 master weights
+ * (`lora` false: loaded as float32 whatever the files store); LoRA keeps a bf16
+ * checkpoint's frozen base in bf16 (the default load), its adapters float32.
+ */
+function buildModel(source: ModelSource, lora: boolean): Gemma2ForCausalLM {
   if (source.kind === 'pretrained') {
     if (!isFolder(source.dir)) throw new Error(`train: model folder ${source.dir} does not exist`);
-    return Gemma2ForCausalLM.fromPretrained(source.dir);
+    return Gemma2ForCausalLM.fromPretrained(source.dir, { weightDtype: lora ? 'auto' : 'float32' });
   }
   return new Gemma2ForCausalLM(parseGemma2Config(readConfigFile(source.config)), { seed: source.seed });
 }
@@ -255,7 +260,7 @@ export function runTrain(argv: string[]): number {
       train,
       eval: eval_,
       outDir: values.out ?? path.dirname(path.resolve(checkpoint)),
-      baseModel: () => buildModel(source),
+      baseModel: () => buildModel(source, true), // asked for only by LoRA checkpoints
       overrides,
       tokenizerDir: inputs.tokenizer ?? (source.kind === 'pretrained' ? source.dir : null),
       progress: progressFor(total),
@@ -273,7 +278,7 @@ export function runTrain(argv: string[]): number {
     if (fs.existsSync(path.join(out, LOG_FILE))) {
       throw new UsageError(`train: ${out} already holds a training run (${LOG_FILE}); continue it with --resume ${path.join(out, 'checkpoint-<step>')} or choose another --out`);
     }
-    const model = buildModel(inputs.source);
+    const model = buildModel(inputs.source, loraConfig !== null);
     ({ train, eval: eval_ } = loadData(inputs, model.config.vocabSize));
     // LoRA draws its dropout masks and initial A from seed + 1 and seed + 2: not the data order's stream (seed).
     const lora = loraConfig === null ? null : new LoraModel(model, loraConfig, options.seed + 1);

@@ -6,6 +6,11 @@
 // cases next to each other. Models come from a directory of model folders
 // (Node), or from a function that gives each folder (a MemoryModelFolder:
 // the golden cases run from bytes alone, test/golden-from-bytes.test.ts).
+// Cases that take gradients of the weights (grad, *_grad, train) run on
+// float32 weights (LoadOptions.weightDtype 'float32'); the others load as
+// fromPretrained does by default, a bf16 checkpoint kept in bf16. The two
+// are different models to the store: `<folder>|<class>` and
+// `<folder>|<class>|float32`.
 
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
@@ -23,11 +28,14 @@ interface ModelClasses {
 }
 export type ModelClass = keyof ModelClasses;
 
-const LOADERS: { [C in ModelClass]: (folder: string | ModelFolder) => ModelClasses[C] } = {
-  causal_lm: (folder) => Gemma2ForCausalLM.fromPretrained(folder),
-  base_model: (folder) => Gemma2Model.fromPretrained(folder),
-  seq_cls: (folder) => Gemma2ForSequenceClassification.fromPretrained(folder),
-  token_cls: (folder) => Gemma2ForTokenClassification.fromPretrained(folder),
+/** The weights a case needs: as fromPretrained loads them by default, or float32 (to take their gradients). */
+export type WeightMode = 'auto' | 'float32';
+
+const LOADERS: { [C in ModelClass]: (folder: string | ModelFolder, weightDtype: WeightMode) => ModelClasses[C] } = {
+  causal_lm: (folder, weightDtype) => Gemma2ForCausalLM.fromPretrained(folder, { weightDtype }),
+  base_model: (folder, weightDtype) => Gemma2Model.fromPretrained(folder, { weightDtype }),
+  seq_cls: (folder, weightDtype) => Gemma2ForSequenceClassification.fromPretrained(folder, { weightDtype }),
+  token_cls: (folder, weightDtype) => Gemma2ForTokenClassification.fromPretrained(folder, { weightDtype }),
 };
 
 /** Where a store finds the folder of a model by its name: a directory holding the folders, or a function giving each. */
@@ -48,19 +56,27 @@ const CLASS_OF_KIND: Record<CaseKind, ModelClass> = {
 
 /** Kinds that change the weights: each gets a private copy, never the shared model. */
 const PRIVATE_KINDS = new Set<CaseKind>(['train']);
+/** Kinds that take gradients of the weights: float32 weights (a bfloat16 weight is never trained). */
+const GRADIENT_KINDS = new Set<CaseKind>(['grad', 'seq_cls_grad', 'token_cls_grad', 'train']);
+
+/** The weights a case of this kind runs on. */
+export function weightModeOf(kind: CaseKind): WeightMode {
+  return GRADIENT_KINDS.has(kind) ? 'float32' : 'auto';
+}
 
 /**
- * `<folder>|<class>`: the model a case runs on, as ModelStore.heldModel names
- * it; a kind that takes a private copy gets a key no held model has.
+ * `<folder>|<class>` (`|float32` added for kinds that take gradients): the
+ * model a case runs on, as ModelStore.heldModel names it; a kind that takes a
+ * private copy gets a key no held model has.
  */
 export function caseModelKey(c: { model: string; kind: string }): string {
   const kind = c.kind as CaseKind;
   if (!(kind in CLASS_OF_KIND)) return `${c.model}|${c.kind}`; // not a kind: it fails on its own, in place
-  return PRIVATE_KINDS.has(kind) ? `${c.model}|private` : storeKey(c.model, CLASS_OF_KIND[kind]);
+  return PRIVATE_KINDS.has(kind) ? `${c.model}|private` : storeKey(c.model, CLASS_OF_KIND[kind], weightModeOf(kind));
 }
 
-function storeKey(model: string, modelClass: ModelClass): string {
-  return `${model}|${modelClass}`;
+function storeKey(model: string, modelClass: ModelClass, weights: WeightMode): string {
+  return weights === 'auto' ? `${model}|${modelClass}` : `${model}|${modelClass}|${weights}`;
 }
 
 /**
@@ -86,21 +102,21 @@ export class ModelStore {
 
   constructor(readonly models: ModelFolders) {}
 
-  /** Folder `model` loaded as `modelClass`: the held model when it is that one, else a fresh load (the held one released first). */
-  get<C extends ModelClass>(model: string, modelClass: C): ModelClasses[C] {
-    const key = storeKey(model, modelClass);
+  /** Folder `model` loaded as `modelClass` (with float32 weights when asked): the held model when it is that one, else a fresh load (the held one released first). */
+  get<C extends ModelClass>(model: string, modelClass: C, weights: WeightMode = 'auto'): ModelClasses[C] {
+    const key = storeKey(model, modelClass, weights);
     if (this.held?.key === key) return this.held.model as ModelClasses[C];
-    const loaded = this.fresh(model, modelClass);
+    const loaded = this.fresh(model, modelClass, weights);
     this.held = { key, model: loaded };
     return loaded;
   }
 
   /** A private copy the store does not keep (training changes its weights); the held model is released first. */
-  fresh<C extends ModelClass>(model: string, modelClass: C): ModelClasses[C] {
+  fresh<C extends ModelClass>(model: string, modelClass: C, weights: WeightMode = 'auto'): ModelClasses[C] {
     this.release();
     this.loads++;
     this.unreclaimed = true;
-    return LOADERS[modelClass](typeof this.models === 'string' ? path.join(this.models, model) : this.models(model));
+    return LOADERS[modelClass](typeof this.models === 'string' ? path.join(this.models, model) : this.models(model), weights) as ModelClasses[C];
   }
 
   /** Drops the held model; the garbage collector reclaims it once nothing else refers to it. */
@@ -121,7 +137,7 @@ export class ModelStore {
     this.unreclaimed = false;
   }
 
-  /** `<folder>|<class>` of the model held now, or null: never more than one. */
+  /** `<folder>|<class>[|float32]` of the model held now, or null: never more than one. */
   get heldModel(): string | null {
     return this.held?.key ?? null;
   }

@@ -85,7 +85,7 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
   },
   train: (c, store) => {
     // a fresh copy: training changes the weights, which the store shares between cases
-    const model = store.fresh(c.description.model, 'causal_lm');
+    const model = store.fresh(c.description.model, 'causal_lm', 'float32');
     const params = c.description.params as { optimizer?: string; lr: number; betas: [number, number]; eps: number; weight_decay: number; steps: number };
     if (params.optimizer !== 'AdamW') throw new Error(`train case optimizer ${JSON.stringify(params.optimizer)} is not supported (AdamW is)`);
     const parameters = model.namedParameters();
@@ -106,14 +106,14 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
     return outputs;
   },
   grad: (c, store) => {
-    const model = store.get(c.description.model, 'causal_lm');
+    const model = store.get(c.description.model, 'causal_lm', 'float32');
     return withGradients(model, () => {
       const { loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.intInput('labels') });
       return { loss: loss!, outputs: new Map() };
     });
   },
   seq_cls_grad: (c, store) => {
-    const model = store.get(c.description.model, 'seq_cls');
+    const model = store.get(c.description.model, 'seq_cls', 'float32');
     // labels as stored: I64 class ids, or F64/F32 targets (regression, multi-label)
     return withGradients(model, () => {
       const { logits, loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.input('labels') });
@@ -121,7 +121,7 @@ const RUNNERS: Partial<Record<CaseKind, (c: GoldenCase, store: ModelStore) => Ou
     });
   },
   token_cls_grad: (c, store) => {
-    const model = store.get(c.description.model, 'token_cls');
+    const model = store.get(c.description.model, 'token_cls', 'float32');
     return withGradients(model, () => {
       const { logits, loss } = model.forward({ inputIds: c.intInput('input_ids'), attentionMask: c.optionalIntInput('attention_mask'), labels: c.intInput('labels') });
       return { loss: loss!, outputs: new Map([['logits', logits]]) };

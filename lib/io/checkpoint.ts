@@ -5,8 +5,9 @@
 //
 // openCheckpoint validates the whole folder up front (every shard's header,
 // and that the index and the shards agree name for name) but reads no weight
-// data: a loader streams weights one at a time with readFloat32, so it never
-// holds all file bytes and all float copies at once.
+// data: a loader streams weights one at a time with readFloat32 (or
+// readBfloat16, keeping BF16 weights as stored), so it never holds all file
+// bytes and all float copies at once.
 //
 // saveCheckpoint writes what Transformers' save_pretrained writes (4.47):
 // config.json (keys sorted, indent 2), and either model.safetensors or shards
@@ -98,6 +99,15 @@ export class Checkpoint {
    */
   readFloat32(name: string, into?: Float32Array): Float32Array {
     return this.entry(name).file.readFloat32(name, into);
+  }
+
+  /**
+   * One weight as bfloat16 bits: BF16 exactly as stored (no conversion), F32
+   * and F16 rounded to nearest even; read from disk now. With `into`, written
+   * there instead of a new array.
+   */
+  readBfloat16(name: string, into?: Uint16Array): Uint16Array {
+    return this.entry(name).file.readBfloat16(name, into);
   }
 
   /** Closes every weight file. */
@@ -219,7 +229,8 @@ function openShards(folder: ModelFolder, opened: Map<string, SafetensorsFile>): 
 export interface WeightToSave {
   name: string;
   shape: readonly number[];
-  data: Float32Array;
+  /** float32 values, or bfloat16 bits (a Uint16Array: a weight kept in bf16), stored as options.dtype says. */
+  data: Float32Array | Uint16Array;
 }
 
 export interface SaveOptions {
@@ -263,9 +274,12 @@ export function saveCheckpoint(target: string | FolderSink, config: Record<strin
   if (!(maxShardBytes > 0)) throw new CheckpointError(`${dir}: maxShardBytes must be positive, found ${maxShardBytes}`);
   if (!isObject(config)) throw new CheckpointError(`${dir}: the model config must be a JSON object`);
   for (const w of weights) {
-    if (!(w?.data instanceof Float32Array)) throw new CheckpointError(`${dir}: weight ${JSON.stringify(w?.name)}: data must be a Float32Array`);
+    if (!(w?.data instanceof Float32Array || w?.data instanceof Uint16Array)) {
+      throw new CheckpointError(`${dir}: weight ${JSON.stringify(w?.name)}: data must be a Float32Array (or a Uint16Array of bfloat16 bits)`);
+    }
   }
-  const toWrite: TensorToWrite[] = weights.map((w) => ({ name: w.name, dtype, shape: w.shape, data: w.data }));
+  // bfloat16 bits are stored as they are for BF16 (the same bits that were loaded), widened exactly otherwise
+  const toWrite: TensorToWrite[] = weights.map((w) => ({ name: w.name, dtype, shape: w.shape, data: w.data, ...(w.data instanceof Uint16Array ? { source: 'bfloat16' as const } : {}) }));
   // Names, shapes and lengths, checked as the writer will, before any file is written.
   checkTensorsToWrite(toWrite, dir);
   const sizes = toWrite.map((t) => elementCount(t.shape) * DTYPE_SIZES[dtype]);

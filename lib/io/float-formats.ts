@@ -7,6 +7,8 @@
 // bits and subnormals down to 2^-24. Both narrowings round to nearest, ties
 // to even, as PyTorch's `.to(torch.bfloat16)` / `.to(torch.float16)` do.
 
+import { f32BitsToBf16, widenBfloat16 } from '../tensor/dtype.ts';
+
 /** The raw bits of a float32 array (a view, no copy). */
 function bitsOf(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);
@@ -22,24 +24,11 @@ function checkOut<T extends { length: number }>(out: T | undefined, length: numb
 
 /** bfloat16 bits -> float32. Exact: a bfloat16 is a float32 with its low 16 bits zero. */
 export function bf16ToF32(bits: Uint16Array, out?: Float32Array): Float32Array {
-  const result = checkOut(out, bits.length, 'bf16ToF32', (n) => new Float32Array(n));
-  const outBits = bitsOf(result);
-  for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
-  return result;
+  return widenBfloat16(bits, checkOut(out, bits.length, 'bf16ToF32', (n) => new Float32Array(n)));
 }
 
-/** One float32 (as its bits) -> bfloat16 bits, round to nearest even. */
-export function f32BitsToBf16(x: number): number {
-  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x007fffff) !== 0) {
-    // NaN: keep the sign and the top payload bits, and set the quiet bit so
-    // truncation cannot turn a NaN whose payload lies in the low half into Inf.
-    return ((x >>> 16) | 0x0040) & 0xffff;
-  }
-  // Adding 0x7fff plus the lowest kept bit rounds half to even; a carry out of
-  // the mantissa bumps the exponent, which turns the largest values into Inf
-  // exactly when IEEE rounding says so.
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
+/** One float32 (as its bits) -> bfloat16 bits, round to nearest even (one definition, in lib/tensor: bfloat16 is also a tensor dtype). */
+export { f32BitsToBf16 };
 
 /** float32 -> bfloat16 bits, round to nearest even; NaN stays NaN, overflow goes to Inf. */
 export function f32ToBf16(values: Float32Array, out?: Uint16Array): Uint16Array {

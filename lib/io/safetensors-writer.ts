@@ -13,8 +13,11 @@
 //   I64          BigInt64Array, or Int32Array (widened)
 //   I32          Int32Array, or BigInt64Array (each element must fit int32)
 //   any dtype    Uint8Array: the raw little-endian bytes, dtype size x elements long
+//   F64, F32, F16, BF16 with `source: 'bfloat16'`: a Uint16Array of bfloat16
+//                bits (a weight kept in bf16), stored as is for BF16, widened
+//                exactly chunk by chunk for F64/F32, rounded from there for F16
 
-import { f32ToBf16, f32ToF16 } from './float-formats.ts';
+import { bf16ToF32, f32ToBf16, f32ToF16 } from './float-formats.ts';
 import { IoError } from './byte-source.ts';
 import { type FileProducer, writeFileAtomically } from './node-files.ts';
 import type { FolderSink } from './model-folder.ts';
@@ -36,6 +39,8 @@ export interface TensorToWrite {
   dtype: SafetensorsDType;
   shape: readonly number[];
   data: TensorData;
+  /** 'bfloat16': `data` is a Uint16Array of bfloat16 bits, whatever `dtype` stores (F64, F32, F16 or BF16). */
+  source?: 'bfloat16';
 }
 
 /** Elements converted per step. */
@@ -115,6 +120,13 @@ export function checkTensorsToWrite(tensors: readonly TensorToWrite[], target: s
 
 function checkData(tensor: TensorToWrite, count: number, byteLength: number, fail: (problem: string) => never): void {
   const { dtype, data } = tensor;
+  if (tensor.source !== undefined) {
+    if (tensor.source !== 'bfloat16') fail(`source must be 'bfloat16' when given, found ${JSON.stringify(tensor.source)}`);
+    if (!['F64', 'F32', 'F16', 'BF16'].includes(dtype)) fail(`bfloat16 data can be stored as F64, F32, F16 or BF16, not ${dtype}`);
+    if (!(data instanceof Uint16Array)) fail(`bfloat16 data must be a Uint16Array of bfloat16 bits, found ${dataKind(data)}`);
+    if (data.length !== count) fail(`shape ${JSON.stringify(tensor.shape)} has ${count} elements, the data holds ${data.length}`);
+    return;
+  }
   if (data instanceof Uint8Array) {
     if (data.length !== byteLength) fail(`${dtype} ${JSON.stringify(tensor.shape)} needs ${byteLength} raw bytes, the Uint8Array holds ${data.length}`);
     return;
@@ -149,6 +161,14 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
 /** Hands the tensor's stored bytes to `emit` in chunks, converting only what needs converting. */
 function encode(tensor: TensorToWrite, emit: (bytes: Uint8Array) => void): void {
   const { dtype, data } = tensor;
+  if (tensor.source === 'bfloat16' && dtype !== 'BF16') {
+    // bfloat16 bits to a wider or other format: widen each chunk exactly, then store it as the dtype asks
+    for (let first = 0; first < data.length; first += CHUNK_ELEMENTS) {
+      const widened = bf16ToF32(data.subarray(first, Math.min(data.length, first + CHUNK_ELEMENTS)) as Uint16Array);
+      emit(bytesOf(dtype === 'F32' ? widened : convertChunk(dtype, widened)));
+    }
+    return;
+  }
   const sameLayout =
     data instanceof Uint8Array ||
     (dtype === 'F64' && data instanceof Float64Array) ||

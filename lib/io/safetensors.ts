@@ -8,7 +8,7 @@
 // This module is the one to import: it re-exports the header types and the
 // writer (safetensors-header.ts, safetensors-writer.ts).
 
-import { bf16ToF32, f16ToF32 } from './float-formats.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16 } from './float-formats.ts';
 import { type ByteSource, IoError, MemoryByteSource } from './byte-source.ts';
 import { FileByteSource } from './node-files.ts';
 import type { ModelFolder } from './model-folder.ts';
@@ -148,6 +148,37 @@ export class SafetensorsFile {
         break;
       default:
         throw new SafetensorsError(this.path, `is ${info.dtype}; readFloat32 reads F32, F16, BF16 and F64 tensors (use readInt32 or readBytes)`, name);
+    }
+    return out;
+  }
+
+  /**
+   * As bfloat16 bits: BF16 as stored (the bytes read straight into the
+   * destination, no conversion), F32 and F16 rounded to nearest, ties to even
+   * (F16 through its exact float32 value). F64 is refused: rounding it through
+   * float32 could round twice. With `into` (of the tensor's length), the bits
+   * are written there, so a loader keeps a checkpoint's bf16 weights as they
+   * are stored, in the model's own storage.
+   */
+  readBfloat16(name: string, into?: Uint16Array): Uint16Array {
+    const info = this.info(name);
+    const length = info.byteLength / DTYPE_SIZES[info.dtype];
+    if (into !== undefined && into.length !== length) {
+      throw new SafetensorsError(this.path, `has ${length} elements; the destination holds ${into.length}`, name);
+    }
+    const out = into ?? this.allocate(info, (n) => new Uint16Array(n));
+    switch (info.dtype) {
+      case 'BF16':
+        this.read(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), this.header.dataStart + info.begin, name);
+        break;
+      case 'F32':
+        this.readChunks(info, (chunk, first, count) => f32ToBf16(new Float32Array(chunk, 0, count), out.subarray(first, first + count)));
+        break;
+      case 'F16':
+        this.readChunks(info, (chunk, first, count) => f32ToBf16(f16ToF32(new Uint16Array(chunk, 0, count)), out.subarray(first, first + count)));
+        break;
+      default:
+        throw new SafetensorsError(this.path, `is ${info.dtype}; readBfloat16 reads BF16, F32 and F16 tensors (load F64 weights as float32)`, name);
     }
     return out;
   }

@@ -122,7 +122,7 @@ export class Gemma2ForSequenceClassification extends PreTrainedModel {
     super();
     const init = initOptions(config, options);
     this.model = new Gemma2Model(config, init);
-    this.score = new Linear(config.hiddenSize, config.numLabels, false, init);
+    this.score = new Linear(config.hiddenSize, config.numLabels, false, { ...init, weightDtype: 'float32' }); // float32 always: small, and what a fine-tune trains
   }
 
   forward(input: ClassificationInput): ClassificationOutput {
@@ -155,7 +155,7 @@ export class Gemma2ForTokenClassification extends PreTrainedModel {
     super();
     const init = initOptions(config, options);
     this.model = new Gemma2Model(config, init);
-    this.score = new Linear(config.hiddenSize, config.numLabels, true, init);
+    this.score = new Linear(config.hiddenSize, config.numLabels, true, { ...init, weightDtype: 'float32' }); // float32 always: small, and what a fine-tune trains
   }
 
   forward(input: ClassificationInput): ClassificationOutput {

@@ -18,6 +18,7 @@ import { RMSNorm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
 import { additiveMask } from './masks.ts';
 import { type InitOptions, initWeight } from './module.ts';
+import type { WeightDType } from '../tensor/storage.ts';
 import type { ModelCache } from './cache.ts';
 import type { HookScope, Hooks } from './hooks.ts';
 import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
@@ -59,10 +60,17 @@ export interface ModelOutput {
 export interface ModelOptions {
   /** Fill weights as Transformers initialises them, from this seed; without one, zeros (to be loaded). */
   seed?: number;
+  /**
+   * The weight matrices' dtype (module.ts, InitOptions.weightDtype): float32
+   * by default; bfloat16 keeps them in bf16 (fromPretrained chooses this for a
+   * bf16 checkpoint, LoadOptions.weightDtype). Norms, biases and a
+   * classifier's score head stay float32.
+   */
+  weightDtype?: WeightDType;
 }
 
 export function initOptions(config: Gemma2Config, options: ModelOptions): InitOptions {
-  return { generator: options.seed === undefined ? null : new Generator(options.seed), std: config.initializerRange };
+  return { generator: options.seed === undefined ? null : new Generator(options.seed), std: config.initializerRange, weightDtype: options.weightDtype ?? 'float32' };
 }
 
 /** The layers' attention probabilities: the points output_attentions returns. */
@@ -83,12 +91,17 @@ export class Gemma2Model extends PreTrainedModel {
   readonly layers: Gemma2DecoderLayer[];
   readonly norm: RMSNorm;
 
-  /** `init`: how weights are filled; zeros by default (to be loaded). The heads pass theirs, so one generator fills the model and the head in Transformers' order. */
+  /**
+   * `init`: how weights are filled; zeros by default (to be loaded). The heads
+   * pass their InitOptions, so one generator fills the model and the head in
+   * Transformers' order; fromPretrained passes ModelOptions (the weight dtype).
+   */
   constructor(
     readonly config: Gemma2Config,
-    init: InitOptions = initOptions(config, {}),
+    options: InitOptions | ModelOptions = {},
   ) {
     super();
+    const init = 'generator' in options ? options : initOptions(config, options);
     this.embedTokens = initWeight([config.vocabSize, config.hiddenSize], init);
     if (init.generator !== null && config.padTokenId !== null) {
       // nn.Embedding(padding_idx) starts the pad row at zero

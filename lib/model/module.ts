@@ -3,7 +3,8 @@
 
 import { Tensor } from '../tensor/tensor.ts';
 import { Generator } from '../tensor/random.ts';
-import { allocateWeightStorage } from '../tensor/storage.ts';
+import { type WeightDType, allocateWeightStorage } from '../tensor/storage.ts';
+import { toBfloat16Bits } from '../tensor/dtype.ts';
 import { add, linear } from '../ops/index.ts';
 
 export type NamedParameters = [name: string, parameter: Tensor][];
@@ -22,16 +23,29 @@ export function withPrefix(prefix: string, child: Module): NamedParameters {
 export interface InitOptions {
   generator: Generator | null;
   std: number;
+  /**
+   * The dtype of the weight matrices (initWeight: the embedding, the
+   * projections, an untied LM head): float32 (the default), or bfloat16 to
+   * keep a bf16 checkpoint's weights as stored (lib/tensor/dtype.ts; read-only,
+   * never trained). Norms and biases are always float32.
+   */
+  weightDtype?: WeightDType;
 }
 
 /**
- * A [rows, cols] weight: normal(0, std) from the generator, or zeros when
- * there is none. Its storage follows the weight-storage policy of
- * lib/tensor/storage.ts (on the CPU path: the SIMD kernels' memory, where
- * matmuls read it without a copy).
+ * A [rows, cols] weight: normal(0, std) from the generator (rounded to
+ * bfloat16 when init.weightDtype is bfloat16), or zeros when there is none.
+ * Its storage follows the weight-storage policy of lib/tensor/storage.ts (on
+ * the CPU path: the SIMD kernels' memory, where matmuls read it without a copy).
  */
 export function initWeight(shape: number[], init: InitOptions): Tensor {
-  const data = allocateWeightStorage(shape.reduce((n, d) => n * d, 1));
+  const length = shape.reduce((n, d) => n * d, 1);
+  if ((init.weightDtype ?? 'float32') === 'bfloat16') {
+    const bits = allocateWeightStorage(length, 'bfloat16');
+    if (init.generator !== null) for (let i = 0; i < length; i++) bits[i] = toBfloat16Bits(init.std * init.generator.nextNormal());
+    return Tensor.fromData(bits, shape);
+  }
+  const data = allocateWeightStorage(length);
   if (init.generator !== null) for (let i = 0; i < data.length; i++) data[i] = init.std * init.generator.nextNormal();
   return Tensor.fromData(data, shape);
 }

@@ -16,6 +16,7 @@
 import { Tensor } from '../tensor/tensor.ts';
 import type { FolderSink, ModelFolder } from '../io/model-folder.ts';
 import type { Gemma2Config } from './config.ts';
+import type { WeightDType } from '../tensor/storage.ts';
 import { type Module, type NamedParameters, withPrefix } from './module.ts';
 import { type LoadOptions, type SaveOptions, loadPretrained, savePretrained } from './pretrained.ts';
 import { hookPointNames } from './hook-points.ts';
@@ -24,9 +25,9 @@ import { type CacheSelection, type HookableModel, HookScope, type Hooks, runWith
 /** A parameter (a Tensor) or a module of them, under its checkpoint name; null for a part this configuration lacks (a tied head). */
 export type ModelPart = [name: string, part: Module | Tensor | null];
 
-/** A model class fromPretrained can build: its config-only constructor and its Transformers class name. */
+/** A model class fromPretrained can build: its constructor (config, and the weight matrices' dtype) and its Transformers class name. */
 export interface PreTrainedModelClass<M extends PreTrainedModel> {
-  new (config: Gemma2Config): M;
+  new (config: Gemma2Config, options?: { weightDtype?: WeightDType }): M;
   /** The Transformers class name written to config.json's "architectures". */
   readonly architecture: string;
 }
@@ -53,10 +54,13 @@ export abstract class PreTrainedModel implements Module {
    * shards) as the class this is called on: a path on Node, or a ModelFolder
    * anywhere. Checkpoint names with or without the "model." prefix load
    * either way; every missing, unexpected or mis-shaped weight is reported in
-   * one WeightLoadError (unless options.strict is false).
+   * one WeightLoadError (unless options.strict is false). A checkpoint stored
+   * in bf16 keeps its weight matrices in bf16 (half the memory; the kernels
+   * widen them exactly as they read), unless options.weightDtype is
+   * 'float32': see LoadOptions.
    */
   static fromPretrained<M extends PreTrainedModel>(this: PreTrainedModelClass<M>, source: string | ModelFolder, options?: LoadOptions): M {
-    return loadPretrained(source, (config) => new this(config), options).model;
+    return loadPretrained(source, (config, weightDtype) => new this(config, { weightDtype }), options).model;
   }
 
   /** Writes a folder (a path on Node, or a FolderSink) that Transformers' from_pretrained of this class can load. */

@@ -7,6 +7,7 @@ import { ShapeError, formatShape, normalizeAxis, splitAroundAxis } from '../tens
 import { record } from './record.ts';
 import { runConcatPair } from '../../kernels/concat.ts';
 import { contiguous } from './views.ts';
+import { bfloat16Refused } from './check.ts';
 
 function concatPair(a: Tensor, b: Tensor, axis: number): Tensor {
   const [outer, lengthA, inner] = splitAroundAxis(a.shape, axis);
@@ -40,6 +41,7 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('concat: needs at least one tensor');
   const first = tensors[0];
   const a = normalizeAxis('concat', axis, first.rank);
+  for (const t of tensors) if (t.dtype === 'bfloat16') throw bfloat16Refused('concat', t);
   for (const t of tensors) {
     const agrees = t.rank === first.rank && t.shape.every((d, i) => i === a || d === first.shape[i]);
     if (!agrees) {

@@ -8,11 +8,11 @@ import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape } from '../tensor/shape.ts';
 import { record } from './record.ts';
 import { runEmbeddingGather } from '../../kernels/embedding.ts';
-import { expectFloat, expectInt, expectRank } from './check.ts';
+import { expectInt, expectRank, expectWeight } from './check.ts';
 
 export function embedding(ids: Tensor, weight: Tensor, paddingIdx?: number): Tensor {
   expectInt('embedding', 'ids', ids);
-  expectFloat('embedding', weight);
+  expectWeight('embedding', 'weight', weight);
   expectRank('embedding', 'weight', weight, 2);
   const [vocab, hidden] = weight.shape;
   if (paddingIdx !== undefined && (!Number.isInteger(paddingIdx) || paddingIdx < -vocab || paddingIdx >= vocab)) {

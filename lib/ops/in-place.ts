@@ -8,6 +8,7 @@ import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { writeStrided } from '../tensor/strided.ts';
 import { tensor } from '../tensor/creation.ts';
 import { isGradEnabled } from '../autograd/tape.ts';
+import { bfloat16Refused } from './check.ts';
 
 /**
  * Overwrites `target`'s elements with `source`'s (same shape; a tensor or
@@ -16,6 +17,9 @@ import { isGradEnabled } from '../autograd/tape.ts';
  * Returns `target`.
  */
 export function copyFrom(target: Tensor, source: Tensor | NestedArray): Tensor {
+  // a bfloat16 tensor is a weight kept as its checkpoint stores it: read-only (and never a float32 value's source here)
+  if (target.dtype === 'bfloat16') throw bfloat16Refused('copyFrom', target);
+  if (source instanceof Tensor && source.dtype === 'bfloat16') throw bfloat16Refused('copyFrom', source);
   const values = source instanceof Tensor ? source : tensor(source, { dtype: target.dtype });
   if (!sameShape(values.shape, target.shape)) {
     throw new ShapeError(`copyFrom: source shape ${formatShape(values.shape)} does not match ${formatShape(target.shape)}`);

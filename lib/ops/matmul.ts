@@ -8,7 +8,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, broadcastShapes, formatShape, numel, sameShape } from '../tensor/shape.ts';
 import { record } from './record.ts';
 import { type MatmulLayout, runMatmul } from '../../kernels/matmul.ts';
-import { expectFloat, expectRank } from './check.ts';
+import { expectFloat, expectRank, expectWeight } from './check.ts';
 import { add } from './arithmetic.ts';
 import { expand, reshape, squeeze, unsqueeze } from './views.ts';
 
@@ -56,8 +56,10 @@ function transposeLastTwo(t: Tensor): Tensor {
   return t.viewAs(shape, stride, t.nd.offset);
 }
 
+/** a @ b. `b` may be a bfloat16 weight (kept as stored: the kernels widen it as they read); `a` is float32. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  expectFloat('matmul', a, b);
+  expectFloat('matmul', a);
+  expectWeight('matmul', 'the second operand', b);
   if (a.rank === 0 || b.rank === 0) {
     throw new ShapeError(`matmul: operands must have at least one axis, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
   }
@@ -92,9 +94,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return record(batchedProduct('NN', a, b, M, K, N), 'matmul', [a, b]);
 }
 
-/** y = x W^T (+ bias): x [..., in], weight [out, in], bias [out]. */
+/** y = x W^T (+ bias): x [..., in], weight [out, in] (float32, or bfloat16 kept as stored), bias [out]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  expectFloat('linear', x, weight, ...(bias === undefined ? [] : [bias]));
+  expectFloat('linear', x, ...(bias === undefined ? [] : [bias]));
+  expectWeight('linear', 'weight', weight);
   expectRank('linear', 'weight', weight, 2);
   if (x.rank === 0) throw new ShapeError(`linear: input must have at least one axis, got shape ${formatShape(x.shape)}`);
   const [outFeatures, inFeatures] = weight.shape;

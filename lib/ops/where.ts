@@ -8,15 +8,17 @@ import type { Tensor } from '../tensor/tensor.ts';
 import { broadcastShapes } from '../tensor/shape.ts';
 import { record } from './record.ts';
 import { elementwise } from './elementwise.ts';
-import { expectFloat } from './check.ts';
+import { bfloat16Refused, expectFloat } from './check.ts';
 
 export function where(condition: Tensor, a: Tensor, b: Tensor): Tensor {
   expectFloat('where', a, b);
+  if (condition.dtype === 'bfloat16') throw bfloat16Refused('where', condition);
   return record(elementwise('where', [condition, a, b]), 'where', [condition, a, b]);
 }
 
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   expectFloat('maskedFill', x);
+  if (mask.dtype === 'bfloat16') throw bfloat16Refused('maskedFill', mask);
   // checked here so that a bad mask is reported as maskedFill's, not as the kernel formula's ('whereScalar')
   broadcastShapes('maskedFill', x.shape, mask.shape);
   return record(elementwise('whereScalar', [mask, x], value), 'maskedFill', [x, mask]);

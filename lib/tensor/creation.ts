@@ -2,7 +2,7 @@
 // from nested arrays or typed arrays.
 
 import { Tensor, type NestedArray } from './tensor.ts';
-import { type DType, allocate } from './dtype.ts';
+import { type DType, type TypedData, allocate, filled, roundToBfloat16 } from './dtype.ts';
 import { ShapeError, checkShape, formatShape, numel } from './shape.ts';
 import { Generator, defaultGenerator } from './random.ts';
 
@@ -17,7 +17,7 @@ function finish(t: Tensor, options: CreationOptions): Tensor {
 
 export function full(shape: number[], value: number, options: CreationOptions = {}): Tensor {
   checkShape('full', shape);
-  const data = allocate(options.dtype ?? 'float32', numel(shape)).fill(value);
+  const data = filled(options.dtype ?? 'float32', numel(shape), value);
   return finish(Tensor.fromData(data, shape), options);
 }
 
@@ -34,9 +34,10 @@ export function arange(start: number, end?: number, step = 1, options: CreationO
   if (end === undefined) [start, end] = [0, start];
   if (step === 0) throw new ShapeError('arange: step must not be 0');
   const length = Math.max(0, Math.ceil((end - start) / step));
-  const data = allocate(options.dtype ?? 'float32', length);
+  const dtype = options.dtype ?? 'float32';
+  const data = allocate(dtype === 'bfloat16' ? 'float32' : dtype, length);
   for (let i = 0; i < length; i++) data[i] = start + i * step;
-  return finish(Tensor.fromData(data, [length]), options);
+  return finish(Tensor.fromData(dtype === 'bfloat16' ? roundToBfloat16(data) : data, [length]), options);
 }
 
 export interface RandomOptions extends CreationOptions {
@@ -101,22 +102,27 @@ function flatten(value: NestedArray): number[] {
 
 /**
  * A tensor from a number, a nested array, or a typed array (a typed array is
- * used as is, without a copy, when its type matches the dtype).
+ * used as is, without a copy, when its type matches the dtype: a Uint16Array
+ * for bfloat16 holds the raw 16-bit patterns). Numbers given for a bfloat16
+ * tensor are rounded to it (nearest, ties to even).
  */
-export function tensor(value: NestedArray | Float32Array | Int32Array | ArrayLike<number>, options: CreationOptions & { shape?: number[] } = {}): Tensor {
+export function tensor(value: NestedArray | Float32Array | Int32Array | Uint16Array | ArrayLike<number>, options: CreationOptions & { shape?: number[] } = {}): Tensor {
   const isTyped = ArrayBuffer.isView(value);
   const dtype = options.dtype ?? (value instanceof Int32Array ? 'int32' : 'float32');
-  let data;
+  const asIs = (dtype === 'float32' && value instanceof Float32Array) || (dtype === 'int32' && value instanceof Int32Array) || (dtype === 'bfloat16' && value instanceof Uint16Array);
+  // numbers for a bfloat16 tensor are gathered as float32 first, then rounded
+  const gathered = dtype === 'bfloat16' ? 'float32' : dtype;
+  let data: TypedData;
   let shape;
   if (isTyped || (typeof value === 'object' && !Array.isArray(value))) {
     const values = value as ArrayLike<number>;
     shape = options.shape ?? [values.length];
-    data = (dtype === 'float32' && value instanceof Float32Array) || (dtype === 'int32' && value instanceof Int32Array) ? value : allocate(dtype, values.length);
-    if (data !== value) for (let i = 0; i < values.length; i++) data[i] = values[i];
+    data = asIs ? (value as TypedData) : allocate(gathered, values.length);
+    if (!asIs) for (let i = 0; i < values.length; i++) data[i] = values[i];
   } else {
     const nested = value as NestedArray;
     shape = nestedShape(nested);
-    data = allocate(dtype, numel(shape));
+    data = allocate(gathered, numel(shape));
     const flat = flatten(nested);
     for (let i = 0; i < flat.length; i++) data[i] = flat[i];
     if (options.shape) shape = options.shape;
@@ -129,5 +135,6 @@ export function tensor(value: NestedArray | Float32Array | Int32Array | ArrayLik
     const bad = source.findIndex((v) => !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31);
     if (bad >= 0) throw new ShapeError(`tensor: int32 tensor cannot hold ${source[bad]} (flat position ${bad})`);
   }
+  if (dtype === 'bfloat16' && !asIs) data = roundToBfloat16(data as Float32Array);
   return finish(Tensor.fromData(data, shape), { ...options, dtype });
 }

@@ -1,7 +1,7 @@
 // A readable toString, PyTorch-like: nested brackets, aligned columns, long
 // axes summarised as "first 3 ... last 3".
 
-import type { DType } from './dtype.ts';
+import { type DType, type TypedData, readableValues } from './dtype.ts';
 import { formatShape, numel } from './shape.ts';
 
 /** What formatting reads of a Tensor (stated here, so this file and tensor.ts do not import each other). */
@@ -11,7 +11,7 @@ interface Formattable {
   readonly size: number;
   readonly requiresGrad: boolean;
   readonly gradNode: { readonly op: string } | null;
-  contiguousData(): ArrayLike<number>;
+  contiguousData(): TypedData;
 }
 
 const EDGE_ITEMS = 3;
@@ -27,7 +27,7 @@ function formatNumber(value: number, integer: boolean): string {
 
 export function formatTensor(t: Formattable): string {
   const shape = t.shape;
-  const data = t.contiguousData();
+  const data = readableValues(t.contiguousData());
   const integer = t.dtype === 'int32';
   const summarise = t.size > SUMMARISE_ABOVE;
   // Two passes over the shown elements only: measure the widest, then pad.

@@ -20,8 +20,11 @@ export function subarrayOf(data: TypedData, begin: number, end: number): TypedDa
   return view;
 }
 
+/** The dtypes weight storage comes in: float32, or bfloat16 for weights kept as their checkpoint stores them (dtype.ts). */
+export type WeightDType = 'float32' | 'bfloat16';
+
 /** Places weight storage where the compute path reads it fastest; null: an ordinary array. */
-export type WeightAllocator = (length: number) => Float32Array | null;
+export type WeightAllocator = (length: number, dtype: WeightDType) => Float32Array | Uint16Array | null;
 
 let weightAllocator: WeightAllocator = () => null;
 
@@ -34,7 +37,11 @@ export function setWeightAllocator(allocator: WeightAllocator): void {
   weightAllocator = allocator;
 }
 
-/** Zeroed storage for a weight of `length` floats, placed by the current policy. */
-export function allocateWeightStorage(length: number): Float32Array {
-  return weightAllocator(length) ?? new Float32Array(length);
+/** Zeroed storage for a weight of `length` elements, placed by the current policy. */
+export function allocateWeightStorage(length: number): Float32Array;
+export function allocateWeightStorage(length: number, dtype: 'float32'): Float32Array;
+export function allocateWeightStorage(length: number, dtype: 'bfloat16'): Uint16Array;
+export function allocateWeightStorage(length: number, dtype: WeightDType): Float32Array | Uint16Array;
+export function allocateWeightStorage(length: number, dtype: WeightDType = 'float32'): Float32Array | Uint16Array {
+  return weightAllocator(length, dtype) ?? (dtype === 'float32' ? new Float32Array(length) : new Uint16Array(length));
 }

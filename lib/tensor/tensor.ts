@@ -1,4 +1,5 @@
-// The Tensor: float32 or int32 data held in an ndarray (shape, strides,
+// The Tensor: float32, int32 or bfloat16 data (dtype.ts: bfloat16 only for
+// weights kept in their stored dtype) held in an ndarray (shape, strides,
 // offset), a version counter for in-place writes, and the fields the autograd
 // tape fills in (requiresGrad, grad, gradNode). Views share the ndarray's
 // data; ops read tensors through contiguousData(), which copies only when a
@@ -11,7 +12,7 @@
 
 import { subarrayOf } from './storage.ts';
 import ndarray, { type NdArray } from 'ndarray';
-import { type DType, type TypedData, allocate, dtypeOf } from './dtype.ts';
+import { type DType, type TypedData, dtypeOf, filled, readableValues, widenBfloat16 } from './dtype.ts';
 import { type Shape, ShapeError, contiguousStrides, formatShape, numel } from './shape.ts';
 import { formatTensor } from './format.ts';
 import { copyStrided } from './strided.ts';
@@ -115,6 +116,27 @@ export class Tensor {
     return copyStrided(this.nd);
   }
 
+  /**
+   * The elements in row-major order as float32: contiguousData() for a
+   * float32 tensor, a widened copy (exact) for a bfloat16 one, a converted
+   * copy for int32. Callers must not write to it.
+   */
+  floatData(): Float32Array {
+    const data = this.contiguousData();
+    if (data instanceof Float32Array) return data;
+    return data instanceof Uint16Array ? widenBfloat16(data) : Float32Array.from(data);
+  }
+
+  /**
+   * This tensor as float32 (PyTorch's .float()): itself when it is float32,
+   * otherwise a new tensor with the values widened (bfloat16: exactly), off
+   * the tape (a bfloat16 or int32 tensor never requires gradients).
+   */
+  float(): Tensor {
+    if (this.dtype === 'float32') return this;
+    return Tensor.fromData(this.floatData(), this.shape);
+  }
+
   /** A tensor over this one's storage in another layout: a view, sharing the data and the version counter. */
   viewAs(shape: number[], stride: number[], offset: number): Tensor {
     return this.sharingStorage(ndarray(this.nd.data, shape, stride, offset));
@@ -151,6 +173,11 @@ export class Tensor {
 
   /** Marks a leaf as needing gradients; returns this for chaining. */
   requireGrad(flag = true): this {
+    if (flag && this.dtype === 'bfloat16') {
+      throw new ShapeError(
+        "requireGrad: this bfloat16 tensor is a weight kept in its stored dtype, which is never trained; train float32 master weights (fromPretrained(dir, { weightDtype: 'float32' })) or widen it with .float()",
+      );
+    }
     if (flag && this.dtype !== 'float32') {
       throw new ShapeError(`requireGrad: only float32 tensors can require gradients, this one is ${this.dtype}`);
     }
@@ -190,12 +217,12 @@ export class Tensor {
     if (this.size !== 1) {
       throw new ShapeError(`item: only one-element tensors have an item, this one has shape ${formatShape(this.shape)}`);
     }
-    return this.contiguousData()[0];
+    return readableValues(this.contiguousData())[0];
   }
 
   /** Nested JavaScript arrays (a number for rank 0). */
   toArray(): NestedArray {
-    const data = this.contiguousData();
+    const data = readableValues(this.contiguousData());
     const shape = this.shape;
     const build = (axis: number, offset: number): NestedArray => {
       if (axis === shape.length) return data[offset];
@@ -215,10 +242,10 @@ export class Tensor {
 
   /** Same shape and dtype, filled with ones. */
   onesLike(): Tensor {
-    return Tensor.fromData(allocate(this.dtype, this.size).fill(1), this.shape);
+    return Tensor.fromData(filled(this.dtype, this.size, 1), this.shape);
   }
   /** Same shape and dtype, filled with zeros. */
   zerosLike(): Tensor {
-    return Tensor.fromData(allocate(this.dtype, this.size), this.shape);
+    return Tensor.fromData(filled(this.dtype, this.size, 0), this.shape);
   }
 }

@@ -172,7 +172,8 @@ export function readTrainerState(dir: string): TrainerState {
 
 /** The model a checkpoint holds: the full model, or the base model (from `baseModel`) with the saved adapters. */
 export function loadCheckpointModel(dir: string, state: TrainerState, baseModel?: () => Gemma2ForCausalLM): { model: Gemma2ForCausalLM; lora: LoraModel | null } {
-  if (state.lora === null) return { model: Gemma2ForCausalLM.fromPretrained(dir), lora: null };
+  // a full checkpoint's weights are trained: float32 master weights whatever the files store
+  if (state.lora === null) return { model: Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: 'float32' }), lora: null };
   if (baseModel === undefined) {
     const from = state.source === null ? 'an unrecorded source' : state.source.kind === 'pretrained' ? state.source.dir : `${state.source.config} (seed ${state.source.seed})`;
     throw new TrainerCheckpointError(`${dir} holds LoRA adapters only; resuming needs their base model, which came from ${from}`);

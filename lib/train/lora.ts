@@ -4,7 +4,10 @@
 // with A drawn like PyTorch's kaiming_uniform_(a = sqrt(5)), i.e. uniform in
 // +-1/sqrt(in), and B zero, so training starts from the base model (PEFT's
 // reset_lora_parameters, quoted in huggingface/peft#1060). Only A and
-// B are trained. merge() folds the update into W (W += scale B A) and removes
+// B are trained (float32); the frozen base may stay bf16 as its checkpoint
+// stores it (the default load of a bf16 checkpoint), which the products read
+// as the weight operand and backprop passes through (dx = dy W) without ever
+// training it. merge() folds the update into W (W += scale B A) and removes
 // the adapters. Adapters are saved as PEFT does: adapter_model.safetensors with
 // `base_model.model.<module>.lora_A.weight` / `lora_B.weight` and an
 // adapter_config.json.
@@ -121,8 +124,14 @@ export class LoraModel {
     return { trainable, total: base + trainable };
   }
 
-  /** W += (alpha / r) B A for every adapter, then removes the adapters: the model is a plain model again. */
+  /** W += (alpha / r) B A for every adapter, then removes the adapters: the model is a plain model again. Needs a float32 base. */
   merge(): void {
+    const kept = [...this.adapters].filter(([, { linear: layer }]) => layer.weight.dtype !== 'float32');
+    if (kept.length > 0) {
+      throw new LoraError(
+        `LoRA merge: ${kept[0][0]}.weight is bfloat16 (kept as its checkpoint stores it), which is read-only; load the base model with fromPretrained(dir, { weightDtype: 'float32' }) to merge`,
+      );
+    }
     noGrad(() => {
       for (const { linear: layer, adapter } of this.adapters.values()) {
         layer.weight.copyFrom(add(layer.weight, mul(matmul(adapter.b, adapter.a), adapter.scale)));

@@ -138,7 +138,16 @@ export class Trainer {
     this.data = new BatchStream(setup.train, o.batchSize, o.seed);
 
     const named = this.lora === null ? this.model.namedParameters() : this.lora.trainableParameters();
-    if (this.lora === null) for (const [, p] of named) p.requireGrad();
+    if (this.lora === null) {
+      // full fine-tuning trains float32 master weights; a bf16 checkpoint kept in bf16 (the default load) cannot be trained
+      const kept = named.filter(([, p]) => p.dtype !== 'float32').map(([name]) => name);
+      if (kept.length > 0) {
+        throw new TrainerError(
+          `full fine-tuning needs float32 weights, but ${kept.length} are bfloat16 (${kept[0]}, ...): load the model with fromPretrained(dir, { weightDtype: 'float32' }), or train LoRA adapters over the bf16 base`,
+        );
+      }
+      for (const [, p] of named) p.requireGrad();
+    }
     if (named.length === 0) throw new TrainerError('nothing to train: the model has no trainable parameters');
     const decay = named.filter(([name]) => takesWeightDecay(name));
     const noDecay = named.filter(([name]) => !takesWeightDecay(name));

@@ -42,7 +42,7 @@ test('makeRoomFor another model leaves the released one collected and its reside
   // on the CPU path the weights live in wasm memory, freed only by a finalizer
   if (backend().path === 'cpu') expect(residentBytes()).toBeGreaterThan(residentBefore);
 
-  await store.makeRoomFor({ model: 'tiny', kind: 'grad' }); // the same model: kept
+  await store.makeRoomFor({ model: 'tiny', kind: 'generate' }); // the same model: kept
   expect(store.heldModel).toBe('tiny|causal_lm');
   expect(released.deref()).toBeDefined();
 
@@ -52,7 +52,18 @@ test('makeRoomFor another model leaves the released one collected and its reside
   expect(residentBytes()).toBe(residentBefore);
 });
 
-test('caseOrder groups cases by folder and class, groups in order of first appearance, cases in order within one', () => {
+test('cases that take gradients of the weights get float32 weights; the others keep a bf16 checkpoint in bf16', () => {
+  const store = new ModelStore(goldenPath('models'));
+  const dtypes = (model: { namedParameters(): [string, { dtype: string }][] }) => new Set(model.namedParameters().map(([, p]) => p.dtype));
+  expect(dtypes(store.get('tiny-bf16', 'causal_lm'))).toEqual(new Set(['bfloat16', 'float32'])); // matrices bf16, norms float32
+  expect(store.heldModel).toBe('tiny-bf16|causal_lm');
+  expect(dtypes(store.get('tiny-bf16', 'causal_lm', 'float32'))).toEqual(new Set(['float32']));
+  expect(store.heldModel).toBe('tiny-bf16|causal_lm|float32');
+  expect(caseModelKey({ model: 'tiny-bf16', kind: 'grad' })).toBe('tiny-bf16|causal_lm|float32');
+  expect(dtypes(store.get('tiny', 'causal_lm'))).toEqual(new Set(['float32'])); // an F32 checkpoint loads as float32 anyway
+});
+
+test('caseOrder groups cases by folder, class and weight dtype, groups in order of first appearance, cases in order within one', () => {
   const cases = [
     { name: 'a', model: 'tiny', kind: 'causal_lm' },
     { name: 'b', model: 'cls', kind: 'seq_cls' },
@@ -63,9 +74,11 @@ test('caseOrder groups cases by folder and class, groups in order of first appea
     { name: 'g', model: 'tiny', kind: 'generate' },
     { name: 'h', model: 'tiny', kind: 'train' },
   ];
-  expect(caseOrder(cases).map((c) => c.name)).toEqual(['a', 'c', 'g', 'b', 'e', 'd', 'f', 'h']);
-  expect(caseModelKey(cases[2])).toBe('tiny|causal_lm');
-  expect(caseModelKey(cases[4])).toBe('cls|seq_cls');
+  // cases that take gradients of the weights run on float32 weights, another model to the store than a default load
+  expect(caseOrder(cases).map((c) => c.name)).toEqual(['a', 'g', 'b', 'c', 'd', 'e', 'f', 'h']);
+  expect(caseModelKey(cases[0])).toBe('tiny|causal_lm');
+  expect(caseModelKey(cases[2])).toBe('tiny|causal_lm|float32');
+  expect(caseModelKey(cases[4])).toBe('cls|seq_cls|float32');
   // training takes a private copy: no held model matches it
   expect(caseModelKey(cases[5])).toBe('tiny|private');
 });

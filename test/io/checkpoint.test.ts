@@ -19,7 +19,7 @@ function freshDir(): string {
   return path.join(tmp, `ckpt-${folders++}`);
 }
 
-function weight(name: string, shape: number[], seed: number): WeightToSave {
+function weight(name: string, shape: number[], seed: number): WeightToSave & { data: Float32Array } {
   const n = shape.reduce((a, b) => a * b, 1);
   return { name, shape, data: Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i) * 3) };
 }

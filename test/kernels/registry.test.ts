@@ -2,7 +2,10 @@
 // has both implementations and a sample call here, and on the webasm backend
 // its CPU path agrees with its GPU.js kernel as the registry claims, bit for
 // bit ('same-bits') or within the named tolerance. A kernel added without a
-// sample fails here, by name.
+// sample fails here, by name. A kernel that reads bfloat16 weights
+// (readsBfloat16: the matrix products' B, the embedding table) runs each
+// sample again with that argument rounded to bfloat16, stored once as float32
+// and once as bfloat16 bits: on both paths the two give the same bits.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { registeredKernels, runKernelOn, kernelNames } from '../../kernels/index.ts';
@@ -10,6 +13,7 @@ import { resetBackend, setBackend } from '../../kernels/backend.ts';
 import { ELEMENTWISE_FORMULAS, type BroadcastLayout, type ElementwiseOp } from '../../kernels/elementwise.ts';
 import { TOLERANCES } from '../../kernels/tolerances.ts';
 import { findMismatch, randomTensor } from '../helpers.ts';
+import { roundToBfloat16, widenBfloat16 } from '../../lib/tensor/dtype.ts';
 
 function data(n: number, seed: number, lo = -2, hi = 2): Float32Array {
   return randomTensor([n], seed, lo, hi).contiguousData() as Float32Array;
@@ -172,5 +176,32 @@ describe('kernel registry', () => {
         });
       });
     });
+  }
+
+  test('the kernels that read bfloat16 weights are the matrix products (B) and the embedding gather (the table)', () => {
+    const readers = registeredKernels().flatMap((k) => (k.readsBfloat16 === undefined ? [] : [`${k.name}:${k.readsBfloat16}`]));
+    expect(readers.sort()).toEqual(['embedding.gather:0', 'matmul.NN:1', 'matmul.NT:1', 'matmul.TN:1']);
+  });
+
+  for (const kernel of registeredKernels().filter((k) => k.readsBfloat16 !== undefined)) {
+    const operand = kernel.readsBfloat16!;
+    for (const path of ['cpu', 'gpujs'] as const) {
+      test(`${kernel.name} (${path} path): argument ${operand} as bfloat16 bits gives the bits of the same values stored as float32`, () => {
+        const samples = SAMPLES[kernel.name]!();
+        samples.forEach((args, call) => {
+          const bits = roundToBfloat16(args[operand] as Float32Array);
+          const asFloat32 = [...args];
+          asFloat32[operand] = widenBfloat16(bits); // bf16-representable values, stored as float32
+          const asBfloat16 = [...args];
+          asBfloat16[operand] = bits;
+          const expected = arraysOf(runKernelOn(path, kernel.name, asFloat32));
+          const actual = arraysOf(runKernelOn(path, kernel.name, asBfloat16));
+          expected.forEach(([key, values], k) => {
+            const at = firstDifference(actual[k][1], values);
+            expect(at, `${kernel.name} sample ${call} ${key}: element ${at} is ${actual[k][1][at]} from bfloat16, ${values[at]} from float32`).toBe(-1);
+          });
+        });
+      });
+    }
   }
 });

@@ -63,14 +63,17 @@ describe('round trips', () => {
     }
   });
 
-  test('BF16: weights come back rounded to bfloat16, config says so', () => {
+  test('BF16: weights come back rounded to bfloat16 (kept in bf16 by default, widened with weightDtype float32), config says so', () => {
     const dir = tmp('bf16');
     original.savePretrained(dir, { dtype: 'BF16' });
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
-    const reloaded = Gemma2ForCausalLM.fromPretrained(dir);
-    const [name, p] = reloaded.namedParameters()[1];
-    const expected = bf16ToF32(f32ToBf16(original.namedParameters()[1][1].contiguousData() as Float32Array));
-    expect(Array.from(p.contiguousData()), name).toEqual(Array.from(expected));
+    const rounded = f32ToBf16(original.namedParameters()[1][1].contiguousData() as Float32Array);
+    const [name, kept] = Gemma2ForCausalLM.fromPretrained(dir).namedParameters()[1];
+    expect(kept.dtype).toBe('bfloat16');
+    expect(Array.from(kept.contiguousData()), name).toEqual(Array.from(rounded));
+    const [, widened] = Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: 'float32' }).namedParameters()[1];
+    expect(widened.dtype).toBe('float32');
+    expect(Array.from(widened.contiguousData()), name).toEqual(Array.from(bf16ToF32(rounded)));
   });
 
   test('the sharded bf16 golden checkpoint loads', () => {

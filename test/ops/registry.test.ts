@@ -4,7 +4,11 @@
 // every backend, its forward matches the reference, its gradients match
 // central differences of the reference, and it launches only the kernels it
 // declares. Then the reverse: every recorded op name has a rule, every rule
-// belongs to an op, every op lib/ops/index.ts exports is registered.
+// belongs to an op, every op lib/ops/index.ts exports is registered. And
+// bfloat16 (weights kept as stored): each op, given a bfloat16 tensor in
+// place of each float32 one of its sample, either reads it (the weight slots
+// of linear, matmul and embedding, and the views) with the result of the
+// widened tensor, bit for bit, or refuses it saying why.
 
 import { describe, expect, test } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -12,7 +16,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ops from '../../lib/ops/index.ts';
 import { GRADIENTS, OP_REGISTRY, type OpEntry } from '../../lib/ops/index.ts';
-import { uniform } from '../../lib/tensor/creation.ts';
+import { tensor, uniform } from '../../lib/tensor/creation.ts';
+import type { Tensor } from '../../lib/tensor/tensor.ts';
+import { noGrad } from '../../lib/autograd/tape.ts';
 import * as R from '../../reference/index.ts';
 import type { RefTensor } from '../../reference/tensor.ts';
 import { kernelNames, kernelStats, resetKernelStats } from '../../kernels/index.ts';
@@ -86,6 +92,38 @@ describe('the registry', () => {
     }
     for (const [name, entry] of ENTRIES) {
       expect((ops as Record<string, unknown>)[name], `${name} is registered but lib/ops/index.ts does not export it`).toBe(entry.forward);
+    }
+  });
+});
+
+/** Where an op reads a bfloat16 tensor (sample positions): the weight operands, and the input of a view, which moves it unread. */
+const READS_BFLOAT16: Record<string, number[]> = {
+  linear: [1],
+  matmul: [1],
+  embedding: [1],
+  ...Object.fromEntries(['reshape', 'permute', 'transpose', 'slice', 'narrow', 'expand', 'squeeze', 'unsqueeze', 'contiguous'].map((view) => [view, [0]])),
+};
+
+describe('bfloat16 tensors (weights kept as stored)', () => {
+  test.each(ENTRIES)('%s: read where a weight goes (the same bits as the widened tensor), refused with the reason everywhere else', (name, entry) => {
+    for (const seed of SEEDS) {
+      const sample = entry.sample(seed);
+      sample.tensors.forEach((t, i) => {
+        if (t.dtype !== 'float32') return;
+        const bf16 = tensor(t.floatData(), { dtype: 'bfloat16', shape: t.shape }); // rounded to bfloat16
+        const withBf16 = sample.tensors.map((u, j) => (j === i ? bf16 : u));
+        const run = (tensors: Tensor[]) => noGrad(() => sample.forward(entry.forward as never, tensors));
+        if ((READS_BFLOAT16[name] ?? []).includes(i)) {
+          const widened = run(sample.tensors.map((u, j) => (j === i ? bf16.float() : u)));
+          const result = run(withBf16);
+          expect(Array.from(result.floatData()), `${name} sample ${seed}, bfloat16 tensor ${i}`).toEqual(Array.from(widened.floatData()));
+        } else {
+          // named by the op, or by the op it is built from (addScalar by add)
+          expect(() => run(withBf16), `${name} sample ${seed}, bfloat16 tensor ${i}`).toThrow(
+            /^\w+: bfloat16 tensors are weights kept in their stored dtype; only linear, matmul \(as the weight, the second operand\) and embedding \(as the table\) read them/,
+          );
+        }
+      });
     }
   });
 });

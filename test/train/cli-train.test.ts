@@ -25,7 +25,7 @@ function gemma2(...args: string[]): { status: number | null; stdout: string; std
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-const weights = (dir: string) => new Map(Gemma2ForCausalLM.fromPretrained(dir).namedParameters().map(([n, p]) => [n, Float32Array.from(p.contiguousData() as Float32Array)]));
+const weights = (dir: string) => new Map(Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: 'float32' }).namedParameters().map(([n, p]) => [n, Float32Array.from(p.contiguousData() as Float32Array)]));
 const logLines = (out: string) =>
   fs
     .readFileSync(path.join(out, 'train_log.jsonl'), 'utf8')
@@ -84,6 +84,31 @@ describe('gemma2 train with token ids on golden/models/tiny (no tokenizer)', () 
     }
     const timeless = (lines: Record<string, unknown>[]) => lines.map(({ elapsed, tokens_per_second, ...rest }) => rest);
     expect(timeless(logLines(resumedOut))).toEqual(timeless(logLines(out)));
+  });
+});
+
+describe('gemma2 train on a BF16 checkpoint (golden/models/tiny-bf16)', () => {
+  const args = ['--tokens', tokensFile, '--steps', '2', '--batch-size', '2', '--seq-len', '16', '--save-every', '1', '--lr', '1e-3'];
+
+  test('full fine-tuning loads float32 master weights; LoRA keeps the base in bf16 and resumes bit-identically', () => {
+    const full = path.join(tmp('bf16-full'), 'out');
+    const fullRun = gemma2('train', '--model', goldenPath('models/tiny-bf16'), ...args, '--out', full);
+    expect(fullRun.stderr).not.toMatch(/gemma2:/);
+    expect(fullRun.status).toBe(0);
+    const trained = weights(path.join(full, 'checkpoint-2'));
+    for (const [name, w] of weights(goldenPath('models/tiny-bf16'))) expect(trained.get(name), name).not.toEqual(w);
+
+    const lora = path.join(tmp('bf16-lora'), 'out');
+    const loraRun = gemma2('train', '--model', goldenPath('models/tiny-bf16'), ...args, '--out', lora, '--lora-r', '2', '--lora-targets', 'q_proj,down_proj');
+    expect(loraRun.stderr).not.toMatch(/gemma2:/);
+    expect(loraRun.status).toBe(0);
+    const resumed = path.join(tmp('bf16-lora-resumed'), 'out');
+    const resumeRun = gemma2('train', '--resume', path.join(lora, 'checkpoint-1'), '--out', resumed);
+    expect(resumeRun.stderr).not.toMatch(/gemma2:/);
+    expect(resumeRun.status).toBe(0);
+    for (const file of ['adapter_model.safetensors', 'optimizer.safetensors']) {
+      expect(fs.readFileSync(path.join(resumed, 'checkpoint-2', file)).equals(fs.readFileSync(path.join(lora, 'checkpoint-2', file))), file).toBe(true);
+    }
   });
 });
 

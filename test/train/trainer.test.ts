@@ -23,6 +23,7 @@ import { OPTIMIZER_FILE, TRAINER_STATE_FILE, readTrainerState } from '../../lib/
 import { ProgressBar } from '../../lib/train/progress.ts';
 import { randomModel } from '../model/arbitraries.ts';
 import { SafetensorsFile } from '../../lib/io/safetensors.ts';
+import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
 
 const tmp = (label: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gemma2-train-${label}-`));
 
@@ -212,6 +213,28 @@ describe('LoRA and full fine-tuning', () => {
     full.train();
     const after = snapshot(full.model.namedParameters());
     for (const [name, before] of base) expect(after.get(name), name).not.toEqual(before);
+  });
+
+  test('a bf16 base kept in bf16: LoRA trains over it with the float32 base\'s losses and adapters bit for bit; full fine-tuning and merge refuse it', () => {
+    const folder = new MemoryModelFolder();
+    randomModel(config, 12).savePretrained(folder, { dtype: 'BF16' });
+    const kept = Gemma2ForCausalLM.fromPretrained(folder); // the weight matrices bf16, as stored
+    const widened = Gemma2ForCausalLM.fromPretrained(folder, { weightDtype: 'float32' });
+    expect(kept.model.layers[0].mlp.downProj.weight.dtype).toBe('bfloat16');
+    const run = (model: Gemma2ForCausalLM) => {
+      const lora = new LoraModel(model, loraConfig, 7);
+      const trainer = new Trainer({ model, lora, train: blockData(4, 2), options: { steps: 3, batchSize: 2, lr: 1e-2 } });
+      trainer.train();
+      return { losses: trainLosses(trainer.history), adapters: snapshot(lora.trainableParameters()), lora };
+    };
+    const a = run(kept);
+    const b = run(widened);
+    expect(a.losses).toEqual(b.losses);
+    expect(a.adapters).toEqual(b.adapters);
+    expect(() => a.lora.merge()).toThrow(/LoRA merge: model\.layers\.0\.self_attn\.q_proj\.weight is bfloat16 .* weightDtype: 'float32'/);
+    expect(() => new Trainer({ model: Gemma2ForCausalLM.fromPretrained(folder), train: blockData(4, 2), options: { steps: 1, batchSize: 2 } })).toThrow(
+      /full fine-tuning needs float32 weights, but 15 are bfloat16 \(model\.embed_tokens\.weight, \.\.\.\): load the model with fromPretrained\(dir, \{ weightDtype: 'float32' \}\)/,
+    );
   });
 
   test('LoRA dropout is active while training and off in eval', () => {

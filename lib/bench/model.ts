@@ -1,10 +1,15 @@
 // `npm run bench`: end-to-end timings of the model on the ../shared/bench
 // configs, next to PyTorch measured in the same run. A benchmark, not a test.
 //
-//   npm run bench -- [--configs a.json,b.json] [--reps 5] [--backend webasm|cpu] [--no-torch] [--no-tfjs] [--json out.json]
+//   npm run bench -- [--configs a.json,b.json] [--reps 5] [--backend webasm|cpu] [--weights bf16|float32] [--no-torch] [--no-tfjs] [--json out.json]
 //
 // For each config (a Hugging Face Gemma2 config plus a "bench" key) it times,
-// with random seeded weights (normal(0, 0.02), norms 0, as the torch baseline):
+// with random seeded weights (normal(0, 0.02), norms 0, as the torch baseline).
+// Forward, prefill and decode run on the weights as a Gemma2 checkpoint
+// stores them, rounded to bf16 and kept so (--weights bf16, the default; what
+// fromPretrained does with a BF16 checkpoint); --weights float32 keeps the
+// float32 draws. The train step always trains float32 master weights. torch
+// runs its float32 weights either way.
 //   forward   forward + loss without gradients, batch x seq
 //   train     forward + backward + AdamW step, batch x seq (when bench.train)
 //   prefill   the prompt through the model filling a HybridCache, last logits only
@@ -32,6 +37,7 @@ import { noGrad } from '../autograd/tape.ts';
 import { parseGemma2Config } from '../model/config.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { HybridCache } from '../generation/hybrid-cache.ts';
+import { MemoryModelFolder } from '../io/memory-folder.ts';
 import { argmax } from '../generation/sampling.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { describeBackend, setBackend, backend } from '../../kernels/backend.ts';
@@ -82,12 +88,21 @@ function randomIds(generator: Generator, batch: number, length: number, vocab: n
   return Tensor.fromData(Int32Array.from({ length: batch * length }, () => generator.nextInt(vocab)), [batch, length]);
 }
 
-function benchConfig(file: string, reps: number): Row[] {
+/** The same model with its weights rounded to bf16 and kept in bf16, as fromPretrained keeps a BF16 checkpoint. */
+function withBfloat16Weights(model: Gemma2ForCausalLM): Gemma2ForCausalLM {
+  const folder = new MemoryModelFolder();
+  model.savePretrained(folder, { dtype: 'BF16' });
+  return Gemma2ForCausalLM.fromPretrained(folder, { weightDtype: 'bfloat16' });
+}
+
+function benchConfig(file: string, reps: number, weights: 'bf16' | 'float32'): Row[] {
   const json = JSON.parse(fs.readFileSync(file, 'utf8'));
   const name: string = json.name ?? path.basename(file, '.json');
   const bench = json.bench as BenchSpec;
   const config = parseGemma2Config(json);
-  const model = new Gemma2ForCausalLM(config, { seed: 0 });
+  const trained = new Gemma2ForCausalLM(config, { seed: 0 });
+  // as a BF16 checkpoint loads: saved in bf16 and kept so (lib/model/pretrained.ts, weightDtype 'auto')
+  const model = weights === 'bf16' ? withBfloat16Weights(trained) : trained;
   const generator = new Generator(1);
   const rows: Row[] = [];
   const log = (row: Row) => {
@@ -99,6 +114,7 @@ function benchConfig(file: string, reps: number): Row[] {
   log({ config: name, what: 'forward', shape: `B${bench.batch}xT${bench.seq}`, tokens: bench.batch * bench.seq, ...timeRuns(reps, () => void noGrad(() => model.forward({ inputIds: ids, labels: ids }).loss!.item())) });
 
   if (bench.train) {
+    const model = trained; // float32 master weights
     const parameters = model.namedParameters().map(([, p]) => p.requireGrad());
     const optimizer = new AdamW(parameters, { lr: 1e-3, weightDecay: 0 });
     log({
@@ -193,15 +209,17 @@ function tfjsPeer(files: string[], reps: number): Map<string, number> | string {
 
 function main(): void {
   const { values } = parseArgs({
-    options: { configs: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, 'no-torch': { type: 'boolean' }, 'no-tfjs': { type: 'boolean' }, json: { type: 'string' } },
+    options: { configs: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, 'no-torch': { type: 'boolean' }, 'no-tfjs': { type: 'boolean' }, weights: { type: 'string' }, json: { type: 'string' } },
   });
   if (values.backend) setBackend(values.backend);
   const reps = Number(values.reps ?? 5);
+  const weights = values.weights ?? 'bf16';
+  if (weights !== 'bf16' && weights !== 'float32') throw new Error(`bench: --weights must be bf16 or float32, got ${weights}`);
   const files = values.configs
     ? values.configs.split(',').map((f) => (fs.existsSync(f) ? f : path.join(SHARED_BENCH, f)))
     : fs.readdirSync(SHARED_BENCH).filter((f) => /^bench-.*\.json$/.test(f)).sort().map((f) => path.join(SHARED_BENCH, f));
-  console.log(`gemma2-ts bench: kernels on ${describeBackend()}; median of ${reps} runs after a warm-up`);
-  const rows = files.flatMap((file) => benchConfig(file, reps));
+  console.log(`gemma2-ts bench: kernels on ${describeBackend()}; weights ${weights} (train: float32); median of ${reps} runs after a warm-up`);
+  const rows = files.flatMap((file) => benchConfig(file, reps, weights));
   const torch = values['no-torch'] ? 'skipped (--no-torch)' : torchBaseline(files, reps);
   if (typeof torch !== 'string') {
     for (const row of rows) {
@@ -232,7 +250,7 @@ function main(): void {
   for (const row of table) console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   if (typeof torch === 'string') console.log(`torch column: ${torch}`);
   if (typeof tfjs === 'string') console.log(`tfjs column: ${tfjs}`);
-  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ backend: describeBackend(), reps, rows }, null, 1));
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ backend: describeBackend(), weights, reps, rows }, null, 1));
 }
 
 main();

@@ -2,7 +2,7 @@
 // checked, the setters' precedence and errors, the compute path, the kernel
 // cache, and the record of which backend actually ran each kernel.
 
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   availableBackends,
   backend,
@@ -19,6 +19,7 @@ import {
 } from '../kernels/backend.ts';
 import { kernelStats, resetKernelStats } from '../kernels/launch.ts';
 import { runMatmul, type MatmulLayout } from '../kernels/matmul.ts';
+import { parallel } from '../kernels/wasm/threads.ts';
 import fc from 'fast-check';
 import * as ops from '../lib/ops/index.ts';
 import { randomTensor } from './helpers.ts';
@@ -168,6 +169,22 @@ describe('kernel cache and stats', () => {
       const threaded = withThreads(2, () => runMatmul(layout, a.contiguousData(), b.contiguousData(), dims));
       expect(Array.from(threaded)).toEqual(Array.from(single));
     }
+  });
+
+  test('a worker thread whose job fails makes the call throw (not wait forever), and the pool goes on working', () => {
+    setBackend('webasm');
+    const product = () => runMatmul('NN', randomTensor([256 * 512], 1).contiguousData(), randomTensor([512 * 264], 2).contiguousData(), { batch: 2, M: 256, K: 512, N: 264, aBatched: 0, bBatched: 0 });
+    const expected = withThreads(2, product); // also compiles and registers the gemm module
+    const outOfBounds = 2 ** 31 - 64; // a source address past the end of wasm memory: the worker's call traps
+    const silenced = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(() => withThreads(2, () => parallel(2, true, () => [{ fn: 'pack_nn', args: [outOfBounds, 0, 1, 0, 1] }], () => {}))).toThrow(
+        /WorkerPool: a worker thread failed while running pack_nn/,
+      );
+    } finally {
+      silenced.mockRestore();
+    }
+    expect(Array.from(withThreads(2, product))).toEqual(Array.from(expected));
   });
 
   test('the same values come out of every backend', () => {

@@ -41,6 +41,7 @@ export interface WasmCall {
 const JOB = 0; // bumped by the main thread for each job; negative: stop
 const DONE = 1; // bumped by the worker when the job is finished
 const CALLS = 2; // number of calls in the call block
+const FAILED = 3; // set by a worker whose job threw (it still counts the job as done, so the main thread wakes)
 /** The call block (Float64Array): per call, the function index, its argument count, then the arguments. */
 const CALL_BLOCK_VALUES = 1024;
 /** Arguments per call the worker passes on. */
@@ -59,11 +60,17 @@ for (;;) {
   Atomics.wait(c, ${JOB}, seen);
   seen = Atomics.load(c, ${JOB});
   if (seen < 0) break;
-  for (let i = 0, at = 0; i < c[${CALLS}]; i++) {
-    const f = functions[calls[at]];
-    const x = at + 2; // arguments past a function's own are ignored
-    f(calls[x], calls[x + 1], calls[x + 2], calls[x + 3], calls[x + 4], calls[x + 5], calls[x + 6], calls[x + 7], calls[x + 8], calls[x + 9], calls[x + 10], calls[x + 11]);
-    at += 2 + calls[at + 1];
+  try {
+    for (let i = 0, at = 0; i < c[${CALLS}]; i++) {
+      const f = functions[calls[at]];
+      const x = at + 2; // arguments past a function's own are ignored
+      f(calls[x], calls[x + 1], calls[x + 2], calls[x + 3], calls[x + 4], calls[x + 5], calls[x + 6], calls[x + 7], calls[x + 8], calls[x + 9], calls[x + 10], calls[x + 11]);
+      at += 2 + calls[at + 1];
+    }
+  } catch (error) {
+    // the main thread is blocked in Atomics.wait: tell it through the control block, or it would wait forever
+    Atomics.store(c, ${FAILED}, 1);
+    console.error('gemma2-ts kernel worker: ' + ((error && error.stack) || error));
   }
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
@@ -134,9 +141,15 @@ export class WorkerPool {
       started.push(helper);
     });
     own();
+    let failed = false;
     for (const { control } of started) {
       const target = Atomics.load(control, JOB);
       for (let done = Atomics.load(control, DONE); done !== target; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
+      if (Atomics.exchange(control, FAILED, 0) !== 0) failed = true;
+    }
+    if (failed) {
+      const names = [...new Set(perHelper.flat().map((call) => call.fn))].join(', ');
+      throw new Error(`WorkerPool: a worker thread failed while running ${names} (its error is printed on stderr); the result is incomplete`);
     }
   }
 }

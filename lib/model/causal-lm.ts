@@ -6,7 +6,7 @@
 //            labels equal to -100 ignored, mean over the counted tokens
 //            (Transformers' ForCausalLMLoss, huggingface/transformers#34191)
 
-import type { Tensor } from '../tensor/tensor.ts';
+import { Tensor } from '../tensor/tensor.ts';
 import { withArena } from '../tensor/arena.ts';
 import { isGradEnabled } from '../autograd/tape.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
@@ -52,9 +52,12 @@ export function causalLMLoss(logits: Tensor, labels: Tensor): Tensor {
   if (!sameShape(labels.shape, [B, T])) {
     throw new ShapeError(`causalLMLoss: labels ${formatShape(labels.shape)} must be [${B}, ${T}] like the logits ${formatShape(logits.shape)}`);
   }
-  const predicting = logits.narrow(1, 0, T - 1).reshape([B * (T - 1), V]);
-  const targets = labels.narrow(1, 1, T - 1).reshape([B * (T - 1)]);
-  return crossEntropy(predicting, targets, { ignoreIndex: -100 });
+  // The labels shift left, and the last position, which predicts nothing, is ignored: the logits are read
+  // as they are, with no copy of logits[:, :-1] (Transformers pads the labels the same way since 4.48).
+  const ids = labels.contiguousData();
+  const shifted = new Int32Array(B * T).fill(-100);
+  for (let b = 0; b < B; b++) shifted.set(ids.subarray(b * T + 1, (b + 1) * T), b * T);
+  return crossEntropy(logits.reshape([B * T, V]), Tensor.fromData(shifted, [B * T]), { ignoreIndex: -100 });
 }
 
 export class Gemma2ForCausalLM extends PreTrainedModel {

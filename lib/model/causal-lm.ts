@@ -45,6 +45,20 @@ export interface CausalLMOutput {
   attentions?: Tensor[];
 }
 
+/**
+ * The targets of logits [B, T, V] read as [B * T, V] rows: labels[b, t + 1] at
+ * (b, t), and -100 (ignored) at each row's last position, which predicts
+ * nothing. So the loss reads the logits as they are, with no copy of
+ * logits[:, :-1] (Transformers pads the labels the same way since 4.48).
+ */
+export function shiftLabels(labels: Tensor): Tensor {
+  const [B, T] = labels.shape;
+  const ids = labels.contiguousData();
+  const shifted = new Int32Array(B * T).fill(-100);
+  for (let b = 0; b < B; b++) shifted.set(ids.subarray(b * T + 1, (b + 1) * T), b * T);
+  return Tensor.fromData(shifted, [B * T]);
+}
+
 /** Mean cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 ignored). */
 export function causalLMLoss(logits: Tensor, labels: Tensor): Tensor {
   const [B, T, V] = logits.shape;
@@ -52,12 +66,7 @@ export function causalLMLoss(logits: Tensor, labels: Tensor): Tensor {
   if (!sameShape(labels.shape, [B, T])) {
     throw new ShapeError(`causalLMLoss: labels ${formatShape(labels.shape)} must be [${B}, ${T}] like the logits ${formatShape(logits.shape)}`);
   }
-  // The labels shift left, and the last position, which predicts nothing, is ignored: the logits are read
-  // as they are, with no copy of logits[:, :-1] (Transformers pads the labels the same way since 4.48).
-  const ids = labels.contiguousData();
-  const shifted = new Int32Array(B * T).fill(-100);
-  for (let b = 0; b < B; b++) shifted.set(ids.subarray(b * T + 1, (b + 1) * T), b * T);
-  return crossEntropy(logits.reshape([B * T, V]), Tensor.fromData(shifted, [B * T]), { ignoreIndex: -100 });
+  return crossEntropy(logits.reshape([B * T, V]), shiftLabels(labels), { ignoreIndex: -100 });
 }
 
 export class Gemma2ForCausalLM extends PreTrainedModel {

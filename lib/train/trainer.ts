@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { Tensor } from '../tensor/tensor.ts';
 import { noGrad } from '../autograd/tape.ts';
 import { crossEntropy, mul } from '../ops/index.ts';
-import type { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { type Gemma2ForCausalLM, shiftLabels } from '../model/causal-lm.ts';
 import { AdamW, SGD } from './optimizer.ts';
 import { clipGradNorm } from './clip.ts';
 import { type Schedule, learningRateFactor } from './schedule.ts';
@@ -49,9 +49,7 @@ import { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FI
 /** Sum over the batch of the cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 skipped). */
 export function tokenLossSum(logits: Tensor, labels: Tensor): Tensor {
   const [B, T, V] = logits.shape;
-  const predicting = logits.narrow(1, 0, T - 1).reshape([B * (T - 1), V]);
-  const targets = labels.narrow(1, 1, T - 1).reshape([B * (T - 1)]);
-  return crossEntropy(predicting, targets, { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
+  return crossEntropy(logits.reshape([B * T, V]), shiftLabels(labels), { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
 }
 
 /** Norm weights and biases take no weight decay, as in Transformers' get_decay_parameter_names after 4.47, which also matches RMSNorms by name (4.47 decayed them; huggingface/transformers#35927). */

@@ -120,6 +120,15 @@ export class SafetensorsFile {
     return bytes;
   }
 
+  /** The array a read fills: `into` when given (it must hold the tensor's elements), else a new one. */
+  private destination<A extends Float32Array | Uint16Array>(name: string, info: TensorInfo, into: A | undefined, make: (n: number) => A): A {
+    const length = info.byteLength / DTYPE_SIZES[info.dtype];
+    if (into !== undefined && into.length !== length) {
+      throw new SafetensorsError(this.path, `has ${length} elements; the destination holds ${into.length}`, name);
+    }
+    return into ?? this.allocate(info, make);
+  }
+
   /**
    * As float32: F32 as stored, F16 and BF16 widened exactly, F64 rounded to
    * nearest. With `into` (of the tensor's length), the values are written
@@ -127,11 +136,7 @@ export class SafetensorsFile {
    */
   readFloat32(name: string, into?: Float32Array): Float32Array {
     const info = this.info(name);
-    const length = info.byteLength / DTYPE_SIZES[info.dtype];
-    if (into !== undefined && into.length !== length) {
-      throw new SafetensorsError(this.path, `has ${length} elements; the destination holds ${into.length}`, name);
-    }
-    const out = into ?? this.allocate(info, (n) => new Float32Array(n));
+    const out = this.destination(name, info, into, (n) => new Float32Array(n));
     switch (info.dtype) {
       case 'F32':
         this.read(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), this.header.dataStart + info.begin, name);
@@ -162,11 +167,7 @@ export class SafetensorsFile {
    */
   readBfloat16(name: string, into?: Uint16Array): Uint16Array {
     const info = this.info(name);
-    const length = info.byteLength / DTYPE_SIZES[info.dtype];
-    if (into !== undefined && into.length !== length) {
-      throw new SafetensorsError(this.path, `has ${length} elements; the destination holds ${into.length}`, name);
-    }
-    const out = into ?? this.allocate(info, (n) => new Uint16Array(n));
+    const out = this.destination(name, info, into, (n) => new Uint16Array(n));
     switch (info.dtype) {
       case 'BF16':
         this.read(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), this.header.dataStart + info.begin, name);

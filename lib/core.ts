@@ -20,6 +20,7 @@ export { type WeightDType } from './tensor/storage.ts';
 export { ShapeError, broadcastShapes, formatShape, type Shape } from './tensor/shape.ts';
 export { full, zeros, ones, arange, randn, uniform, randint, tensor, type CreationOptions, type RandomOptions } from './tensor/creation.ts';
 export { Generator, manualSeed } from './tensor/random.ts';
+export { clearArena } from './tensor/arena.ts';
 export { noGrad, isGradEnabled, backward, GradientError } from './autograd/tape.ts';
 export * from './ops/index.ts';
 export {

@@ -69,7 +69,7 @@ const gather = defineKernel({
       const out = outputArray(ids.length * hidden); // every row is copied in
       if (table instanceof Uint16Array) {
         // bfloat16 bits: each row widened as it is copied (the 16 bits become the high half)
-        const outBits = new Uint32Array(out.buffer);
+        const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length); // out may be a view (the arena)
         for (let t = 0; t < ids.length; t++) {
           const from = ids[t] * hidden;
           const to = t * hidden;

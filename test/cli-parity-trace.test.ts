@@ -5,22 +5,16 @@
 // made by golden/make_case.py --trace from Transformers.
 
 import { afterAll, describe, expect, test } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { goldenPath } from './golden-files.ts';
 import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
 import { hookPointNames } from '../lib/model/hook-points.ts';
+import { gemma2 } from './run-cli.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const traceCase = goldenPath('project/cases/tiny-trace.safetensors');
 
-function gemma2(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(root, 'lib/cli/gemma2.js'), ...args], { cwd: root, encoding: 'utf8' });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-trace-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));

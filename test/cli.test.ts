@@ -1,24 +1,18 @@
 // The gemma2 command, run as a user runs it (node lib/cli/gemma2.js ...).
 
 import { describe, expect, test } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, writeSafetensors } from '../lib/io/safetensors.ts';
 import { goldenPath } from './golden-files.ts';
 import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
 import { generate } from '../lib/generation/generate.ts';
 import { Tensor } from '../lib/tensor/tensor.ts';
 import { HfTokenizer } from '../lib/tokenizer/tokenizer.ts';
+import { gemma2, repoRoot } from './run-cli.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 
-function gemma2(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(root, 'lib/cli/gemma2.js'), ...args], { cwd: root, encoding: 'utf8' });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe('gemma2 parity', () => {
   test('passing cases print a table and exit 0; --save-actual writes our outputs under the expected names', () => {
@@ -107,7 +101,7 @@ describe('gemma2 generate', () => {
   function tinyWithTokenizer(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-generate-'));
     for (const file of ['config.json', 'model.safetensors']) fs.copyFileSync(goldenPath(`models/tiny/${file}`), path.join(dir, file));
-    for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(root, 'test/tokenizer/fixtures/tiny', file), path.join(dir, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(repoRoot, 'test/tokenizer/fixtures/tiny', file), path.join(dir, file));
     return dir;
   }
 

@@ -4,11 +4,9 @@
 // (LoRA); --init from a config.json; and the usage errors (exit 2, in process).
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { main } from '../../lib/cli/main.ts';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { LoraModel } from '../../lib/train/lora.ts';
@@ -16,14 +14,10 @@ import { readTrainerState } from '../../lib/train/checkpoint.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { goldenPath } from '../golden-files.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
+import { gemma2 } from '../run-cli.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = (label: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gemma2-cli-train-${label}-`));
 
-function gemma2(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(root, 'lib/cli/gemma2.js'), ...args], { cwd: root, encoding: 'utf8' });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 const weights = (dir: string) => new Map(Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: 'float32' }).namedParameters().map(([n, p]) => [n, Float32Array.from(p.contiguousData() as Float32Array)]));
 const logLines = (out: string) =>

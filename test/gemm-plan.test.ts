@@ -7,10 +7,12 @@
 import { describe, expect, test } from 'vitest';
 import { type MatmulDims, type MatmulLayout, type PlanContext, type ProductPlan, planMatmul } from '../kernels/wasm/gemm-plan.ts';
 
-const SCRATCH_LIMIT = 64 * 2 ** 20; // gemm.ts's matmulLimits.maxScratchFloats
+const SCRATCH_LIMIT = 8 * 2 ** 20; // gemm.ts's matmulLimits.maxScratchFloats
 
 const dims = (M: number, K: number, N: number, more: Partial<MatmulDims> = {}): MatmulDims => ({ batch: 1, M, K, N, aBatched: 0, bBatched: 0, ...more });
 const context = (more: Partial<PlanContext> = {}): PlanContext => ({ bResident: false, threads: 2, maxScratchFloats: SCRATCH_LIMIT, ...more });
+/** A limit no product here reaches, to see how a large product runs whole. */
+const unsliced = context({ maxScratchFloats: 2 ** 31 });
 
 /** The plan of a product that fits the scratch limit. */
 function productPlan(layout: MatmulLayout, d: MatmulDims, c: PlanContext = context()): ProductPlan {
@@ -27,9 +29,9 @@ describe('B kept in bfloat16', () => {
     expect(plan).toMatchObject({ bDtype: 'bfloat16', kernel: 'gemv', bAccess: 'in-place', copyB: false, threading: 'panels' });
     expect(plan.strides).toEqual({ aRow: 4 * 2304, aK: 4, bRow: 2 * 2304, bPanel: 2 * 4 * 2304, cRow: 4 * 9216 });
     // an ordinary bf16 weight is copied in as it is: half the scratch of float32
-    const copied = productPlan('NT', dims(1, 2304, 9216), bf16());
+    const copied = productPlan('NT', dims(1, 2304, 1024), bf16());
     expect(copied).toMatchObject({ kernel: 'gemv', copyB: true });
-    expect(copied.region.c).toBe(2304 + (2304 * 9216) / 2);
+    expect(copied.region.c).toBe(2304 + (2304 * 1024) / 2);
     // eight k a turn over bf16: K a multiple of 8, else the weight is packed (widened) like a prefill's
     expect(productPlan('NT', dims(1, 36, 1024))).toMatchObject({ kernel: 'gemv' });
     expect(productPlan('NT', dims(1, 36, 1024), bf16())).toMatchObject({ kernel: 'blocked', bAccess: 'wasm-packed' });
@@ -48,11 +50,12 @@ describe('B kept in bfloat16', () => {
     expect(productPlan('NT', dims(40, 64, 128), bf16()).region.bPacked).toBe(40 * 64 + (64 * 128) / 2);
   });
 
-  test('the tied head of a bf16 model too big for scratch: slices of its rows, still resident', () => {
-    const plan = planMatmul('NT', dims(1, 2304, 256000), bf16({ bResident: true }));
+  test('the tied head of a bf16 model: whole on gemv when decoding, slices of its rows, still resident, in a prefill', () => {
+    expect(productPlan('NT', dims(1, 2304, 256000), bf16({ bResident: true }))).toMatchObject({ bDtype: 'bfloat16', kernel: 'gemv', copyB: false });
+    const plan = planMatmul('NT', dims(128, 2304, 256000), bf16({ bResident: true }));
     if (plan.columns !== 'slices') throw new Error('expected column slices');
     expect(plan.bSlice).toBe('rows-view');
-    expect(plan.slices[0].product).toMatchObject({ bDtype: 'bfloat16', kernel: 'gemv', copyB: false });
+    expect(plan.slices[0].product).toMatchObject({ bDtype: 'bfloat16', kernel: 'blocked', bAccess: 'wasm-packed', copyB: false });
   });
 });
 
@@ -65,9 +68,9 @@ describe('the kernel and how B reaches it', () => {
     expect(plan.region).toEqual({ a: 0, bStored: 2304, bPacked: 2304, c: 2304, ldc: 9216, floats: 2304 + 9216 });
     expect(plan.strides).toEqual({ aRow: 4 * 2304, aK: 4, bRow: 4 * 2304, bPanel: 4 * 4 * 2304, cRow: 4 * 9216 });
     // an ordinary W is copied in first
-    const copied = productPlan('NT', dims(1, 2304, 9216));
+    const copied = productPlan('NT', dims(1, 2304, 1024));
     expect(copied).toMatchObject({ kernel: 'gemv', copyB: true });
-    expect(copied.region.c).toBe(2304 + 2304 * 9216);
+    expect(copied.region.c).toBe(2304 + 2304 * 1024);
   });
 
   test('gemv takes up to four rows, and K and N in whole 4 x 4 blocks', () => {
@@ -132,14 +135,14 @@ describe('threads, batches and row chunks', () => {
 
   test('a large product splits its panels, one entry after another', () => {
     for (const layout of ['NN', 'NT', 'TN'] as const) {
-      expect(productPlan(layout, dims(512, 256, 8192, { batch: 2, aBatched: 1 }))).toMatchObject({ entries: 'one-by-one', threading: 'panels' });
+      expect(productPlan(layout, dims(512, 256, 8192, { batch: 2, aBatched: 1 }), unsliced)).toMatchObject({ entries: 'one-by-one', threading: 'panels' });
     }
     // from 2^25 multiply-adds on
     expect(productPlan('NN', dims(256, 512, 256)).threading).toBe('panels');
     expect(productPlan('NN', dims(256, 512, 255)).threading).toBe('none');
     // one panel cannot be split
     expect(productPlan('NN', dims(4096, 1024, 8)).threading).toBe('none');
-    expect(productPlan('NN', dims(512, 256, 8192), context({ threads: 1 })).threading).toBe('none');
+    expect(productPlan('NN', dims(512, 256, 8192), { ...unsliced, threads: 1 }).threading).toBe('none');
   });
 
   test('gemv and the wide kernel, bound by reading B, split from 2^21 multiply-adds', () => {
@@ -152,9 +155,9 @@ describe('threads, batches and row chunks', () => {
   });
 
   test('rows of A in L2-sized chunks, at most 16 calls of the 4-row kernel per panel range', () => {
-    expect(productPlan('NN', dims(512, 256, 8192)).rowBlocksPerCall).toBe(32); // 32 blocks x 4 rows x 256 floats = 128 KiB
-    expect(productPlan('NN', dims(4096, 4096, 64)).rowBlocksPerCall).toBe(64); // 1024 blocks in 16 calls
-    expect(productPlan('NN', dims(40, 100000, 64)).rowBlocksPerCall).toBe(1); // one block of 4 rows is already 1.6 MB
+    expect(productPlan('NN', dims(512, 256, 8192), unsliced).rowBlocksPerCall).toBe(32); // 32 blocks x 4 rows x 256 floats = 128 KiB
+    expect(productPlan('NN', dims(4096, 4096, 64), unsliced).rowBlocksPerCall).toBe(64); // 1024 blocks in 16 calls
+    expect(productPlan('NN', dims(40, 100000, 64), unsliced).rowBlocksPerCall).toBe(1); // one block of 4 rows is already 1.6 MB
   });
 
   test('the cascade depth follows K: one run, one group, or the full cascade', () => {
@@ -163,31 +166,42 @@ describe('threads, batches and row chunks', () => {
 });
 
 describe('column slices', () => {
-  test("gemma-2-2b's tied head past the scratch limit: slices of W's rows, still resident, on gemv", () => {
-    const plan = planMatmul('NT', dims(1, 2304, 256000), context({ bResident: true }));
+  test("the limit counts the scratch a product really takes: a resident weight read in place takes none", () => {
+    // gemma-2-2b's tied head, 2.4 GB of float32, decoded over in place: whole, A and C in scratch only
+    const head = productPlan('NT', dims(1, 2304, 256000), context({ bResident: true }));
+    expect(head).toMatchObject({ kernel: 'gemv', copyB: false, scratchFloats: 2304 + 256000 });
+    // the same weight not resident would be copied in: sliced
+    expect(planMatmul('NT', dims(1, 2304, 256000), context()).columns).toBe('slices');
+    // a prefill's 2304 x 9216 weight, resident, packs 21M floats: past 8M, sliced
+    expect(planMatmul('NT', dims(128, 2304, 9216), context({ bResident: true })).columns).toBe('slices');
+  });
+
+  test("gemma-2-2b's tied head in a prefill: slices of W's rows, still resident, each packed on its own", () => {
+    const M = 128;
+    const plan = planMatmul('NT', dims(M, 2304, 256000), context({ bResident: true }));
     if (plan.columns !== 'slices') throw new Error('expected column slices');
     expect(plan.bSlice).toBe('rows-view');
-    const width = Math.floor((SCRATCH_LIMIT - 2304) / (2 * 2304 + 1) / 8) * 8;
+    const width = Math.floor((SCRATCH_LIMIT - M * 2304) / (2 * 2304 + M) / 8) * 8;
     expect(plan.slices[0]).toMatchObject({ n0: 0, n1: width });
     // contiguous slices covering every column, each fitting the limit and reading W where it is
     expect(plan.slices.map((s) => s.n0)).toEqual(plan.slices.map((_, i) => i * width));
     expect(plan.slices.at(-1)!.n1).toBe(256000);
     for (const { n0, n1, product } of plan.slices) {
-      expect(product).toMatchObject({ kernel: 'gemv', copyB: false, dims: { N: n1 - n0 } });
+      expect(product).toMatchObject({ kernel: 'blocked', bAccess: 'wasm-packed', copyB: false, dims: { N: n1 - n0 } });
       expect(product.scratchFloats).toBeLessThanOrEqual(SCRATCH_LIMIT);
     }
   });
 
   test('NN and TN slices, and NT slices of a batched B, are gathered: copied in, each slice planned for its own width', () => {
     for (const [layout, bBatched] of [['NN', 0], ['TN', 0], ['NT', 1]] as const) {
-      const plan = planMatmul(layout, dims(3, 40, 77, { batch: 2, aBatched: 1, bBatched }), context({ bResident: true, maxScratchFloats: 6000 }));
+      const plan = planMatmul(layout, dims(3, 40, 77, { batch: 2, aBatched: 1, bBatched }), context({ maxScratchFloats: 3000 }));
       if (plan.columns !== 'slices') throw new Error('expected column slices');
       expect(plan.bSlice).toBe('gathered');
-      expect(plan.slices.map((s) => [s.n0, s.n1])).toEqual([[0, 64], [64, 77]]);
+      expect(plan.slices.map((s) => [s.n0, s.n1])).toEqual([[0, 32], [32, 64], [64, 77]]);
       // a gathered slice is an ordinary array: not resident; the last 13 columns are packed on the host
       expect(plan.slices[0].product.bAccess).not.toBe('host-packed');
       expect(plan.slices[0].product.copyB).toBe(true);
-      expect(plan.slices[1].product.bAccess).toBe('host-packed');
+      expect(plan.slices[2].product.bAccess).toBe('host-packed');
     }
   });
 

@@ -6,7 +6,10 @@
 // per layer instead of the layer's activations; and what it cannot do
 // (hooks, a cache, a function that does not repeat itself) is refused.
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
@@ -19,6 +22,8 @@ import { Dataset } from '../../lib/train/data.ts';
 import { Trainer } from '../../lib/train/trainer.ts';
 import { resolveTrainerOptions } from '../../lib/train/trainer-options.ts';
 import { arenaChecks } from '../../lib/tensor/arena.ts';
+import { readTrainerState } from '../../lib/train/checkpoint.ts';
+import { main } from '../../lib/cli/main.ts';
 import { goldenPath } from '../golden-files.ts';
 
 /** Where a generator's stream stands (getState's words may come back signed or unsigned). */
@@ -241,4 +246,30 @@ describe('checkpoint() and the gradient arena', () => {
 test('the trainer option gradientCheckpointing must be a boolean', () => {
   expect(resolveTrainerOptions({ gradientCheckpointing: true }).gradientCheckpointing).toBe(true);
   expect(() => resolveTrainerOptions({ gradientCheckpointing: 'yes' as unknown as boolean })).toThrow(/gradientCheckpointing must be true or false, got "yes"/);
+});
+
+describe('gemma2 train --gradient-checkpointing', () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-grad-checkpoint-'));
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const tokens = path.join(scratch, 'tokens.txt');
+  fs.writeFileSync(tokens, Array.from({ length: 64 }, (_, i) => (i * 29 + 5) % 256).join(' '));
+
+  /** The train log's losses and the saved trainer options of a quiet in-process run. */
+  async function train(out: string, ...flags: string[]) {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const code = await main(['train', '--model', goldenPath('models/tiny'), '--tokens', tokens, '--out', out, '--steps', '2', '--batch-size', '2', '--seq-len', '16', '--lora-r', '2', '--lora-dropout', '0.1', ...flags]);
+    vi.restoreAllMocks();
+    expect(code).toBe(0);
+    const losses = fs.readFileSync(path.join(out, 'train_log.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'train').map((e) => e.loss);
+    return { losses, options: readTrainerState(path.join(out, 'checkpoint-2')).options };
+  }
+
+  test('reaches the trainer (and its saved options) and trains exactly as without it', async () => {
+    const plain = await train(path.join(scratch, 'plain'));
+    const checkpointed = await train(path.join(scratch, 'checkpointed'), '--gradient-checkpointing');
+    expect(plain.options.gradientCheckpointing).toBe(false);
+    expect(checkpointed.options.gradientCheckpointing).toBe(true);
+    expect(checkpointed.losses).toEqual(plain.losses);
+  });
 });

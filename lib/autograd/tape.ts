@@ -113,10 +113,20 @@ function ruleFor(op: string): GradientRule<unknown> {
   return rule;
 }
 
-/** Adds the rule of an op defined outside lib/ops (checkpoint.ts); a name can be given only once. */
+/**
+ * Adds the rule of a node made below lib/ops: the checkpoint (checkpoint.ts),
+ * which differentiates by running backward again rather than by any op's
+ * formula, and which lib/autograd cannot take from lib/ops' table. A name can
+ * be given only once.
+ */
 export function registerGradientRule<Attrs>(op: string, rule: GradientRule<Attrs>): void {
   if (rules.has(op)) throw new GradientError(`${op}: the op already has a gradient rule`);
   rules.set(op, rule as GradientRule<unknown>);
+}
+
+/** Whether backward can run a node named `op`: a rule from the table or from registerGradientRule. */
+export function hasGradientRule(op: string): boolean {
+  return rules.has(op);
 }
 
 function accumulate(a: Tensor, b: Tensor): Tensor {

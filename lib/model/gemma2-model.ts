@@ -167,6 +167,9 @@ export class Gemma2Model extends PreTrainedModel {
   forward(input: ModelInput): ModelOutput {
     const { attentionMask, positionIds, cache } = input;
     let hooks = this.hookScope(input.hooks);
+    const checkpointLayers = this.gradientCheckpointing && isGradEnabled();
+    // refused before anything runs: the cache is left as it was
+    if (checkpointLayers) refuseWithCheckpointing(hooks.active || input.outputAttentions === true, cache !== undefined);
     const embeddings = this.inputEmbeddings(input); // [B, T, H]
     const [B, T] = embeddings.shape;
     const start = cache === undefined ? 0 : cache.begin(B, T); // cache position of this call's first token
@@ -194,8 +197,6 @@ export class Gemma2Model extends PreTrainedModel {
     // Without a tape or hooks nothing made inside a layer outlives it but its output, so each layer
     // reuses the arrays of the one before (lib/tensor/arena.ts: fresh pages fault on first touch).
     const reuseArrays = !isGradEnabled() && !hooks.active;
-    const checkpointLayers = this.gradientCheckpointing && isGradEnabled();
-    if (checkpointLayers) refuseWithCheckpointing(hooks.active, cache !== undefined);
     this.layers.forEach((layer, i) => {
       if (input.outputHiddenStates) hiddenStates.push(h);
       const mask = masks[layer.isSliding ? 1 : 0];

@@ -2,9 +2,11 @@
 // gradientCheckpointing): the same ops run in the same order, so the loss and
 // every gradient are bit-identical with it and without it, on the tiny golden
 // model (full fine-tuning; LoRA over the float32 and the bf16 base, with and
-// without dropout) and over a few Trainer steps; the tape keeps one tensor
-// per layer instead of the layer's activations; and what it cannot do
-// (hooks, a cache, a function that does not repeat itself) is refused.
+// without dropout) and over a few Trainer steps and a `gemma2 train
+// --gradient-checkpointing` run; the tape keeps one tensor per layer instead
+// of the layer's activations; the gradient handed to a recomputation stays
+// out of the arena; and what it cannot do (hooks, a cache, a function that
+// does not repeat itself, an input written in place) is refused.
 
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
@@ -90,16 +92,16 @@ describe('gradient checkpointing on the tiny golden model', () => {
     });
   }
 
-  test('a Trainer run of a few steps gives the same losses, gradient norms and weights', () => {
+  test.each(['LoRA with dropout', 'full fine-tuning'])('a Trainer run of a few steps (%s) gives the same losses, gradient norms and weights', (kind) => {
     const rows = Int32Array.from({ length: 8 * T }, (_, i) => (i * 53 + 7) % 256);
     const data = new Dataset(rows, rows.slice(), null, T, 'fixed rows');
     const run = (gradientCheckpointing: boolean) => {
       const model = tiny();
-      const lora = new LoraModel(model, { r: 2, alpha: 4, dropout: 0.2, targetModules: ['q_proj', 'v_proj', 'down_proj'] }, 3);
+      const lora = kind === 'full fine-tuning' ? null : new LoraModel(model, { r: 2, alpha: 4, dropout: 0.2, targetModules: ['q_proj', 'v_proj', 'down_proj'] }, 3);
       const trainer = new Trainer({ model, lora, train: data, options: { steps: 3, batchSize: 2, gradAccum: 2, lr: 0.01, gradientCheckpointing } });
       const log = [trainer.trainStep(), trainer.trainStep(), trainer.trainStep()].map((e) => [e.loss, e.grad_norm]);
       expect(model.model.gradientCheckpointing).toBe(gradientCheckpointing);
-      return { log, weights: lora.trainableParameters().map(([, p]) => Array.from(p.contiguousData())) };
+      return { log, weights: trainer.parameters.map(([, p]) => Array.from(p.contiguousData())) };
     };
     const plain = run(false);
     expect(run(true)).toEqual(plain);

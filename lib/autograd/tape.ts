@@ -12,6 +12,11 @@
 // In-place writes are caught as PyTorch's version counters catch them: a
 // node keeps the versions of the tensors its rule saves, and backward refuses
 // to run the rule if any of them was written since.
+//
+// Gradient checkpointing (checkpoint.ts) adds three things here: a rule that
+// saves every input, a first pass that records nothing but notes which
+// tensors requiring a gradient its ops read (runUntraced), and enableGrad, to
+// record again inside backward.
 
 import { releaseEarly, withArena } from '../tensor/arena.ts';
 import { type GradNode, Tensor } from '../tensor/tensor.ts';
@@ -37,7 +42,8 @@ export interface RecordedForward<Attrs> {
  * tensor), so an in-place write to one of them before backward is caught.
  */
 export interface GradientRule<Attrs = undefined> {
-  readonly saves: readonly Saved[];
+  /** 'every input': a rule that reads all its inputs, however many a node has (checkpoint.ts). */
+  readonly saves: readonly Saved[] | 'every input';
   backward(gradOutput: Tensor, forward: RecordedForward<Attrs>): (Tensor | null)[];
 }
 
@@ -46,20 +52,44 @@ export class GradientError extends Error {
 }
 
 let gradEnabled = true;
+/** While runUntraced runs: the tensors requiring a gradient that its ops read (and did not record). */
+let untracedReads: Set<Tensor> | null = null;
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Runs `fn` without recording anything on the tape (inference, optimizer updates). */
-export function noGrad<T>(fn: () => T): T {
-  const previous = gradEnabled;
-  gradEnabled = false;
+/** Runs `fn` with recording set to `enabled` and no untraced pass open, then restores both. */
+function withRecording<T>(enabled: boolean, reads: Set<Tensor> | null, fn: () => T): T {
+  const previous = { gradEnabled, untracedReads };
+  gradEnabled = enabled;
+  untracedReads = reads;
   try {
     return fn();
   } finally {
-    gradEnabled = previous;
+    ({ gradEnabled, untracedReads } = previous);
   }
+}
+
+/** Runs `fn` without recording anything on the tape (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  return withRecording(false, null, fn);
+}
+
+/** Runs `fn` recording again, inside noGrad or backward (PyTorch's torch.enable_grad): a checkpoint's recomputation. */
+export function enableGrad<T>(fn: () => T): T {
+  return withRecording(true, null, fn);
+}
+
+/**
+ * Runs `fn` without recording, like noGrad, and also returns every tensor
+ * requiring a gradient that an op inside read: what `fn` would have connected
+ * to the tape (its inputs, the parameters it uses). A checkpoint's first pass.
+ */
+export function runUntraced<T>(fn: () => T): { result: T; readsRequiringGrad: Tensor[] } {
+  const reads = new Set<Tensor>();
+  const result = withRecording(false, reads, fn);
+  return { result, readsRequiringGrad: [...reads] };
 }
 
 // ---- the gradient table -------------------------------------------------------
@@ -83,6 +113,22 @@ function ruleFor(op: string): GradientRule<unknown> {
   return rule;
 }
 
+/**
+ * Adds the rule of a node made below lib/ops: the checkpoint (checkpoint.ts),
+ * which differentiates by running backward again rather than by any op's
+ * formula, and which lib/autograd cannot take from lib/ops' table. A name can
+ * be given only once.
+ */
+export function registerGradientRule<Attrs>(op: string, rule: GradientRule<Attrs>): void {
+  if (rules.has(op)) throw new GradientError(`${op}: the op already has a gradient rule`);
+  rules.set(op, rule as GradientRule<unknown>);
+}
+
+/** Whether backward can run a node named `op`: a rule from the table or from registerGradientRule. */
+export function hasGradientRule(op: string): boolean {
+  return rules.has(op);
+}
+
 function accumulate(a: Tensor, b: Tensor): Tensor {
   if (sumGradients === null) throw new GradientError('backward: no gradient table is installed (import lib/ops/index.ts)');
   return sumGradients(a, b);
@@ -101,6 +147,11 @@ function savedTensor(saved: Saved, inputs: readonly Tensor[], output: Tensor): T
   return saved === 'output' ? output : inputs[saved];
 }
 
+/** What a node of `rule` with `inputCount` inputs saves. */
+function savedList(rule: GradientRule<unknown>, inputCount: number): readonly Saved[] {
+  return rule.saves === 'every input' ? Array.from({ length: inputCount }, (_, i) => i) : rule.saves;
+}
+
 /**
  * Attaches a node for `op` to `output` when gradients are being recorded and
  * some input requires one; `attrs` is what the op's rule needs besides the
@@ -109,11 +160,16 @@ function savedTensor(saved: Saved, inputs: readonly Tensor[], output: Tensor): T
  */
 export function record(output: Tensor, op: string, inputs: Tensor[], attrs?: unknown): Tensor {
   const rule = ruleFor(op);
-  if (!gradEnabled || !anyRequiresGrad(inputs)) return output;
+  if (!gradEnabled) {
+    if (untracedReads !== null) for (const input of inputs) if (input.requiresGrad) untracedReads.add(input);
+    return output;
+  }
+  if (!anyRequiresGrad(inputs)) return output;
   let savedVersions = NOTHING_SAVED;
-  if (rule.saves.length > 0) {
-    const versions = new Array<number>(rule.saves.length);
-    for (let i = 0; i < versions.length; i++) versions[i] = savedTensor(rule.saves[i], inputs, output).version;
+  const saves = savedList(rule, inputs.length);
+  if (saves.length > 0) {
+    const versions = new Array<number>(saves.length);
+    for (let i = 0; i < versions.length; i++) versions[i] = savedTensor(saves[i], inputs, output).version;
     savedVersions = versions;
   }
   output.requiresGrad = true;
@@ -159,8 +215,9 @@ function freeNode(node: GradNode): void {
 
 /** Refuses to run a rule on a saved tensor that was written in place after the op recorded it. */
 function checkSavedVersions(node: GradNode, rule: GradientRule<unknown>): void {
-  for (let i = 0; i < rule.saves.length; i++) {
-    const saved = rule.saves[i];
+  const saves = savedList(rule, node.inputs.length);
+  for (let i = 0; i < saves.length; i++) {
+    const saved = saves[i];
     const tensor = savedTensor(saved, node.inputs, node.output);
     if (tensor.version === node.savedVersions[i]) continue;
     const which = saved === 'output' ? 'its output' : `input ${saved}`;
@@ -181,9 +238,11 @@ function contiguousGradient(g: Tensor): Tensor {
  * Accumulates d(root)/d(leaf) into `leaf.grad` for every leaf with
  * requiresGrad, and into the .grad of computed tensors that called
  * retainGrad(). `root` must be a scalar unless `gradient` (d(loss)/d(root)) is
- * given. Leaf gradients add to whatever is already in `.grad`, as in PyTorch.
+ * given; a given gradient stays the caller's (its memory is never handed back
+ * to the arena). Leaf gradients add to whatever is already in `.grad`, as in PyTorch.
  */
 export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
+  const callersGradient = gradient;
   if (!root.requiresGrad) {
     throw new GradientError('backward: the tensor does not require a gradient (no input of the computation had requiresGrad)');
   }
@@ -242,7 +301,9 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
             grads.set(input, previous === undefined ? g : accumulate(previous, g));
           });
           if (!options.retainGraph) freeNode(node);
-          if (!isHeld(grad, grads, inputGrads, stored)) releaseEarly(grad.nd.data);
+          // The caller's gradient may still be read after this returns: a checkpoint's recomputation (checkpoint.ts)
+          // backpropagates the outer backward's gradient, which that backward may still hold for another tensor.
+          if (grad !== callersGradient && !isHeld(grad, grads, inputGrads, stored)) releaseEarly(grad.nd.data);
         }
       },
       () => stored,

@@ -48,6 +48,7 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
   --eval-every <n>          eval loss every n steps (default: at the end only)
   --save-every <n>          checkpoint every n steps (default: at the end only)
   --seed <s>                data order, LoRA and --init weights (default 0)
+  --gradient-checkpointing  recompute each layer's activations in backward instead of keeping them: less memory, about one more forward per step
   --resume <checkpoint>     continue a run bit-identically from its checkpoint
   --backend <name>          kernel backend: webasm, cpu, ...`;
 
@@ -79,6 +80,7 @@ const OPTIONS = {
   'eval-every': { type: 'string' },
   'save-every': { type: 'string' },
   seed: { type: 'string' },
+  'gradient-checkpointing': { type: 'boolean' },
   resume: { type: 'string' },
   backend: { type: 'string' },
 } as const;
@@ -202,6 +204,7 @@ function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
     evalEvery: parseNumber(values, 'eval-every', nonNegativeInt, 'an integer >= 0'),
     saveEvery: parseNumber(values, 'save-every', nonNegativeInt, 'an integer >= 0'),
     seed: parseNumber(values, 'seed', Number.isInteger, 'an integer'),
+    gradientCheckpointing: values['gradient-checkpointing'],
   };
   return options;
 }

@@ -9,6 +9,7 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { withArena } from '../tensor/arena.ts';
 import { isGradEnabled } from '../autograd/tape.ts';
+import { checkpoint } from '../autograd/checkpoint.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
 import { Generator } from '../tensor/random.ts';
 import { embedding, expectInt, expectRank, mul } from '../ops/index.ts';
@@ -85,11 +86,35 @@ function rowsOf(t: Tensor): Int32Array[] | Float32Array[] {
   return Array.from({ length: B }, (_, b) => data.subarray(b * T, (b + 1) * T)) as Int32Array[] | Float32Array[];
 }
 
+/**
+ * What gradient checkpointing cannot do: each layer runs twice (untraced, then
+ * again in backward), so a hook would see activations cut off from the tape
+ * and run twice, and a cache would be written twice.
+ */
+function refuseWithCheckpointing(hooksActive: boolean, hasCache: boolean): void {
+  if (hooksActive) {
+    throw new Error(
+      'Gemma2Model: gradient checkpointing runs each layer twice (untraced, then again in backward), so hooks and outputAttentions would see activations cut off from the tape; ' +
+        'set gradientCheckpointing = false to run hooks while recording gradients, or run them under noGrad',
+    );
+  }
+  if (hasCache) {
+    throw new Error('Gemma2Model: gradient checkpointing recomputes each layer in backward, which would write the cache twice; pass no cache while recording gradients (Transformers turns use_cache off)');
+  }
+}
+
 export class Gemma2Model extends PreTrainedModel {
   static readonly architecture = 'Gemma2Model';
   readonly embedTokens: Tensor;
   readonly layers: Gemma2DecoderLayer[];
   readonly norm: RMSNorm;
+  /**
+   * Gradient checkpointing, as Transformers' gradient_checkpointing_enable()
+   * sets it on Gemma2Model: while gradients are recorded, each decoder layer
+   * keeps only its input for backward, which runs the layer again
+   * (lib/autograd/checkpoint.ts). Less memory, one more forward per step.
+   */
+  gradientCheckpointing = false;
 
   /**
    * `init`: how weights are filled; zeros by default (to be loaded). The heads
@@ -142,6 +167,9 @@ export class Gemma2Model extends PreTrainedModel {
   forward(input: ModelInput): ModelOutput {
     const { attentionMask, positionIds, cache } = input;
     let hooks = this.hookScope(input.hooks);
+    const checkpointLayers = this.gradientCheckpointing && isGradEnabled();
+    // refused before anything runs: the cache is left as it was
+    if (checkpointLayers) refuseWithCheckpointing(hooks.active || input.outputAttentions === true, cache !== undefined);
     const embeddings = this.inputEmbeddings(input); // [B, T, H]
     const [B, T] = embeddings.shape;
     const start = cache === undefined ? 0 : cache.begin(B, T); // cache position of this call's first token
@@ -171,7 +199,12 @@ export class Gemma2Model extends PreTrainedModel {
     const reuseArrays = !isGradEnabled() && !hooks.active;
     this.layers.forEach((layer, i) => {
       if (input.outputHiddenStates) hiddenStates.push(h);
-      const run = () => layer.forward(h, cos, sin, masks[layer.isSliding ? 1 : 0], cache?.layer(i), hooks.within(`layers.${i}`));
+      const mask = masks[layer.isSliding ? 1 : 0];
+      if (checkpointLayers) {
+        h = checkpoint((x) => layer.forward(x, cos, sin, mask, undefined, hooks.within(`layers.${i}`)), [h]);
+        return;
+      }
+      const run = () => layer.forward(h, cos, sin, mask, cache?.layer(i), hooks.within(`layers.${i}`));
       h = reuseArrays ? withArena(run, (output) => [output]) : run();
     });
     cache?.advance(T);

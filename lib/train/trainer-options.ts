@@ -36,6 +36,8 @@ export interface TrainerOptions {
   saveEvery: number;
   /** Seeds the data order (and, in the CLI, LoRA and --init weights). */
   seed: number;
+  /** Recompute each decoder layer's activations in backward instead of keeping them (Gemma2Model.gradientCheckpointing): less memory, the same gradients. */
+  gradientCheckpointing: boolean;
 }
 
 /** Transformers' defaults where it has them (linear schedule, max_grad_norm 1); PyTorch's weight decay per optimizer. */
@@ -57,6 +59,7 @@ export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): Trai
     evalEvery: 0,
     saveEvery: 0,
     seed: 0,
+    gradientCheckpointing: false,
     // An option given as undefined keeps its default.
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   };
@@ -72,6 +75,7 @@ export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): Trai
   nonNegativeInt('warmupSteps', o.warmupSteps);
   nonNegativeInt('evalEvery', o.evalEvery);
   nonNegativeInt('saveEvery', o.saveEvery);
+  if (typeof o.gradientCheckpointing !== 'boolean') throw new TrainerError(`gradientCheckpointing must be true or false, got ${JSON.stringify(o.gradientCheckpointing)}`);
   if (!Number.isInteger(o.seed)) throw new TrainerError(`seed must be an integer, got ${o.seed}`);
   if (!(o.lr >= 0) || !Number.isFinite(o.lr)) throw new TrainerError(`lr must be a finite number >= 0, got ${o.lr}`);
   if (!['constant', 'linear', 'cosine'].includes(o.schedule)) throw new TrainerError(`schedule must be constant, linear or cosine, got ${o.schedule}`);

@@ -147,6 +147,7 @@ export class Trainer {
       for (const [, p] of named) p.requireGrad();
     }
     if (named.length === 0) throw new TrainerError('nothing to train: the model has no trainable parameters');
+    this.model.model.gradientCheckpointing = o.gradientCheckpointing;
     const decay = named.filter(([name]) => takesWeightDecay(name));
     const noDecay = named.filter(([name]) => !takesWeightDecay(name));
     this.parameters = [...decay, ...noDecay];

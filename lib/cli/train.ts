@@ -184,7 +184,7 @@ function inputsFromArgs(values: Values): RunInputs {
   if ((values.data === undefined) === (values.tokens === undefined)) throw new UsageError('train: give exactly one of --data <file.jsonl> and --tokens <file>');
   if (values['eval-data'] !== undefined && values['eval-fraction'] !== undefined) throw new UsageError('train: give at most one of --eval-data and --eval-fraction');
   for (const flag of ['pad', 'pack', 'loss-on-all-tokens'] as const) {
-    if (values[flag] && values.data === undefined) throw new UsageError(`train: --${flag} applies to --data examples; token ids are cut into rows as they come`);
+    if (values[flag] && values.data === undefined) throw new UsageError(`train: --${flag} applies to --data texts; token ids are cut into rows as they come`);
   }
   if (values.pad && values.pack) throw new UsageError('train: give at most one of --pack and --pad');
   const seed = parseNumber(values, 'seed', Number.isInteger, 'an integer') ?? 0;

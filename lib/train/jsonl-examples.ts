@@ -3,8 +3,9 @@
 //   {"text": "..."}                       language modelling: <bos> text <eos>,
 //                                          every token counted
 //   {"prompt": "...", "completion": "..."} prompt then completion, <eos> appended
-//                                          (TRL appends eos_token to the
-//                                          completion); by default only the
+//                                          (TRL appends eos_token to a text or
+//                                          completion that does not end with
+//                                          it); by default only the
 //                                          completion and its <eos> are counted
 //   {"messages": [{"role", "content"}, ...]} rendered with the tokenizer's chat
 //                                          template (no <eos> added, as TRL adds
@@ -149,6 +150,9 @@ function checkMessages(value: unknown, where: string): ChatMessage[] {
   });
 }
 
+/** The ids with <eos> last: appended unless the text already ends with it (TRL appends eos_token unless the text ends with it). */
+const withEos = (ids: number[], eos: number) => (ids[ids.length - 1] === eos ? ids : [...ids, eos]);
+
 const startsWith = (ids: readonly number[], prefix: readonly number[]) => prefix.length <= ids.length && prefix.every((id, k) => ids[k] === id);
 
 /** Labels: the ids inside [begin, end) spans, IGNORE_INDEX elsewhere. */
@@ -171,7 +175,7 @@ function tokenizePromptCompletion(fields: Record<string, unknown>, tokenizer: Te
   const completion = stringField(fields, 'completion', where);
   if (completion === '') throw new DataError(`${where}: "completion" is empty (there is nothing to learn)`);
   const promptIds = tokenizer.encode(prompt);
-  const ids = [...tokenizer.encode(prompt + completion), eos];
+  const ids = withEos(tokenizer.encode(prompt + completion), eos);
   return { ids, spans: [[promptIds.length, ids.length]], mismatched: !startsWith(ids, promptIds) };
 }
 
@@ -214,7 +218,7 @@ export function tokenizeJsonl(file: string, text: string, tokenizer: TextTokeniz
     let tokenized: Tokenized;
     try {
       if (format === 'text') {
-        const ids = [...tokenizer.encode(stringField(fields, 'text', where)), eos!];
+        const ids = withEos(tokenizer.encode(stringField(fields, 'text', where)), eos!);
         tokenized = { ids, spans: [[0, ids.length]], mismatched: false };
       } else if (format === 'prompt-completion') {
         tokenized = tokenizePromptCompletion(fields, tokenizer, eos!, where);

@@ -49,6 +49,12 @@ describe('prompt-completion', () => {
     expect(notes).toEqual(['prompt-completion examples, loss on the completions only']);
   });
 
+  test('a completion (or text) that already ends with <eos> gets no second one, as TRL appends eos_token only when missing', () => {
+    const { examples } = tokenizeJsonl('f', JSON.stringify({ prompt: '2+3=', completion: '5<eos>' }), tokenizer);
+    expect(examples[0].ids).toEqual(SUM_IDS);
+    expect(tokenizeJsonl('f', '{"text": "a<eos>"}', tokenizer).examples[0].ids).toEqual([2, 74, 1]);
+  });
+
   test('completionOnlyLoss false: every token is a label', () => {
     const { examples, notes } = tokenizeJsonl('f', JSON.stringify(SUM), tokenizer, { completionOnlyLoss: false });
     expect(examples[0].labels).toEqual(SUM_IDS);

@@ -28,6 +28,7 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
   --data <file.jsonl>       JSONL examples, the format found from the fields (one format per file):
                               {"text": "..."}: <bos> text <eos>, concatenated and cut into rows (unless --pack or --pad)
                               {"prompt": "...", "completion": "..."}: <bos> prompt completion <eos>, packed (unless --pad)
+                                (or both as lists of messages, rendered with the chat template)
                               {"messages": [{"role", "content"}, ...]}: the tokenizer's chat template, packed (unless --pad)
                             the loss counts the completions and assistant turns only (unless --loss-on-all-tokens)
   --pack                    with --data: whole examples side by side in each row, each with its own position ids

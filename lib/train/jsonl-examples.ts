@@ -1,5 +1,5 @@
-// Training examples from a JSONL file, in the three formats TRL's SFTTrainer
-// takes, each tokenized with the labels its loss counts:
+// Training examples from a JSONL file, in the formats TRL's SFTTrainer takes,
+// each tokenized with the labels its loss counts:
 //   {"text": "..."}                       language modelling: <bos> text <eos>,
 //                                          every token counted
 //   {"prompt": "...", "completion": "..."} prompt then completion, <eos> appended
@@ -7,6 +7,9 @@
 //                                          completion that does not end with
 //                                          it); by default only the
 //                                          completion and its <eos> are counted
+//   {"prompt": [messages], "completion": [messages]}, the conversational
+//                                          form: rendered with the chat template,
+//                                          the loss on the completion's turns
 //   {"messages": [{"role", "content"}, ...]} rendered with the tokenizer's chat
 //                                          template (no <eos> added, as TRL adds
 //                                          none to conversations); by default only
@@ -133,11 +136,11 @@ function stringField(fields: Record<string, unknown>, name: string, where: strin
   return value;
 }
 
-function checkMessages(value: unknown, where: string): ChatMessage[] {
-  if (!Array.isArray(value)) throw new DataError(`${where}: "messages" must be a list of {"role", "content"}, found ${value === null ? 'null' : typeof value}`);
-  if (value.length === 0) throw new DataError(`${where}: "messages" is empty`);
+function checkMessages(value: unknown, field: string, where: string): ChatMessage[] {
+  if (!Array.isArray(value)) throw new DataError(`${where}: "${field}" must be a list of {"role", "content"}, found ${value === null ? 'null' : typeof value}`);
+  if (value.length === 0) throw new DataError(`${where}: "${field}" is empty`);
   return value.map((message: unknown, i) => {
-    const at = `${where}: messages[${i}]`;
+    const at = `${where}: ${field}[${i}]`;
     if (typeof message !== 'object' || message === null || Array.isArray(message)) throw new DataError(`${at} must be an object {"role", "content"}`);
     const { role, content } = message as Record<string, unknown>;
     if (role === undefined) throw new DataError(`${at} has no "role"`);
@@ -170,7 +173,8 @@ interface Tokenized {
   mismatched: boolean;
 }
 
-function tokenizePromptCompletion(fields: Record<string, unknown>, tokenizer: TextTokenizer, eos: number, where: string): Tokenized {
+function tokenizePromptCompletion(fields: Record<string, unknown>, tokenizer: TextTokenizer | ChatTokenizer, eos: number, where: string): Tokenized {
+  if (Array.isArray(fields.prompt)) return tokenizeConversationalPromptCompletion(fields, tokenizer, where);
   const prompt = stringField(fields, 'prompt', where);
   const completion = stringField(fields, 'completion', where);
   if (completion === '') throw new DataError(`${where}: "completion" is empty (there is nothing to learn)`);
@@ -179,8 +183,30 @@ function tokenizePromptCompletion(fields: Record<string, unknown>, tokenizer: Te
   return { ids, spans: [[promptIds.length, ids.length]], mismatched: !startsWith(ids, promptIds) };
 }
 
+/**
+ * {"prompt": [messages], "completion": [messages]}, TRL's conversational
+ * prompt-completion: ids = tok(render(prompt + completion)), the loss from the
+ * end of tok(render(prompt, add_generation_prompt=True)); no <eos> added.
+ */
+function tokenizeConversationalPromptCompletion(fields: Record<string, unknown>, tokenizer: TextTokenizer | ChatTokenizer, where: string): Tokenized {
+  if (!('applyChatTemplate' in tokenizer)) throw new DataError(`${where}: a conversational prompt needs a tokenizer with a chat template`);
+  const prompt = checkMessages(fields.prompt, 'prompt', where);
+  if (fields.completion === undefined) throw new DataError(`${where}: no "completion" field`);
+  const completion = checkMessages(fields.completion, 'completion', where);
+  const render = (messages: ChatMessage[], addGenerationPrompt: boolean) => tokenizer.applyChatTemplate(messages, { addGenerationPrompt, tokenize: false });
+  const before = render(prompt, true);
+  const text = render([...prompt, ...completion], false);
+  if (!text.startsWith(before)) {
+    throw new DataError(`${where}: the chat template does not render the prompt as the start of the whole conversation, so the completion cannot be found; train on every token instead (completionOnlyLoss false)`);
+  }
+  const encode = (t: string) => tokenizer.encode(t, { addSpecialTokens: false });
+  const ids = encode(text);
+  const promptIds = encode(before);
+  return { ids, spans: [[promptIds.length, ids.length]], mismatched: !startsWith(ids, promptIds) };
+}
+
 function tokenizeMessages(fields: Record<string, unknown>, tokenizer: ChatTokenizer, where: string): Tokenized {
-  const messages = checkMessages(fields.messages, where);
+  const messages = checkMessages(fields.messages, 'messages', where);
   const render = (upTo: number, addGenerationPrompt: boolean) => tokenizer.applyChatTemplate(messages.slice(0, upTo), { addGenerationPrompt, tokenize: false });
   const text = render(messages.length, false);
   const encode = (t: string) => tokenizer.encode(t, { addSpecialTokens: false });

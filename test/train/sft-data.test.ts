@@ -72,6 +72,26 @@ describe('prompt-completion', () => {
   });
 });
 
+describe('conversational prompt-completion', () => {
+  test('prompt and completion as messages: rendered together, the loss from the end of the prompt with the generation prompt', () => {
+    const line = { prompt: CHAT.slice(0, 1), completion: CHAT.slice(1, 2) };
+    const { format, examples } = tokenizeJsonl('f', JSON.stringify(line), tokenizer);
+    expect(format).toBe('prompt-completion');
+    expect(examples[0].ids).toEqual(CHAT_IDS.slice(0, 14)); // no <eos> added to a conversation
+    expect(examples[0].labels).toEqual([X, X, X, X, X, X, X, X, X, X, 88, 84, 5, 6]);
+  });
+
+  test('errors name the field and the message', () => {
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ prompt: CHAT.slice(0, 1), completion: 'ok' }), tokenizer)).toThrow(
+      new DataError('d.jsonl:1: "completion" must be a list of {"role", "content"}, found string'),
+    );
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ prompt: CHAT.slice(0, 1), completion: [{ role: 'bot', content: 'ok' }] }), tokenizer)).toThrow(
+      new DataError('d.jsonl:1: completion[0]: role "bot" is not one of "system", "user", "assistant"'),
+    );
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ prompt: CHAT.slice(0, 1) }), tokenizer)).toThrow(new DataError('d.jsonl:1: no "completion" field'));
+  });
+});
+
 describe('messages', () => {
   test("rendered with the chat template; the loss on each assistant turn's content and end of turn only", () => {
     const { format, examples } = tokenizeJsonl('f', JSON.stringify({ messages: CHAT }), tokenizer);
@@ -112,6 +132,11 @@ describe('messages', () => {
     expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ messages: CHAT }), counting)).toThrow(
       new DataError(
         'd.jsonl:1: the chat template does not render this conversation turn by turn (the rendering of messages[0..1] is not the start of the whole), so its assistant turns cannot be found; train on every token instead (completionOnlyLoss false)',
+      ),
+    );
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ prompt: CHAT.slice(0, 1), completion: CHAT.slice(1, 2) }), counting)).toThrow(
+      new DataError(
+        'd.jsonl:1: the chat template does not render the prompt as the start of the whole conversation, so the completion cannot be found; train on every token instead (completionOnlyLoss false)',
       ),
     );
   });

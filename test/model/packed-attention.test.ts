@@ -11,7 +11,8 @@ import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { mul } from '../../lib/ops/index.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
-import { tokenLossSum } from '../../lib/train/trainer.ts';
+import { Trainer, tokenLossSum } from '../../lib/train/trainer.ts';
+import { Dataset } from '../../lib/train/data.ts';
 import { tokenizeJsonl } from '../../lib/train/jsonl-examples.ts';
 import { packExamples } from '../../lib/train/packing.ts';
 import { IGNORE_INDEX } from '../../lib/train/data-error.ts';
@@ -133,6 +134,24 @@ describe('a packed batch', () => {
       const worst = actual.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i])), 0);
       expect(worst, `${name}: largest difference ${worst} of a largest entry ${scale}`).toBeLessThanOrEqual(1e-4 * scale + 1e-9);
     }
+  });
+
+  test("the trainer feeds the packed rows' position ids to the model: its eval loss is that of the documents one by one", () => {
+    const model = Gemma2ForCausalLM.fromPretrained(TINY);
+    const data = new Dataset(packed.inputIds, packed.labels, packed.attentionMask, T, 'packed chat', [], packed.positionIds);
+    const trainer = new Trainer({ model, train: data, eval: data, options: { batchSize: 2, steps: 1 } });
+    let sum = 0;
+    let counted = 0;
+    noGrad(() => {
+      for (const { ids, labels } of examples) {
+        const { logits } = model.forward({ inputIds: Tensor.fromData(Int32Array.from(ids), [1, ids.length]) });
+        sum += tokenLossSum(logits, Tensor.fromData(Int32Array.from(labels), [1, labels.length])).item();
+        counted += labels.slice(1).filter((l) => l !== IGNORE_INDEX).length;
+      }
+    });
+    const { loss, tokens } = trainer.evaluate();
+    expect(tokens).toBe(counted);
+    expect(Math.abs(loss - sum / counted) / (sum / counted)).toBeLessThan(1e-6);
   });
 
   test('without the restarting position ids the documents see each other, and the loss differs', () => {

@@ -30,6 +30,7 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
                               {"prompt": "...", "completion": "..."}: <bos> prompt completion <eos>, packed (unless --pad)
                                 (or both as lists of messages, rendered with the chat template)
                               {"messages": [{"role", "content"}, ...]}: the tokenizer's chat template, packed (unless --pad)
+                                (or ShareGPT's {"conversations": [{"from", "value"}, ...]})
                             the loss counts the completions and assistant turns only (unless --loss-on-all-tokens)
   --pack                    with --data: whole examples side by side in each row, each with its own position ids
                             and no attention across examples (longer ones are cut to --seq-len)

@@ -13,7 +13,9 @@
 //   {"messages": [{"role", "content"}, ...]} rendered with the tokenizer's chat
 //                                          template (no <eos> added, as TRL adds
 //                                          none to conversations); by default only
-//                                          the assistant turns are counted
+//                                          the assistant turns are counted; also
+//                                          ShareGPT's {"conversations": [{"from",
+//                                          "value"}, ...]} (roles human, gpt, system)
 // The format is found from each line's fields; one file holds one format.
 // Other fields are ignored (as the datasets' extra columns are).
 //
@@ -53,7 +55,7 @@ export interface TextTokenizer {
   readonly padTokenId: number | null;
 }
 
-/** A tokenizer with a chat template, for {"messages"} examples. */
+/** A tokenizer with a chat template, for {"messages"} examples and conversational prompts. */
 export interface ChatTokenizer extends TextTokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; tokenize: false }): string;
 }
@@ -93,7 +95,7 @@ function formatOf(fields: Record<string, unknown>, where: string): ExampleFormat
   const found: ExampleFormat[] = [];
   if ('text' in fields) found.push('text');
   if ('prompt' in fields || 'completion' in fields) found.push('prompt-completion');
-  if ('messages' in fields) found.push('messages');
+  if ('messages' in fields || 'conversations' in fields) found.push('messages');
   if (found.length === 0) {
     const names = Object.keys(fields).map((k) => JSON.stringify(k)).join(', ');
     throw new DataError(`${where}: no "text", "prompt"/"completion" or "messages" field (the object has ${names || 'no fields'})`);
@@ -205,8 +207,30 @@ function tokenizeConversationalPromptCompletion(fields: Record<string, unknown>,
   return { ids, spans: [[promptIds.length, ids.length]], mismatched: !startsWith(ids, promptIds) };
 }
 
+/** ShareGPT's role names, and the names of the three roles themselves. */
+const SHAREGPT_ROLES: Record<string, string> = { human: 'user', gpt: 'assistant', system: 'system', user: 'user', assistant: 'assistant' };
+
+/**
+ * ShareGPT's {"conversations": [{"from", "value"}, ...]} as messages: TRL's
+ * maybe_convert_to_chatml renames from/value to role/content and conversations
+ * to messages; we also map ShareGPT's roles human and gpt to user and
+ * assistant, which TRL leaves to the chat template (where they usually fail).
+ */
+function sharegptMessages(value: unknown, where: string): unknown {
+  if (!Array.isArray(value)) return value; // checkMessages names the problem
+  return value.map((turn: unknown) => {
+    if (typeof turn !== 'object' || turn === null || !('from' in turn)) return turn;
+    const { from, value: content, ...rest } = turn as Record<string, unknown>;
+    const role = typeof from === 'string' ? (SHAREGPT_ROLES[from] ?? from) : from;
+    if (content === undefined && !('content' in rest)) throw new DataError(`${where}: a conversations turn from ${JSON.stringify(from)} has no "value"`);
+    return { role, content: content ?? rest.content, ...rest };
+  });
+}
+
 function tokenizeMessages(fields: Record<string, unknown>, tokenizer: ChatTokenizer, where: string): Tokenized {
-  const messages = checkMessages(fields.messages, 'messages', where);
+  if ('messages' in fields && 'conversations' in fields) throw new DataError(`${where}: the object has both "messages" and "conversations"; give one`);
+  const field = 'messages' in fields ? 'messages' : 'conversations';
+  const messages = checkMessages(field === 'messages' ? fields.messages : sharegptMessages(fields.conversations, where), field, where);
   const render = (upTo: number, addGenerationPrompt: boolean) => tokenizer.applyChatTemplate(messages.slice(0, upTo), { addGenerationPrompt, tokenize: false });
   const text = render(messages.length, false);
   const encode = (t: string) => tokenizer.encode(t, { addSpecialTokens: false });

@@ -103,6 +103,18 @@ describe('messages', () => {
     expect(examples[0].labels).toEqual(labels);
   });
 
+  test('ShareGPT conversations ({"from", "value"}, roles human and gpt) are messages', () => {
+    const conversations = CHAT.map(({ role, content }) => ({ from: role === 'user' ? 'human' : 'gpt', value: content }));
+    const sharegpt = tokenizeJsonl('f', JSON.stringify({ conversations }), tokenizer);
+    expect(sharegpt.format).toBe('messages');
+    expect(sharegpt.examples[0]).toEqual(tokenizeJsonl('f', JSON.stringify({ messages: CHAT }), tokenizer).examples[0]);
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ conversations: [{ from: 'human' }] }), tokenizer)).toThrow(new DataError('d.jsonl:1: a conversations turn from "human" has no "value"'));
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ conversations: [{ from: 'bot', value: 'x' }] }), tokenizer)).toThrow(
+      new DataError('d.jsonl:1: conversations[0]: role "bot" is not one of "system", "user", "assistant"'),
+    );
+    expect(() => tokenizeJsonl('d.jsonl', JSON.stringify({ conversations: [], messages: CHAT }), tokenizer)).toThrow(new DataError('d.jsonl:1: the object has both "messages" and "conversations"; give one'));
+  });
+
   test('completionOnlyLoss false: every token, and a conversation without an assistant turn is then accepted', () => {
     const { examples } = tokenizeJsonl('f', JSON.stringify({ messages: CHAT }), tokenizer, { completionOnlyLoss: false });
     expect(examples[0].labels).toEqual(CHAT_IDS);

@@ -3,7 +3,7 @@
 // and their counted tokens, the seeded epoch-by-epoch order and its restore,
 // and the errors that name the file, line and position.
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import { BatchStream, Dataset, DataError, IGNORE_INDEX, jsonlDataset, makeBatch,
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-data-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 let fileCount = 0;
 function file(text: string, ext = 'txt'): string {
   const name = path.join(dir, `f${fileCount++}.${ext}`);

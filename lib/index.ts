@@ -20,12 +20,15 @@ export {
   tokenFileDataset,
   readTokenFile,
   jsonlDataset,
-  readJsonlTexts,
   splitDataset,
   type TextTokenizer,
+  type ChatTokenizer,
   type TokenOptions,
   type JsonlOptions,
+  type JsonlLayout,
 } from './train/data.ts';
+export { tokenizeJsonl, type Example, type ExampleFormat, type ExampleOptions } from './train/jsonl-examples.ts';
+export { packExamples, padExamples, bestFitDecreasing, type RowLayout } from './train/packing.ts';
 export { Trainer, type TrainerSetup, type ResumeSetup, type TrainResult } from './train/trainer.ts';
 export { TrainerError, resolveTrainerOptions, type TrainerOptions, type OptimizerKind } from './train/trainer-options.ts';
 export { LOG_FILE, PLOT_FILE, type LogEntry, type TrainLogEntry, type EvalLogEntry } from './train/train-log.ts';

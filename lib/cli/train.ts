@@ -25,8 +25,17 @@ gemma2 train (--model <dir> | --init <config.json>) (--data <file.jsonl> | --tok
 gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-every N] [--save-every N] [--backend B]
   --model <dir>             a Hugging Face model folder to fine-tune
   --init <config.json>      train from scratch: random weights (Transformers' init, seeded by --seed)
-  --data <file.jsonl>       {"text": "..."} lines, tokenized (<bos> text <eos>), concatenated and cut into rows
-  --pad                     with --data: one text per row instead, right-padded (padding gets no loss)
+  --data <file.jsonl>       JSONL examples, the format found from the fields (one format per file):
+                              {"text": "..."}: <bos> text <eos>, concatenated and cut into rows (unless --pack or --pad)
+                              {"prompt": "...", "completion": "..."}: <bos> prompt completion <eos>, packed (unless --pad)
+                                (or both as lists of messages, rendered with the chat template)
+                              {"messages": [{"role", "content"}, ...]}: the tokenizer's chat template, packed (unless --pad)
+                                (or ShareGPT's {"conversations": [{"from", "value"}, ...]})
+                            the loss counts the completions and assistant turns only (unless --loss-on-all-tokens)
+  --pack                    with --data: whole examples side by side in each row, each with its own position ids
+                            and no attention across examples (longer ones are cut to --seq-len)
+  --pad                     with --data: one example per row instead, right-padded (padding gets no loss)
+  --loss-on-all-tokens      with prompt/completion or messages data: the loss counts every token, prompts included
   --tokens <file>           token ids separated by whitespace or commas, cut into rows (no tokenizer needed)
   --tokenizer <dir>         the tokenizer for --data (default: the --model folder, or the --init config's folder)
   --eval-data <file>        eval rows from another file (same kind as the training data)
@@ -57,6 +66,8 @@ const OPTIONS = {
   init: { type: 'string' },
   data: { type: 'string' },
   pad: { type: 'boolean' },
+  pack: { type: 'boolean' },
+  'loss-on-all-tokens': { type: 'boolean' },
   tokens: { type: 'string' },
   tokenizer: { type: 'string' },
   'eval-data': { type: 'string' },
@@ -94,7 +105,18 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extend
 interface RunInputs {
   source: ModelSource;
   tokenizer: string | null;
-  data: { kind: 'jsonl' | 'tokens'; file: string; pad: boolean; seqLen: number; evalFile: string | null; evalFraction: number | null };
+  data: {
+    kind: 'jsonl' | 'tokens';
+    file: string;
+    pad: boolean;
+    /** Absent in checkpoints written before --pack existed (false). */
+    pack?: boolean;
+    /** Absent in checkpoints written before --loss-on-all-tokens existed (true). */
+    completionOnlyLoss?: boolean;
+    seqLen: number;
+    evalFile: string | null;
+    evalFraction: number | null;
+  };
 }
 
 function parseNumber(values: Values, name: keyof typeof OPTIONS, check: (n: number) => boolean, what: string): number | undefined {
@@ -141,7 +163,7 @@ function buildModel(source: ModelSource, lora: boolean): Gemma2ForCausalLM {
 
 /** The training and eval rows the inputs name. */
 function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval: Dataset | null } {
-  const { kind, file, pad, seqLen, evalFile, evalFraction } = inputs.data;
+  const { kind, file, pad, pack, completionOnlyLoss, seqLen, evalFile, evalFraction } = inputs.data;
   let read: (f: string) => Dataset;
   if (kind === 'tokens') {
     read = (f) => tokenFileDataset(f, seqLen, vocabSize);
@@ -151,7 +173,8 @@ function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval:
       throw new Error(`train: ${dir} has no ${TOKENIZER_FILE}, so the texts of ${file} cannot be tokenized; pass token ids with --tokens, or a tokenizer folder with --tokenizer`);
     }
     const tokenizer = HfTokenizer.fromPretrained(dir);
-    read = (f) => jsonlDataset(f, tokenizer, { seqLen, vocabSize, pad });
+    const layout = pad ? 'pad' : pack ? 'pack' : undefined; // undefined: the format's default
+    read = (f) => jsonlDataset(f, tokenizer, { seqLen, vocabSize, layout, completionOnlyLoss });
   }
   const all = read(file);
   if (evalFile !== null) return { train: all, eval: read(evalFile) };
@@ -164,7 +187,10 @@ function inputsFromArgs(values: Values): RunInputs {
   if ((values.model === undefined) === (values.init === undefined)) throw new UsageError('train: give exactly one of --model <dir> and --init <config.json>');
   if ((values.data === undefined) === (values.tokens === undefined)) throw new UsageError('train: give exactly one of --data <file.jsonl> and --tokens <file>');
   if (values['eval-data'] !== undefined && values['eval-fraction'] !== undefined) throw new UsageError('train: give at most one of --eval-data and --eval-fraction');
-  if (values.pad && values.data === undefined) throw new UsageError('train: --pad applies to --data texts; token ids are cut into rows as they come');
+  for (const flag of ['pad', 'pack', 'loss-on-all-tokens'] as const) {
+    if (values[flag] && values.data === undefined) throw new UsageError(`train: --${flag} applies to --data texts; token ids are cut into rows as they come`);
+  }
+  if (values.pad && values.pack) throw new UsageError('train: give at most one of --pack and --pad');
   const seed = parseNumber(values, 'seed', Number.isInteger, 'an integer') ?? 0;
   const source: ModelSource = values.model !== undefined ? { kind: 'pretrained', dir: path.resolve(values.model) } : { kind: 'init', config: path.resolve(values.init!), seed };
   const tokenizer = values.tokenizer ?? (source.kind === 'pretrained' ? source.dir : path.dirname(source.config));
@@ -176,6 +202,8 @@ function inputsFromArgs(values: Values): RunInputs {
       kind: values.data !== undefined ? 'jsonl' : 'tokens',
       file: path.resolve(values.data ?? values.tokens!),
       pad: values.pad === true,
+      pack: values.pack === true,
+      completionOnlyLoss: values['loss-on-all-tokens'] !== true,
       seqLen: parseNumber(values, 'seq-len', (n) => Number.isInteger(n) && n >= 2, 'an integer >= 2') ?? 128,
       evalFile: values['eval-data'] === undefined ? null : path.resolve(values['eval-data']),
       evalFraction,

@@ -17,7 +17,7 @@ import { type Gemma2Config, isSlidingLayer } from './config.ts';
 import { Gemma2DecoderLayer } from './decoder-layer.ts';
 import { RMSNorm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
-import { additiveMask } from './masks.ts';
+import { additiveMask, documentsFromPositionIds, holdsSeveralDocuments } from './masks.ts';
 import { type InitOptions, initWeight } from './module.ts';
 import type { WeightDType } from '../tensor/storage.ts';
 import type { ModelCache } from './cache.ts';
@@ -38,7 +38,14 @@ export interface ModelInput {
    * with a cache [B, cached + T] (every position so far).
    */
   attentionMask?: Tensor;
-  /** int32 [B, T] positions for RoPE; by default the cache positions (0..T-1 without a cache; padding does not shift them). */
+  /**
+   * int32 [B, T] positions for RoPE; by default the cache positions (0..T-1
+   * without a cache; padding does not shift them). Without a cache they also
+   * mark packed documents: a position id 0 past the row's start begins a new
+   * document, and no token attends across documents (masks.ts; Transformers'
+   * padding-free packing, DataCollatorWithFlattening). With a cache they
+   * place RoPE only.
+   */
   positionIds?: Tensor;
   /** Keys and values of earlier calls; this call's are added to it (generation's HybridCache, or any ModelCache). */
   cache?: ModelCache;
@@ -182,11 +189,14 @@ export class Gemma2Model extends PreTrainedModel {
     const queryPositions = Int32Array.from({ length: T }, (_, t) => start + t);
     const { cos, sin } = rotaryTables(positionIds === undefined ? [queryPositions] : rowsOf(positionIds), this.config.headDim, this.config.ropeTheta);
     const maskRows = attentionMask === undefined ? undefined : rowsOf(attentionMask);
+    // packed rows: the document of each position, from where the position ids restart at 0 (cache-free calls only)
+    const documentRows = cache === undefined && positionIds !== undefined ? rowsOf(positionIds).map(documentsFromPositionIds) : undefined;
+    const documents = documentRows !== undefined && holdsSeveralDocuments(documentRows) ? documentRows : undefined;
     const masks = [false, true].map((sliding) => {
       const keyPositions = cache === undefined ? queryPositions : cache.keyPositions(sliding, T);
       // the padding flag of each key, looked up by the position it holds
       const keyPadding = maskRows?.map((row) => Int32Array.from(keyPositions, (p) => (p < 0 ? 0 : row[p])));
-      return additiveMask({ queryPositions, keyPositions, keyPadding, slidingWindow: sliding ? this.config.slidingWindow : undefined });
+      return additiveMask({ queryPositions, keyPositions, keyPadding, documents, slidingWindow: sliding ? this.config.slidingWindow : undefined });
     });
     const attentions: Tensor[] = [];
     // output_attentions: each layer's pattern as it flows on (after any hook that replaced it)

@@ -6,11 +6,13 @@
 //     cut into blocks of seqLen, labels = inputs (the loss shifts them by one
 //     itself, as Transformers' causal-LM loss does); the tail shorter than a
 //     block is dropped, as run_clm's group_texts drops it;
-//   - a JSONL file of {"text": "..."} lines, each tokenized with the model
-//     folder's tokenizer (<bos> as its encode adds it, <eos> appended), either
-//     concatenated and cut into blocks, or, with `pad`, one text per row
-//     right-padded with the pad id (labels -100 and attention mask 0 on the
-//     padding; texts longer than seqLen are cut, and the cuts counted).
+//   - a JSONL file of examples in one of TRL's formats ({"text"},
+//     {"prompt", "completion"}, {"messages"}), tokenized with the model
+//     folder's tokenizer and labelled (jsonl-examples.ts), then laid out in rows
+//     (packing.ts): packed, with per-example position ids so that no example
+//     attends to another, or one per row right-padded (labels -100 and
+//     attention mask 0 on the padding). Texts may also be concatenated and cut
+//     into blocks like a token stream (the default for {"text"}, as run_clm).
 //
 // The reading order is an endless stream of epochs, each a permutation of
 // the rows drawn from a seeded Generator. A micro-batch takes the next B rows
@@ -24,17 +26,15 @@
 import fs from 'node:fs';
 import { Tensor } from '../tensor/tensor.ts';
 import { Generator } from '../tensor/random.ts';
+import { DataError, IGNORE_INDEX } from './data-error.ts';
+import { type ExampleFormat, type TextTokenizer, type ChatTokenizer, tokenizeJsonl } from './jsonl-examples.ts';
+import { type RowLayout, packExamples, padExamples } from './packing.ts';
 
-export class DataError extends Error {
-  override name = 'DataError';
-}
+export { DataError, IGNORE_INDEX, type TextTokenizer, type ChatTokenizer, type ExampleFormat };
 
 export type GeneratorState = ReturnType<Generator['getState']>;
 
-/** Label value the loss skips (Transformers' and PyTorch's ignore_index). */
-export const IGNORE_INDEX = -100;
-
-/** Rows of token ids, labels and (when padded) an attention mask, each [rows, seqLen] row-major. */
+/** Rows of token ids, labels, (when padded) an attention mask and (when packed) position ids, each [rows, seqLen] row-major. */
 export class Dataset {
   constructor(
     readonly inputIds: Int32Array,
@@ -46,9 +46,18 @@ export class Dataset {
     readonly source: string,
     /** Facts worth telling the user (a dropped tail, texts cut to seqLen). */
     readonly notes: string[] = [],
+    /**
+     * Packed rows: each example's position ids, from 0 (the model keeps
+     * examples from attending to each other where they restart; masks.ts).
+     * null: every row is one sequence (positions 0..seqLen-1).
+     */
+    readonly positionIds: Int32Array | null = null,
   ) {
-    if (inputIds.length !== labels.length || inputIds.length % seqLen !== 0 || (attentionMask !== null && attentionMask.length !== inputIds.length)) {
-      throw new DataError(`Dataset: ${inputIds.length} ids, ${labels.length} labels and ${attentionMask?.length ?? 'no'} mask values do not make rows of ${seqLen}`);
+    const fits = (values: Int32Array | null) => values === null || values.length === inputIds.length;
+    if (inputIds.length !== labels.length || inputIds.length % seqLen !== 0 || !fits(attentionMask) || !fits(positionIds)) {
+      throw new DataError(
+        `Dataset: ${inputIds.length} ids, ${labels.length} labels, ${attentionMask?.length ?? 'no'} mask values and ${positionIds?.length ?? 'no'} position ids do not make rows of ${seqLen}`,
+      );
     }
   }
 
@@ -66,11 +75,12 @@ export class Dataset {
       T,
       this.source,
       notes,
+      this.positionIds?.subarray(begin * T, end * T) ?? null,
     );
   }
 
   /**
-   * FNV-1a over the ids, labels and mask: a resumed run checks that it reads
+   * FNV-1a over the ids, labels, mask and position ids: a resumed run checks that it reads
    * the same rows as the run that saved the checkpoint.
    */
   fingerprint(): string {
@@ -87,6 +97,7 @@ export class Dataset {
     mix(this.inputIds);
     mix(this.labels);
     if (this.attentionMask !== null) mix(this.attentionMask);
+    if (this.positionIds !== null) mix(this.positionIds);
     return `${this.rows}x${this.seqLen}:${h.toString(16).padStart(8, '0')}`;
   }
 
@@ -173,81 +184,31 @@ export function tokenFileDataset(file: string, seqLen: number, vocabSize?: numbe
   return cutIntoBlocks(Int32Array.from(readTokenFile(file, vocabSize)), seqLen, file);
 }
 
-/** What the JSONL reader needs of a tokenizer (HfTokenizer has it). */
-export interface TextTokenizer {
-  /** Ids of a text, <bos> first where the tokenizer adds it. */
-  encode(text: string): number[];
-  readonly eosTokenId: number | null;
-  readonly padTokenId: number | null;
-}
+/** How a JSONL file's examples become rows: concatenated and cut into blocks ({"text"} only), packed, or one per row padded. */
+export type JsonlLayout = 'concatenate' | RowLayout;
 
 export interface JsonlOptions {
   seqLen: number;
   vocabSize?: number;
-  /** One text per row, right-padded (default: texts concatenated and cut into rows). */
-  pad?: boolean;
+  /** Default: 'concatenate' for {"text"} examples (as run_clm), 'pack' for the others. */
+  layout?: JsonlLayout;
+  /** Loss on the completions and assistant turns only (default true; TRL's completion_only_loss); false: on every token. */
+  completionOnlyLoss?: boolean;
 }
 
-/** The texts of a JSONL file, with their line numbers; blank lines are skipped. */
-export function readJsonlTexts(file: string): { line: number; text: string }[] {
-  const texts: { line: number; text: string }[] = [];
-  readText(file)
-    .split('\n')
-    .forEach((raw, index) => {
-      if (raw.trim() === '') return;
-      const line = index + 1;
-      let value: unknown;
-      try {
-        value = JSON.parse(raw);
-      } catch (error) {
-        throw new DataError(`${file}:${line}: not JSON (${(error as Error).message})`);
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        throw new DataError(`${file}:${line}: expected an object {"text": "..."}, found ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
-      }
-      const text = (value as Record<string, unknown>).text;
-      if (text === undefined) throw new DataError(`${file}:${line}: no "text" field (the object has ${Object.keys(value).map((k) => JSON.stringify(k)).join(', ') || 'no fields'})`);
-      if (typeof text !== 'string') throw new DataError(`${file}:${line}: "text" is ${text === null ? 'null' : typeof text}, expected a string`);
-      texts.push({ line, text });
-    });
-  if (texts.length === 0) throw new DataError(`${file}: no texts (the file is empty or has only blank lines)`);
-  return texts;
-}
-
-/** A JSONL file of {"text": ...} lines, tokenized: concatenated into rows, or one padded text per row. */
-export function jsonlDataset(file: string, tokenizer: TextTokenizer, options: JsonlOptions): Dataset {
+/** A JSONL file of examples in one of TRL's formats, tokenized, labelled and laid out in rows of seqLen. */
+export function jsonlDataset(file: string, tokenizer: TextTokenizer | ChatTokenizer, options: JsonlOptions): Dataset {
   const { seqLen, vocabSize } = options;
   checkSeqLen(seqLen);
-  const eos = tokenizer.eosTokenId;
-  if (eos === null) throw new DataError(`${file}: the tokenizer has no eos token to end each text with`);
-  const encoded = readJsonlTexts(file).map(({ line, text }) => {
-    let ids: number[];
-    try {
-      ids = [...tokenizer.encode(text), eos];
-    } catch (error) {
-      throw new DataError(`${file}:${line}: ${(error as Error).message}`);
-    }
-    ids.forEach((id, k) => checkVocabulary(id, vocabSize, () => `${file}:${line}, token ${k} of the text (the tokenizer does not fit the model?)`));
-    return ids;
-  });
-  if (!options.pad) return cutIntoBlocks(Int32Array.from(encoded.flat()), seqLen, file);
-
-  const pad = tokenizer.padTokenId;
-  if (pad === null) throw new DataError(`${file}: padding needs a pad token and the tokenizer has none`);
-  const rows = encoded.length;
-  const inputIds = new Int32Array(rows * seqLen).fill(pad);
-  const labels = new Int32Array(rows * seqLen).fill(IGNORE_INDEX);
-  const mask = new Int32Array(rows * seqLen);
-  let cut = 0;
-  encoded.forEach((ids, r) => {
-    if (ids.length > seqLen) cut++;
-    const kept = ids.slice(0, seqLen);
-    inputIds.set(kept, r * seqLen);
-    labels.set(kept, r * seqLen);
-    mask.fill(1, r * seqLen, r * seqLen + kept.length);
-  });
-  const notes = cut > 0 ? [`${cut} of ${rows} texts are longer than ${seqLen} tokens and were cut`] : [];
-  return new Dataset(inputIds, labels, mask, seqLen, file, notes);
+  const { format, examples, notes } = tokenizeJsonl(file, readText(file), tokenizer, { vocabSize, completionOnlyLoss: options.completionOnlyLoss });
+  const layout = options.layout ?? (format === 'text' ? 'concatenate' : 'pack');
+  if (layout === 'concatenate') {
+    if (format !== 'text') throw new DataError(`${file}: ${format} examples are packed or padded, not concatenated (that would let an example attend to the one before it)`);
+    const blocks = cutIntoBlocks(Int32Array.from(examples.flatMap((e) => e.ids)), seqLen, file);
+    return blocks.slice(0, blocks.rows, [...notes, ...blocks.notes]);
+  }
+  const rows = (layout === 'pack' ? packExamples : padExamples)(examples, seqLen, tokenizer.padTokenId);
+  return new Dataset(rows.inputIds, rows.labels, rows.attentionMask, seqLen, file, [...notes, ...rows.notes], rows.positionIds);
 }
 
 /** The last `fraction` of the rows (at least one) held out for evaluation. */
@@ -271,6 +232,8 @@ export interface Batch {
   labels: Tensor;
   /** int32 [B, T], or null when nothing is padded. */
   attentionMask: Tensor | null;
+  /** int32 [B, T] per-example position ids of packed rows (for the model), or null. */
+  positionIds: Tensor | null;
   /** Labels the loss counts: labels[:, 1:] other than -100 (the first position predicts nothing). */
   lossTokens: number;
   /** Input tokens that are not padding. */
@@ -284,10 +247,12 @@ export function makeBatch(data: Dataset, rows: readonly number[]): Batch {
   const ids = new Int32Array(B * T);
   const labels = new Int32Array(B * T);
   const mask = data.attentionMask === null ? null : new Int32Array(B * T);
+  const positions = data.positionIds === null ? null : new Int32Array(B * T);
   rows.forEach((row, b) => {
     ids.set(data.inputIds.subarray(row * T, (row + 1) * T), b * T);
     labels.set(data.labels.subarray(row * T, (row + 1) * T), b * T);
     mask?.set(data.attentionMask!.subarray(row * T, (row + 1) * T), b * T);
+    positions?.set(data.positionIds!.subarray(row * T, (row + 1) * T), b * T);
   });
   let lossTokens = 0;
   for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) if (labels[b * T + t] !== IGNORE_INDEX) lossTokens++;
@@ -296,6 +261,7 @@ export function makeBatch(data: Dataset, rows: readonly number[]): Batch {
     inputIds: Tensor.fromData(ids, [B, T]),
     labels: Tensor.fromData(labels, [B, T]),
     attentionMask: mask === null ? null : Tensor.fromData(mask, [B, T]),
+    positionIds: positions === null ? null : Tensor.fromData(positions, [B, T]),
     lossTokens,
     inputTokens,
   };

@@ -200,7 +200,7 @@ export class Trainer {
     if (this.lora !== null) this.lora.training = true;
     let lossSum = 0;
     for (const batch of batches) {
-      const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined });
+      const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined, positionIds: batch.positionIds ?? undefined });
       const summed = tokenLossSum(logits, batch.labels);
       mul(summed, 1 / lossTokens).backward();
       lossSum += summed.item();
@@ -242,7 +242,7 @@ export class Trainer {
         let sum = 0;
         let tokens = 0;
         for (const batch of sequentialBatches(data, this.options.batchSize)) {
-          const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined });
+          const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined, positionIds: batch.positionIds ?? undefined });
           sum += tokenLossSum(logits, batch.labels).item();
           tokens += batch.lossTokens;
         }

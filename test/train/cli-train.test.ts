@@ -119,7 +119,7 @@ describe('gemma2 train with JSONL texts and a tokenizer', () => {
     expect(run.stderr).not.toMatch(/gemma2:/);
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('LoRA r=2 alpha=4 dropout=0.1 on q_proj,o_proj: 2.0k trainable of');
-    expect(run.stdout).toContain(`train: 4 rows of 12 tokens from ${jsonl} (2 of 4 texts are longer than 12 tokens and were cut)`);
+    expect(run.stdout).toContain(`train: 4 rows of 12 tokens from ${jsonl} (2 of 4 examples are longer than 12 tokens and were cut to their first 12 (as TRL truncates to max_length))`);
     const checkpoint = path.join(out, 'checkpoint-2');
     expect(fs.readdirSync(checkpoint).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json']);
     const lora = LoraModel.load(Gemma2ForCausalLM.fromPretrained(model), checkpoint);

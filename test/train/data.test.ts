@@ -3,7 +3,7 @@
 // and their counted tokens, the seeded epoch-by-epoch order and its restore,
 // and the errors that name the file, line and position.
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import { BatchStream, Dataset, DataError, IGNORE_INDEX, jsonlDataset, makeBatch,
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-data-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 let fileCount = 0;
 function file(text: string, ext = 'txt'): string {
   const name = path.join(dir, `f${fileCount++}.${ext}`);
@@ -79,7 +80,7 @@ describe('JSONL texts', () => {
   });
 
   test('padded: one text per row, right-padded with the pad id, labels -100 and mask 0 on the padding, long texts cut', () => {
-    const data = jsonlDataset(jsonl, tokenizer, { seqLen: 6, pad: true });
+    const data = jsonlDataset(jsonl, tokenizer, { seqLen: 6, layout: 'pad' });
     const pad = tokenizer.padTokenId!;
     expect(rowsOf(data)).toEqual([
       [...encoded[0], pad, pad],
@@ -96,7 +97,8 @@ describe('JSONL texts', () => {
       [1, 1, 1, 0, 0, 0],
       [1, 1, 1, 1, 1, 1],
     ]);
-    expect(data.notes).toEqual(['1 of 3 texts are longer than 6 tokens and were cut']);
+    expect(data.notes).toEqual(['1 of 3 examples are longer than 6 tokens and were cut to their first 6 (as TRL truncates to max_length)']);
+    expect(data.positionIds).toBeNull();
     const batch = makeBatch(data, [0, 1]);
     expect(batch.lossTokens).toBe(3 + 2); // the first position predicts nothing
     expect(batch.inputTokens).toBe(4 + 3);
@@ -106,19 +108,19 @@ describe('JSONL texts', () => {
   test('errors name the file and line: not JSON, not an object, no "text", not a string, ids outside the model', () => {
     const notJson = file('{"text": "a"}\n\n{"text": "b"', 'jsonl');
     expect(() => jsonlDataset(notJson, tokenizer, { seqLen: 2 })).toThrow(new RegExp(`^${notJson}:3: not JSON \\(`));
-    expect(() => jsonlDataset(file('{"txt": "a", "n": 1}'), tokenizer, { seqLen: 2 })).toThrow(/:1: no "text" field \(the object has "txt", "n"\)/);
+    expect(() => jsonlDataset(file('{"txt": "a", "n": 1}'), tokenizer, { seqLen: 2 })).toThrow(/:1: no "text", "prompt"\/"completion" or "messages" field \(the object has "txt", "n"\)/);
     expect(() => jsonlDataset(file('{"text": 5}'), tokenizer, { seqLen: 2 })).toThrow(/:1: "text" is number, expected a string/);
     expect(() => jsonlDataset(file('{"text": null}'), tokenizer, { seqLen: 2 })).toThrow(/:1: "text" is null, expected a string/);
-    expect(() => jsonlDataset(file('["text"]'), tokenizer, { seqLen: 2 })).toThrow(/:1: expected an object \{"text": "..."\}, found an array/);
-    expect(() => jsonlDataset(file('\n  \n'), tokenizer, { seqLen: 2 })).toThrow(/no texts \(the file is empty or has only blank lines\)/);
+    expect(() => jsonlDataset(file('["text"]'), tokenizer, { seqLen: 2 })).toThrow(/:1: expected an object \{"text"\}, \{"prompt", "completion"\} or \{"messages"\}, found an array/);
+    expect(() => jsonlDataset(file('\n  \n'), tokenizer, { seqLen: 2 })).toThrow(/no examples \(the file is empty or has only blank lines\)/);
     // "Hello" is one of the fixture's merges (id 235): outside a 100-token model.
     const outside = file('{"text": "ab"}\n{"text": "a Hello"}', 'jsonl');
     expect(() => jsonlDataset(outside, tokenizer, { seqLen: 2, vocabSize: 100 })).toThrow(
-      new DataError(`${outside}:2, token 3 of the text (the tokenizer does not fit the model?): token id 235 is outside the model's vocabulary [0, 100)`),
+      new DataError(`${outside}:2, token 3 of the example: token id 235 is outside the model's vocabulary [0, 100) (the tokenizer does not fit the model?)`),
     );
     const lone = file('{"text": "\\ud800"}');
     expect(() => jsonlDataset(lone, tokenizer, { seqLen: 2 })).toThrow(new RegExp(`^${lone}:1: encode: text has a lone surrogate`));
-    expect(() => jsonlDataset(jsonl, { ...tokenizer, encode: (t: string) => tokenizer.encode(t), padTokenId: null }, { seqLen: 4, pad: true })).toThrow(/padding needs a pad token/);
+    expect(() => jsonlDataset(jsonl, { ...tokenizer, encode: (t: string) => tokenizer.encode(t), padTokenId: null }, { seqLen: 4, layout: 'pad' })).toThrow(/padding needs a pad token/);
     expect(() => jsonlDataset(jsonl, tokenizer, { seqLen: 40 })).toThrow(/14 tokens, fewer than one row of 40/);
   });
 });

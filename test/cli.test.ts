@@ -2,7 +2,6 @@
 
 import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '../lib/io/safetensors.ts';
 import { goldenPath } from './golden-files.ts';
@@ -11,12 +10,13 @@ import { generate } from '../lib/generation/generate.ts';
 import { Tensor } from '../lib/tensor/tensor.ts';
 import { HfTokenizer } from '../lib/tokenizer/tokenizer.ts';
 import { gemma2, repoRoot } from './run-cli.ts';
+import { tempDir } from './temp-dir.ts';
 
 
 
 describe('gemma2 parity', () => {
   test('passing cases print a table and exit 0; --save-actual writes our outputs under the expected names', () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-parity-'));
+    const out = tempDir('parity');
     const run = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), goldenPath('cases/tiny-base-model.safetensors'), '--models', goldenPath('models'), '--backend', 'cpu', '--save-actual', out);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
@@ -48,7 +48,7 @@ describe('gemma2 parity', () => {
 
   test('a case that cannot run, or a file that is not a case, fails with the reason and exit 1', () => {
     const notACase = goldenPath('models/tiny/model.safetensors');
-    const noModels = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-no-models-'));
+    const noModels = tempDir('no-models');
     const run = gemma2('parity', goldenPath('cases/tiny-train.safetensors'), notACase, '--models', noModels);
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/tiny-train \(train.*\n\s+FAIL: CheckpointError: .*tiny-gentle: not a folder/);
@@ -57,7 +57,7 @@ describe('gemma2 parity', () => {
   });
 
   test('a mismatch is reported per tensor, and a checkpoint that does not fit names its weights', () => {
-    const models = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-models-'));
+    const models = tempDir('models');
     // tiny-tokcls with every score bias shifted by 0.01: the logits must FAIL, nothing else runs
     const source = SafetensorsFile.open(goldenPath('models/tiny-tokcls/model.safetensors'));
     const tensors = source.names().map((name) => {
@@ -99,7 +99,7 @@ describe('gemma2 parity', () => {
 describe('gemma2 generate', () => {
   /** The tiny golden model with the test tokenizer (same 256-token vocabulary) beside it. */
   function tinyWithTokenizer(): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-generate-'));
+    const dir = tempDir('generate');
     for (const file of ['config.json', 'model.safetensors']) fs.copyFileSync(goldenPath(`models/tiny/${file}`), path.join(dir, file));
     for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(repoRoot, 'test/tokenizer/fixtures/tiny', file), path.join(dir, file));
     return dir;

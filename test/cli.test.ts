@@ -9,7 +9,7 @@ import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
 import { generate } from '../lib/generation/generate.ts';
 import { Tensor } from '../lib/tensor/tensor.ts';
 import { HfTokenizer } from '../lib/tokenizer/tokenizer.ts';
-import { gemma2, repoRoot } from './run-cli.ts';
+import { gemma2, gemma2InProcess, repoRoot } from './run-cli.ts';
 import { tempDir } from './temp-dir.ts';
 
 
@@ -80,17 +80,18 @@ describe('gemma2 parity', () => {
     expect(wrongHead.stdout).toMatch(/missing: score\.bias/);
   });
 
-  test('usage errors exit 2 with the usage text', () => {
-    const noModels = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'));
+  test('usage errors exit 2 with the usage text of the command', async () => {
+    const noModels = await gemma2InProcess('parity', goldenPath('cases/tiny-seqcls.safetensors'));
     expect(noModels.status).toBe(2);
     expect(noModels.stderr).toContain('gemma2: parity: give --models <dir> (a folder of model folders) or --model <dir> (one model folder)');
-    const both = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--model', goldenPath('models/tiny-seqcls'));
+    expect(noModels.stderr).toContain('usage:\ngemma2 parity <case.safetensors>...');
+    const both = await gemma2InProcess('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--model', goldenPath('models/tiny-seqcls'));
     expect(both.status).toBe(2);
-    expect(noModels.stderr).toContain('usage: gemma2 <command>');
-    const unknown = gemma2('frobnicate');
+    const unknown = await gemma2InProcess('frobnicate');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
-    const badBackend = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--backend', 'tpu');
+    expect(unknown.stderr).toContain('usage: gemma2 <command>');
+    const badBackend = await gemma2InProcess('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--backend', 'tpu');
     expect(badBackend.status).toBe(2);
     expect(badBackend.stderr).toContain('unknown backend "tpu"');
   });
@@ -132,19 +133,19 @@ describe('gemma2 generate', () => {
     expect(again.stdout).toBe(chat.stdout);
   });
 
-  test('errors: missing folder, no tokenizer for text, ids outside the vocabulary, bad options', () => {
-    const missing = gemma2('generate', '--model', '/nonexistent/model', '--ids', '2');
+  test('errors: missing folder, no tokenizer for text, ids outside the vocabulary, bad options', async () => {
+    const missing = await gemma2InProcess('generate', '--model', '/nonexistent/model', '--ids', '2');
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toContain('model folder /nonexistent/model does not exist');
-    const noTokenizer = gemma2('generate', '--model', goldenPath('models/tiny'), '--prompt', 'hi');
+    expect(missing.stderr).toContain('--model folder /nonexistent/model does not exist');
+    const noTokenizer = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--prompt', 'hi');
     expect(noTokenizer.stderr).toContain('has no tokenizer.json, so a text prompt cannot be encoded; pass token ids instead, e.g. --ids');
-    const outside = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,300');
+    const outside = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2,300');
     expect(outside.stderr).toContain("token id 300 is outside the model's vocabulary [0, 256)");
-    const badIds = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,x');
+    const badIds = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2,x');
     expect(badIds.stderr).toContain('--ids must be comma-separated integers, got "x"');
-    const both = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--prompt', 'a');
+    const both = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--prompt', 'a');
     expect(both.stderr).toContain('give exactly one of --prompt and --ids');
-    const badTopP = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--top-p', '1.5');
+    const badTopP = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--top-p', '1.5');
     expect(badTopP.stderr).toContain('--top-p 1.5 is not valid');
   });
 });

@@ -36,10 +36,10 @@ const logitsOf = (model: Gemma2ForCausalLM) => noGrad(() => model.forward({ inpu
 const greedy = (model: Gemma2ForCausalLM, ids: number[] = promptIds) =>
   generate(model, Tensor.fromData(Int32Array.from(ids), [1, ids.length]), { maxNewTokens: 8 }).newTokens[0];
 
-/** A LoRA adapter on `baseDir` whose B matrices are random (a fresh adapter's are zero: no change), saved under `dir`. */
+/** A LoRA adapter on `baseDir` whose B matrices are random (a fresh adapter's are zero: no change), saved under `dir`. Its dropout is 0.9: an adapter left in training mode would generate other tokens. */
 function saveRandomAdapter(baseDir: string, dir: string, seed: number): void {
   const model = Gemma2ForCausalLM.fromPretrained(baseDir);
-  const lora = new LoraModel(model, { r: 4, alpha: 8, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'] }, seed);
+  const lora = new LoraModel(model, { r: 4, alpha: 8, dropout: 0.9, targetModules: ['q_proj', 'v_proj', 'down_proj'] }, seed);
   const g = new Generator(seed);
   noGrad(() => {
     for (const { adapter: a } of lora.adapters.values()) a.b.copyFrom(Tensor.fromData(Float32Array.from({ length: a.b.size }, () => (g.nextFloat() - 0.5) * 0.5), a.b.shape));

@@ -14,6 +14,7 @@ import { Generator } from '../../lib/tensor/random.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { SafetensorsFile } from '../../lib/io/safetensors.ts';
 import { ADAPTER_CONFIG, LoraModel } from '../../lib/train/lora.ts';
+import { parseGemma2Config } from '../../lib/model/config.ts';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 import { gemma2, gemma2InProcess } from '../run-cli.ts';
@@ -96,6 +97,26 @@ describe('gemma2 generate with a LoRA adapter', () => {
     const tokenizer = HfTokenizer.fromPretrained(checkpoint);
     const ids = tokenizer.encode('hello');
     expect(run.stdout).toBe(`${tokenizer.decode(greedy(withAdapter(base, checkpoint), ids).slice(0, 6), { skipSpecialTokens: true })}\n`);
+  });
+  test('a LoRA checkpoint of a run from --init rebuilds the same seeded random base; merge writes it in float32', async () => {
+    const dir = tempDir('lora-init');
+    const tokens = path.join(dir, 'tokens.txt');
+    fs.writeFileSync(tokens, Array.from({ length: 48 }, (_, i) => (i * 37) % 256).join(' '));
+    const configFile = path.join(dir, 'config.json');
+    fs.copyFileSync(goldenPath('models/tiny/config.json'), configFile);
+    const out = path.join(dir, 'out');
+    const train = await gemma2InProcess('train', '--init', configFile, '--seed', '9', '--tokens', tokens, '--seq-len', '8', '--out', out, '--steps', '1', '--batch-size', '2', '--lr', '0.05', '--lora-r', '2');
+    expect(train.status).toBe(0);
+    const checkpoint = path.join(out, 'checkpoint-1');
+    const run = await gemma2InProcess('generate', '--model', checkpoint, '--ids', promptIds.join(','), '--max-new-tokens', '8');
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain(`gemma2: generating with random weights from ${configFile} (seed 9) with the LoRA adapter ${checkpoint}`);
+    const model = new Gemma2ForCausalLM(parseGemma2Config(JSON.parse(fs.readFileSync(configFile, 'utf8'))), { seed: 9 });
+    LoraModel.load(model, checkpoint).training = false;
+    expect(run.stdout.trim().split(' ').map(Number)).toEqual(greedy(model));
+    const merged = path.join(dir, 'merged');
+    const merge = await gemma2InProcess('merge', '--adapter', checkpoint, '--out', merged);
+    expect(merge.stdout).toContain(`wrote ${merged}: config.json, model.safetensors (F32, the --init weights were float32)`);
   });
 });
 

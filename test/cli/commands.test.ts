@@ -124,4 +124,16 @@ describe('gemma2 train refusals', () => {
     expect(init.stderr).toContain("train: --seq-len 600 is more than the model's max_position_embeddings (512)");
     expect(fs.existsSync(out)).toBe(false);
   });
+
+  test('--resume with --steps below the run\'s warmup is refused too', async () => {
+    const dir = tempDir('train-resume-warmup');
+    const tokens = path.join(dir, 'tokens.txt');
+    fs.writeFileSync(tokens, Array.from({ length: 64 }, (_, i) => (i * 7) % 256).join(' '));
+    const out = path.join(dir, 'out');
+    const first = await gemma2InProcess('train', '--model', tiny, '--tokens', tokens, '--out', out, '--steps', '4', '--warmup', '4', '--seq-len', '8', '--batch-size', '1', '--save-every', '1', '--lora-r', '1');
+    expect(first.status).toBe(0);
+    const shorter = await gemma2InProcess('train', '--resume', path.join(out, 'checkpoint-1'), '--steps', '3');
+    expect(shorter.status).toBe(2);
+    expect(shorter.stderr).toContain('gemma2: train: --warmup 4 is more than --steps 3');
+  });
 });

@@ -4,20 +4,18 @@
 // every point. The trace case is golden/project/cases/tiny-trace.safetensors,
 // made by golden/make_case.py --trace from Transformers.
 
-import { afterAll, describe, expect, test } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
+import { describe, expect, test } from 'vitest';
 import path from 'node:path';
 import { goldenPath } from './golden-files.ts';
 import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
 import { hookPointNames } from '../lib/model/hook-points.ts';
 import { gemma2 } from './run-cli.ts';
+import { tempDir } from './temp-dir.ts';
 
 const traceCase = goldenPath('project/cases/tiny-trace.safetensors');
 
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-trace-'));
-afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+const scratch = tempDir('trace');
 
 describe('gemma2 parity --trace', () => {
   const points = hookPointNames(4, true);

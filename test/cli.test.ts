@@ -2,7 +2,6 @@
 
 import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '../lib/io/safetensors.ts';
 import { goldenPath } from './golden-files.ts';
@@ -10,13 +9,14 @@ import { Gemma2ForCausalLM } from '../lib/model/causal-lm.ts';
 import { generate } from '../lib/generation/generate.ts';
 import { Tensor } from '../lib/tensor/tensor.ts';
 import { HfTokenizer } from '../lib/tokenizer/tokenizer.ts';
-import { gemma2, repoRoot } from './run-cli.ts';
+import { gemma2, gemma2InProcess, repoRoot } from './run-cli.ts';
+import { tempDir } from './temp-dir.ts';
 
 
 
 describe('gemma2 parity', () => {
   test('passing cases print a table and exit 0; --save-actual writes our outputs under the expected names', () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-parity-'));
+    const out = tempDir('parity');
     const run = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), goldenPath('cases/tiny-base-model.safetensors'), '--models', goldenPath('models'), '--backend', 'cpu', '--save-actual', out);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
@@ -48,7 +48,7 @@ describe('gemma2 parity', () => {
 
   test('a case that cannot run, or a file that is not a case, fails with the reason and exit 1', () => {
     const notACase = goldenPath('models/tiny/model.safetensors');
-    const noModels = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-no-models-'));
+    const noModels = tempDir('no-models');
     const run = gemma2('parity', goldenPath('cases/tiny-train.safetensors'), notACase, '--models', noModels);
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/tiny-train \(train.*\n\s+FAIL: CheckpointError: .*tiny-gentle: not a folder/);
@@ -57,7 +57,7 @@ describe('gemma2 parity', () => {
   });
 
   test('a mismatch is reported per tensor, and a checkpoint that does not fit names its weights', () => {
-    const models = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-models-'));
+    const models = tempDir('models');
     // tiny-tokcls with every score bias shifted by 0.01: the logits must FAIL, nothing else runs
     const source = SafetensorsFile.open(goldenPath('models/tiny-tokcls/model.safetensors'));
     const tensors = source.names().map((name) => {
@@ -80,17 +80,18 @@ describe('gemma2 parity', () => {
     expect(wrongHead.stdout).toMatch(/missing: score\.bias/);
   });
 
-  test('usage errors exit 2 with the usage text', () => {
-    const noModels = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'));
+  test('usage errors exit 2 with the usage text of the command', async () => {
+    const noModels = await gemma2InProcess('parity', goldenPath('cases/tiny-seqcls.safetensors'));
     expect(noModels.status).toBe(2);
     expect(noModels.stderr).toContain('gemma2: parity: give --models <dir> (a folder of model folders) or --model <dir> (one model folder)');
-    const both = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--model', goldenPath('models/tiny-seqcls'));
+    expect(noModels.stderr).toContain('usage:\ngemma2 parity <case.safetensors>...');
+    const both = await gemma2InProcess('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--model', goldenPath('models/tiny-seqcls'));
     expect(both.status).toBe(2);
-    expect(noModels.stderr).toContain('usage: gemma2 <command>');
-    const unknown = gemma2('frobnicate');
+    const unknown = await gemma2InProcess('frobnicate');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
-    const badBackend = gemma2('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--backend', 'tpu');
+    expect(unknown.stderr).toContain('usage: gemma2 <command>');
+    const badBackend = await gemma2InProcess('parity', goldenPath('cases/tiny-seqcls.safetensors'), '--models', goldenPath('models'), '--backend', 'tpu');
     expect(badBackend.status).toBe(2);
     expect(badBackend.stderr).toContain('unknown backend "tpu"');
   });
@@ -99,7 +100,7 @@ describe('gemma2 parity', () => {
 describe('gemma2 generate', () => {
   /** The tiny golden model with the test tokenizer (same 256-token vocabulary) beside it. */
   function tinyWithTokenizer(): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-generate-'));
+    const dir = tempDir('generate');
     for (const file of ['config.json', 'model.safetensors']) fs.copyFileSync(goldenPath(`models/tiny/${file}`), path.join(dir, file));
     for (const file of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(repoRoot, 'test/tokenizer/fixtures/tiny', file), path.join(dir, file));
     return dir;
@@ -132,19 +133,19 @@ describe('gemma2 generate', () => {
     expect(again.stdout).toBe(chat.stdout);
   });
 
-  test('errors: missing folder, no tokenizer for text, ids outside the vocabulary, bad options', () => {
-    const missing = gemma2('generate', '--model', '/nonexistent/model', '--ids', '2');
+  test('errors: missing folder, no tokenizer for text, ids outside the vocabulary, bad options', async () => {
+    const missing = await gemma2InProcess('generate', '--model', '/nonexistent/model', '--ids', '2');
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toContain('model folder /nonexistent/model does not exist');
-    const noTokenizer = gemma2('generate', '--model', goldenPath('models/tiny'), '--prompt', 'hi');
+    expect(missing.stderr).toContain('--model folder /nonexistent/model does not exist');
+    const noTokenizer = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--prompt', 'hi');
     expect(noTokenizer.stderr).toContain('has no tokenizer.json, so a text prompt cannot be encoded; pass token ids instead, e.g. --ids');
-    const outside = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,300');
+    const outside = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2,300');
     expect(outside.stderr).toContain("token id 300 is outside the model's vocabulary [0, 256)");
-    const badIds = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2,x');
+    const badIds = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2,x');
     expect(badIds.stderr).toContain('--ids must be comma-separated integers, got "x"');
-    const both = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--prompt', 'a');
+    const both = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--prompt', 'a');
     expect(both.stderr).toContain('give exactly one of --prompt and --ids');
-    const badTopP = gemma2('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--top-p', '1.5');
+    const badTopP = await gemma2InProcess('generate', '--model', goldenPath('models/tiny'), '--ids', '2', '--top-p', '1.5');
     expect(badTopP.stderr).toContain('--top-p 1.5 is not valid');
   });
 });

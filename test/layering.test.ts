@@ -3,10 +3,10 @@
 // rule that can never fire is noticed), then on the library itself.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CORE_RULE, CYCLE_RULE, checkLayering } from './layering-report.ts';
+import { tempDir } from './temp-dir.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const config = path.join(root, '.dependency-cruiser.cjs');
@@ -35,13 +35,12 @@ const FIXTURE: Record<string, string> = {
 describe('layering rules on a made-up tree', () => {
   let dir = '';
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-layering-'));
+    dir = tempDir('layering');
     for (const [file, text] of Object.entries(FIXTURE)) {
       fs.mkdirSync(path.join(dir, path.dirname(file)), { recursive: true });
       fs.writeFileSync(path.join(dir, file), `${text}\n`);
     }
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('reports each planted violation, by rule, and nothing else', async () => {
     const { violations, report } = await checkLayering(dir, config, FOLDERS);

@@ -11,9 +11,9 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './temp-dir.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -91,7 +91,7 @@ describe('the npm package', () => {
   const consumer = () => path.join(dir, 'consumer');
 
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-package-'));
+    dir = tempDir('package');
     [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dir], root)) as PackResult[];
     fs.mkdirSync(consumer());
     const tarball = `../${packed.filename}`;
@@ -100,9 +100,6 @@ describe('the npm package', () => {
     // --omit=optional: headless-gl (gpu.js's optional native GL) is not needed to run, and would build from source.
     run('npm', ['ci', '--offline', '--ignore-scripts', '--omit=optional', '--no-audit', '--no-fund'], consumer());
   }, 300_000);
-  afterAll(() => {
-    if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   it('ships the built library, the command, the README and the parity kit, and no sources, tests or goldens', () => {
     const files = packed.files.map((f) => f.path);

@@ -7,8 +7,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { UsageError } from './usage-error.ts';
+import { parseCommandLine } from './args.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { GoldenCase } from '../golden/case.ts';
@@ -64,11 +64,18 @@ function openCase(file: string): GoldenCase | string {
 }
 
 export async function runParity(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { models: { type: 'string' }, model: { type: 'string' }, trace: { type: 'boolean' }, backend: { type: 'string' }, 'save-actual': { type: 'string' } },
-  });
+  const commandLine = parseCommandLine(
+    'parity',
+    argv,
+    { models: { type: 'string' }, model: { type: 'string' }, trace: { type: 'boolean' }, backend: { type: 'string' }, 'save-actual': { type: 'string' } },
+    { allowPositionals: true },
+  );
+  if (commandLine.help) {
+    console.log(PARITY_USAGE.trimStart());
+    return 0;
+  }
+  const positionals = commandLine.positionals;
+  const values = commandLine.values as { models?: string; model?: string; trace?: boolean; backend?: string; 'save-actual'?: string };
   if (positionals.length === 0) throw new UsageError('parity: name at least one case file');
   if ((values.models === undefined) === (values.model === undefined)) throw new UsageError('parity: give --models <dir> (a folder of model folders) or --model <dir> (one model folder)');
   const folder = (values.models ?? values.model)!;

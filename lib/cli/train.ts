@@ -6,11 +6,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { UsageError } from './usage-error.ts';
+import { numberOption, parseCommandLine } from './args.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
-import { parseGemma2Config } from '../model/config.ts';
+import { ConfigError, type Gemma2Config, parseGemma2Config } from '../model/config.ts';
 import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import { LoraModel, type LoraConfig } from '../train/lora.ts';
 import { type Dataset, jsonlDataset, splitDataset, tokenFileDataset } from '../train/data.ts';
@@ -119,12 +119,14 @@ interface RunInputs {
   };
 }
 
+/** A number option (decimal or exponent notation, args.ts), checked; undefined when absent. */
 function parseNumber(values: Values, name: keyof typeof OPTIONS, check: (n: number) => boolean, what: string): number | undefined {
-  const text = values[name];
-  if (text === undefined || typeof text !== 'string') return undefined;
-  const n = Number(text);
-  if (text.trim() === '' || !check(n)) throw new UsageError(`train: --${name} ${text} is not valid (expected ${what})`);
-  return n;
+  return numberOption('train', name, values[name], { integer: false, check, expected: what });
+}
+
+/** An integer option: decimal digits only (not 1e2, 0x10 or 1.0), checked; undefined when absent. */
+function parseInteger(values: Values, name: keyof typeof OPTIONS, check: (n: number) => boolean, what: string): number | undefined {
+  return numberOption('train', name, values[name], { integer: true, check, expected: what });
 }
 
 const positiveInt = (n: number) => Number.isInteger(n) && n >= 1;
@@ -161,6 +163,27 @@ function buildModel(source: ModelSource, lora: boolean): Gemma2ForCausalLM {
   return new Gemma2ForCausalLM(parseGemma2Config(readConfigFile(source.config)), { seed: source.seed });
 }
 
+/**
+ * The config of the model a run starts from (the folder's config.json, or the
+ * --init file), read without loading weights; null when the folder has none
+ * (loading it then reports that).
+ */
+function sourceConfig(source: ModelSource): Gemma2Config | null {
+  const file = source.kind === 'init' ? source.config : path.join(source.dir, 'config.json');
+  if (source.kind === 'pretrained' && !fs.existsSync(file)) return null;
+  try {
+    return parseGemma2Config(readConfigFile(file));
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${file}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** A warmup longer than the run would never reach the peak learning rate: refused rather than silently cut off. */
+function refuseWarmupPastSteps(warmupSteps: number, steps: number): void {
+  if (warmupSteps > steps) throw new UsageError(`train: --warmup ${warmupSteps} is more than --steps ${steps}; the learning rate would never reach its peak (--lr)`);
+}
+
 /** The training and eval rows the inputs name. */
 function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval: Dataset | null } {
   const { kind, file, pad, pack, completionOnlyLoss, seqLen, evalFile, evalFraction } = inputs.data;
@@ -191,7 +214,7 @@ function inputsFromArgs(values: Values): RunInputs {
     if (values[flag] && values.data === undefined) throw new UsageError(`train: --${flag} applies to --data texts; token ids are cut into rows as they come`);
   }
   if (values.pad && values.pack) throw new UsageError('train: give at most one of --pack and --pad');
-  const seed = parseNumber(values, 'seed', Number.isInteger, 'an integer') ?? 0;
+  const seed = parseInteger(values, 'seed', Number.isInteger, 'an integer') ?? 0;
   const source: ModelSource = values.model !== undefined ? { kind: 'pretrained', dir: path.resolve(values.model) } : { kind: 'init', config: path.resolve(values.init!), seed };
   const tokenizer = values.tokenizer ?? (source.kind === 'pretrained' ? source.dir : path.dirname(source.config));
   const evalFraction = parseNumber(values, 'eval-fraction', (n) => n > 0 && n < 1, 'a fraction between 0 and 1') ?? null;
@@ -204,7 +227,7 @@ function inputsFromArgs(values: Values): RunInputs {
       pad: values.pad === true,
       pack: values.pack === true,
       completionOnlyLoss: values['loss-on-all-tokens'] !== true,
-      seqLen: parseNumber(values, 'seq-len', (n) => Number.isInteger(n) && n >= 2, 'an integer >= 2') ?? 128,
+      seqLen: parseInteger(values, 'seq-len', (n) => Number.isInteger(n) && n >= 2, 'an integer >= 2') ?? 128,
       evalFile: values['eval-data'] === undefined ? null : path.resolve(values['eval-data']),
       evalFraction,
     },
@@ -221,17 +244,17 @@ function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
   const options: Partial<TrainerOptions> = {
     optimizer,
     schedule,
-    steps: parseNumber(values, 'steps', positiveInt, 'a positive integer'),
-    batchSize: parseNumber(values, 'batch-size', positiveInt, 'a positive integer'),
-    gradAccum: parseNumber(values, 'grad-accum', positiveInt, 'a positive integer'),
+    steps: parseInteger(values, 'steps', positiveInt, 'a positive integer'),
+    batchSize: parseInteger(values, 'batch-size', positiveInt, 'a positive integer'),
+    gradAccum: parseInteger(values, 'grad-accum', positiveInt, 'a positive integer'),
     lr: parseNumber(values, 'lr', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0'),
-    warmupSteps: parseNumber(values, 'warmup', nonNegativeInt, 'an integer >= 0'),
+    warmupSteps: parseInteger(values, 'warmup', nonNegativeInt, 'an integer >= 0'),
     weightDecay: parseNumber(values, 'weight-decay', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0'),
     momentum: parseNumber(values, 'momentum', (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
     maxGradNorm: maxGradNorm === undefined ? undefined : maxGradNorm === 0 ? null : maxGradNorm,
-    evalEvery: parseNumber(values, 'eval-every', nonNegativeInt, 'an integer >= 0'),
-    saveEvery: parseNumber(values, 'save-every', nonNegativeInt, 'an integer >= 0'),
-    seed: parseNumber(values, 'seed', Number.isInteger, 'an integer'),
+    evalEvery: parseInteger(values, 'eval-every', nonNegativeInt, 'an integer >= 0'),
+    saveEvery: parseInteger(values, 'save-every', nonNegativeInt, 'an integer >= 0'),
+    seed: parseInteger(values, 'seed', Number.isInteger, 'an integer'),
     gradientCheckpointing: values['gradient-checkpointing'],
   };
   return options;
@@ -239,7 +262,7 @@ function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
 
 function loraFromArgs(values: Values): LoraConfig | null {
   if (!['lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets'].some((k) => values[k as keyof Values] !== undefined)) return null;
-  const r = parseNumber(values, 'lora-r', positiveInt, 'a positive integer') ?? 8;
+  const r = parseInteger(values, 'lora-r', positiveInt, 'a positive integer') ?? 8;
   return {
     r,
     alpha: parseNumber(values, 'lora-alpha', (n) => n > 0 && Number.isFinite(n), 'a positive number') ?? 8,
@@ -255,7 +278,12 @@ function describeSource(source: ModelSource): string {
 }
 
 export function runTrain(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: OPTIONS }) as { values: Values };
+  const commandLine = parseCommandLine('train', argv, OPTIONS);
+  if (commandLine.help) {
+    console.log(TRAIN_USAGE.trimStart());
+    return 0;
+  }
+  const values = commandLine.values as Values;
   if (values.backend !== undefined) setBackend(values.backend);
 
   let trainer: Trainer;
@@ -274,14 +302,15 @@ export function runTrain(argv: string[]): number {
     inputs = state.extra?.cli as RunInputs;
     if (inputs === undefined || state.source === null) throw new Error(`train: ${checkpoint} was not written by gemma2 train, so its data and model are unknown`);
     const overrides: Partial<TrainerOptions> = {};
-    const steps = parseNumber(values, 'steps', positiveInt, 'a positive integer');
-    const evalEvery = parseNumber(values, 'eval-every', nonNegativeInt, 'an integer >= 0');
-    const saveEvery = parseNumber(values, 'save-every', nonNegativeInt, 'an integer >= 0');
+    const steps = parseInteger(values, 'steps', positiveInt, 'a positive integer');
+    const evalEvery = parseInteger(values, 'eval-every', nonNegativeInt, 'an integer >= 0');
+    const saveEvery = parseInteger(values, 'save-every', nonNegativeInt, 'an integer >= 0');
     if (steps !== undefined) overrides.steps = steps;
     if (evalEvery !== undefined) overrides.evalEvery = evalEvery;
     if (saveEvery !== undefined) overrides.saveEvery = saveEvery;
     const total = overrides.steps ?? state.options.steps;
     if (evalEvery !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) throw new UsageError('train: --eval-every needs eval data, and this run has none');
+    refuseWarmupPastSteps(state.options.warmupSteps, total);
     if (state.step >= total) throw new UsageError(`train: ${checkpoint} is at step ${state.step} and the run has ${total} steps; give --steps with more to train further`);
     const source = state.source;
     // A full checkpoint holds its config; LoRA adapters use their base model's.
@@ -304,10 +333,16 @@ export function runTrain(argv: string[]): number {
       throw new UsageError('train: --eval-every needs eval data: --eval-data <file> or --eval-fraction <f>');
     }
     const options = resolveTrainerOptions(trainerOptionsFromArgs(values));
+    refuseWarmupPastSteps(options.warmupSteps, options.steps);
     const loraConfig = loraFromArgs(values);
     const out = values.out;
     if (fs.existsSync(path.join(out, LOG_FILE))) {
       throw new UsageError(`train: ${out} already holds a training run (${LOG_FILE}); continue it with --resume ${path.join(out, 'checkpoint-<step>')} or choose another --out`);
+    }
+    // before the weights are allocated: the rows must fit the model's positions
+    const maxPositions = sourceConfig(inputs.source)?.maxPositionEmbeddings ?? Infinity;
+    if (inputs.data.seqLen > maxPositions) {
+      throw new UsageError(`train: --seq-len ${inputs.data.seqLen} is more than the model's max_position_embeddings (${maxPositions}); rows that long reach positions it was not trained on`);
     }
     const model = buildModel(inputs.source, loraConfig !== null);
     ({ train, eval: eval_ } = loadData(inputs, model.config.vocabSize));

@@ -6,6 +6,14 @@
 // and the mask grows by one per new token. A row that produced an end token
 // is finished; its later tokens are the pad id, and generation stops when
 // every row is finished or maxNewTokens is reached.
+//
+// Two limits, checked before anything is allocated or computed:
+//   - the key/value cache for prompt + maxNewTokens positions must fit in
+//     maxCacheBytes (default 8 GiB), else a GenerationError says how many new
+//     tokens fit (not a raw "Invalid typed array length" or an exhausted heap);
+//   - positions past max_position_embeddings were never trained: generation
+//     runs (RoPE has no hard end, and Transformers runs too) but warns once,
+//     through onWarning (default console.warn), when the first one is reached.
 
 import { Tensor } from '../tensor/tensor.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
@@ -13,8 +21,12 @@ import { Generator } from '../tensor/random.ts';
 import { noGrad } from '../autograd/tape.ts';
 import { expectInt, expectRank } from '../ops/index.ts';
 import type { Gemma2ForCausalLM } from '../model/causal-lm.ts';
-import { HybridCache } from './hybrid-cache.ts';
-import { type SamplingOptions, argmax, checkSamplingOptions, sampleToken } from './sampling.ts';
+import { HybridCache, hybridCacheBytes } from './hybrid-cache.ts';
+import type { Gemma2Config } from '../model/config.ts';
+import { type SamplingOptions, checkRepetitionPenalty, checkSamplingOptions, greedyToken, sampleToken } from './sampling.ts';
+
+/** The default bound on the key/value cache generate() allocates. */
+export const DEFAULT_MAX_CACHE_BYTES = 8 * 2 ** 30;
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -28,6 +40,10 @@ export interface GenerateOptions extends SamplingOptions {
   eosTokenId?: number | number[] | null;
   /** Cache size; default prompt length + maxNewTokens. */
   maxCacheLen?: number;
+  /** Refuse (GenerationError) a cache larger than this many bytes; default DEFAULT_MAX_CACHE_BYTES (8 GiB). */
+  maxCacheBytes?: number;
+  /** Receives the warning when a position reaches max_position_embeddings (once per call); default console.warn. */
+  onWarning?: (message: string) => void;
   /** Called after every step with the new token of each row. */
   onToken?: (tokens: number[], step: number) => void;
   /** Keep the logits every new token was chosen from ([B, V] per step). */
@@ -50,6 +66,31 @@ export class GenerationError extends Error {
   override name = 'GenerationError';
 }
 
+/**
+ * The longest cache (prompt + new tokens, in positions) for `batch` rows that
+ * fits in `maxCacheBytes`; every layer's key and value arrays must also stay
+ * within one typed array's length (2^32 elements in V8).
+ */
+export function longestCacheThatFits(config: Gemma2Config, batch: number, maxCacheBytes: number): number {
+  const fits = (length: number) => {
+    const { bytes, largestArray } = hybridCacheBytes(config, batch, length);
+    return bytes <= maxCacheBytes && largestArray <= 2 ** 32;
+  };
+  if (!fits(1)) return 0;
+  let low = 1; // fits
+  let high = 2;
+  while (fits(high) && high < Number.MAX_SAFE_INTEGER / 2) high *= 2;
+  if (fits(high)) return high;
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (fits(middle)) low = middle;
+    else high = middle;
+  }
+  return low;
+}
+
+const gibibytes = (bytes: number) => `${(bytes / 2 ** 30).toFixed(bytes < 2 ** 30 ? 3 : 1)} GiB`;
+
 /** Transformers' position ids for a padded batch: cumsum(mask) - 1, padded slots 1. */
 export function positionsFromMask(mask: ArrayLike<number>[]): Int32Array[] {
   return mask.map((row) => {
@@ -66,6 +107,7 @@ export function generate(model: Gemma2ForCausalLM, inputIds: Tensor, options: Ge
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new GenerationError(`generate: maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
   if (T === 0) throw new GenerationError('generate: the prompt is empty');
   if (options.doSample) checkSamplingOptions(options);
+  else checkRepetitionPenalty(options);
   const vocab = model.config.vocabSize;
   const ids = inputIds.contiguousData();
   for (let i = 0; i < ids.length; i++) {
@@ -78,6 +120,18 @@ export function generate(model: Gemma2ForCausalLM, inputIds: Tensor, options: Ge
   const stopTokens = new Set(eos === null ? [] : Array.isArray(eos) ? eos : [eos]);
   const pad = model.config.padTokenId ?? 0;
   const maxCacheLen = options.maxCacheLen ?? T + maxNewTokens;
+  const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
+  const longest = longestCacheThatFits(model.config, B, maxCacheBytes);
+  if (maxCacheLen > longest) {
+    const needed = hybridCacheBytes(model.config, B, maxCacheLen).bytes;
+    throw new GenerationError(
+      `generate: ${options.maxCacheLen === undefined ? `prompt (${T}) + maxNewTokens (${maxNewTokens})` : `maxCacheLen`} = ${maxCacheLen} positions need a ` +
+        `${gibibytes(needed)} key/value cache for ${B} row(s), more than maxCacheBytes (${gibibytes(maxCacheBytes)}); at most ${Math.max(0, longest - T)} new tokens fit`,
+    );
+  }
+  const maxPositions = model.config.maxPositionEmbeddings;
+  const warn = options.onWarning ?? ((message: string) => console.warn(message));
+  let warned = false;
   const cache = new HybridCache(model.config, { batch: B, maxCacheLen });
   const generator = new Generator(options.seed ?? 0);
 
@@ -95,6 +149,15 @@ export function generate(model: Gemma2ForCausalLM, inputIds: Tensor, options: Ge
   for (let step = 0; step < maxNewTokens; step++) {
     const started = performance.now();
     const length = input.shape[1];
+    const lastPosition = Math.max(...positions.map((row) => row[row.length - 1]));
+    if (!warned && lastPosition >= maxPositions) {
+      warned = true;
+      warn(
+        step === 0
+          ? `generate: the prompt reaches position ${lastPosition}, past max_position_embeddings (${maxPositions}); the model was not trained on such positions, so expect degraded output`
+          : `generate: new token ${step} reaches position ${lastPosition}, past max_position_embeddings (${maxPositions}); the model was not trained on such positions, so expect degraded output`,
+      );
+    }
     const logits = noGrad(
       () =>
         model.forward({
@@ -109,7 +172,7 @@ export function generate(model: Gemma2ForCausalLM, inputIds: Tensor, options: Ge
     const next = sequences.map((sequence, b) => {
       if (finished[b]) return pad;
       const row = logits.subarray(b * vocab, (b + 1) * vocab);
-      return options.doSample ? sampleToken(row, sequence, options, generator) : argmax(row);
+      return options.doSample ? sampleToken(row, sequence, options, generator) : greedyToken(row, sequence, options);
     });
     next.forEach((token, b) => {
       sequences[b].push(token);

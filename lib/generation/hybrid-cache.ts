@@ -27,6 +27,23 @@ import { isGradEnabled, noGrad } from '../autograd/tape.ts';
 import type { KeyValues, LayerCache, ModelCache } from '../model/cache.ts';
 import { type Gemma2Config, isSlidingLayer } from '../model/config.ts';
 
+/**
+ * What a HybridCache for `batch` rows and `maxCacheLen` positions allocates:
+ * float32 keys and values per layer (global layers maxCacheLen slots, sliding
+ * ones at most the window), in bytes, and the largest single array's length.
+ */
+export function hybridCacheBytes(config: Gemma2Config, batch: number, maxCacheLen: number): { bytes: number; largestArray: number } {
+  let bytes = 0;
+  let largestArray = 0;
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    const slots = isSlidingLayer(config, i) ? Math.min(config.slidingWindow, maxCacheLen) : maxCacheLen;
+    const elements = batch * config.numKeyValueHeads * slots * config.headDim;
+    bytes += 2 * elements * Float32Array.BYTES_PER_ELEMENT;
+    largestArray = Math.max(largestArray, elements);
+  }
+  return { bytes, largestArray };
+}
+
 export class CacheError extends Error {
   override name = 'CacheError';
 }

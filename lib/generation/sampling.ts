@@ -2,7 +2,11 @@
 // generate() applies its processors (GEMMA2.md, "Sampling"):
 //   repetition penalty -> temperature -> top-k -> top-p -> softmax -> draw
 // (temperature before the top-k/top-p filters: huggingface/transformers#8686)
-// Greedy decoding is argmax of the raw logits. These run on the host over one
+// Greedy decoding is the argmax of the processed scores: the repetition
+// penalty is a logits processor, not a sampling warper, so it applies there
+// too (Transformers 4.47 generation/utils.py: _get_logits_processor appends
+// RepetitionPenaltyLogitsProcessor whatever do_sample is, the warpers only
+// when sampling, and _sample takes argmax(logits_processor(...))). These run on the host over one
 // vocabulary-sized row per sequence and step: a handful of passes over V
 // numbers, next to a model forward that costs millions of operations.
 
@@ -23,12 +27,18 @@ export class SamplingError extends Error {
   override name = 'SamplingError';
 }
 
+/** The options greedy decoding reads: only the repetition penalty. */
+export function checkRepetitionPenalty(options: SamplingOptions): void {
+  const { repetitionPenalty = 1 } = options;
+  if (!(repetitionPenalty > 0) || !Number.isFinite(repetitionPenalty)) throw new SamplingError(`repetitionPenalty must be a positive number, got ${repetitionPenalty}`);
+}
+
 export function checkSamplingOptions(options: SamplingOptions): void {
-  const { temperature = 1, topK = 50, topP = 1, repetitionPenalty = 1 } = options;
+  const { temperature = 1, topK = 50, topP = 1 } = options;
   if (!(temperature > 0) || !Number.isFinite(temperature)) throw new SamplingError(`temperature must be a positive number, got ${temperature}`);
   if (!Number.isInteger(topK) || topK < 0) throw new SamplingError(`topK must be a non-negative integer, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new SamplingError(`topP must be in (0, 1], got ${topP}`);
-  if (!(repetitionPenalty > 0) || !Number.isFinite(repetitionPenalty)) throw new SamplingError(`repetitionPenalty must be a positive number, got ${repetitionPenalty}`);
+  checkRepetitionPenalty(options);
 }
 
 /** Index of the largest value (the first one on ties), as torch.argmax. */
@@ -39,7 +49,7 @@ export function argmax(row: ArrayLike<number>): number {
 }
 
 /** score / penalty if positive, score * penalty if negative, for every token already in `sequence`, so a penalty > 1 never raises a score (huggingface/transformers#2302, fixed by #2303). */
-export function applyRepetitionPenalty(scores: Float64Array, sequence: ArrayLike<number>, penalty: number): void {
+export function applyRepetitionPenalty(scores: Float64Array | Float32Array, sequence: ArrayLike<number>, penalty: number): void {
   if (penalty === 1) return;
   for (const token of new Set(Array.from(sequence))) {
     const s = scores[token];
@@ -100,4 +110,17 @@ export function sampleToken(logits: ArrayLike<number>, sequence: ArrayLike<numbe
   applyTopK(scores, options.topK ?? 50);
   applyTopP(scores, options.topP ?? 1);
   return draw(softmax(scores), generator);
+}
+
+/**
+ * The greedy choice from `logits`: argmax after the repetition penalty. The
+ * penalised scores stay float32, as Transformers' processor computes them on
+ * float32 logits, so a near tie breaks the same way.
+ */
+export function greedyToken(logits: ArrayLike<number>, sequence: ArrayLike<number>, options: SamplingOptions): number {
+  const penalty = options.repetitionPenalty ?? 1;
+  if (penalty === 1) return argmax(logits);
+  const scores = Float32Array.from(logits);
+  applyRepetitionPenalty(scores, sequence, penalty);
+  return argmax(scores);
 }

@@ -237,10 +237,16 @@ export function parseGemma2Config(json: unknown): Gemma2Config {
     torchDtype: typeof c.torch_dtype === 'string' ? c.torch_dtype : null,
     architectures: Array.isArray(c.architectures) ? (c.architectures as string[]) : [],
   };
-  for (const key of ['pad_token_id', 'bos_token_id'] as const) {
-    const id = key === 'pad_token_id' ? config.padTokenId : config.bosTokenId;
+  // Special tokens index the embedding: an id outside [0, vocab_size) would
+  // fail (or read another token's row) only once generation or padding uses it.
+  const tokenIds: [string, number | null][] = [
+    ['pad_token_id', config.padTokenId],
+    ['bos_token_id', config.bosTokenId],
+    ...(Array.isArray(config.eosTokenId) ? config.eosTokenId.map((id, i): [string, number] => [`eos_token_id[${i}]`, id]) : [['eos_token_id', config.eosTokenId] as [string, number | null]]),
+  ];
+  for (const [field, id] of tokenIds) {
     if (id !== null && id >= config.vocabSize) {
-      throw new ConfigError(`config: ${key} (${id}) must be below vocab_size (${config.vocabSize})`);
+      throw new ConfigError(`config: ${field} (${id}) must be below vocab_size (${config.vocabSize}): token ids index the vocabulary [0, ${config.vocabSize})`);
     }
   }
   return config;

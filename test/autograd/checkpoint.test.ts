@@ -8,9 +8,8 @@
 // out of the arena; and what it cannot do (hooks, a cache, a function that
 // does not repeat itself, an input written in place) is refused.
 
-import { afterAll, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { Generator } from '../../lib/tensor/random.ts';
@@ -27,6 +26,7 @@ import { arenaChecks } from '../../lib/tensor/arena.ts';
 import { readTrainerState } from '../../lib/train/checkpoint.ts';
 import { main } from '../../lib/cli/main.ts';
 import { goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 
 /** Where a generator's stream stands (getState's words may come back signed or unsigned). */
 const streamOf = (g: Generator) => {
@@ -251,8 +251,7 @@ test('the trainer option gradientCheckpointing must be a boolean', () => {
 });
 
 describe('gemma2 train --gradient-checkpointing', () => {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-grad-checkpoint-'));
-  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const scratch = tempDir('grad-checkpoint');
   const tokens = path.join(scratch, 'tokens.txt');
   fs.writeFileSync(tokens, Array.from({ length: 64 }, (_, i) => (i * 29 + 5) % 256).join(' '));
 

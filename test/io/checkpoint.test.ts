@@ -2,17 +2,16 @@
 // save/load round trips in F32, BF16 and F16, save_pretrained's sharding rule
 // and index, and every way a folder can be inconsistent.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CheckpointError, openCheckpoint, saveCheckpoint, type WeightToSave } from '../../lib/io/checkpoint.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../lib/io/float-formats.ts';
 import { SafetensorsError, SafetensorsFile, serializeSafetensors } from '../../lib/io/safetensors.ts';
 import { expectedGemma2Shapes, goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-checkpoint-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('checkpoint');
 let folders = 0;
 /** A fresh empty folder under the test's temp dir. */
 function freshDir(): string {

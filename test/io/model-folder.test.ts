@@ -4,9 +4,8 @@
 // file, a missing shard, a missing file, a path where no file system exists,
 // each naming the file.
 
-import { afterAll, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { IoError, MemoryByteSource, byteSourceFromBlob, readAllBytes } from '../../lib/io/byte-source.ts';
 import { FileByteSource } from '../../lib/io/node-files.ts';
@@ -16,9 +15,9 @@ import { openModelFolder } from '../../lib/io/open-folder.ts';
 import { CheckpointError, openCheckpoint, saveCheckpoint } from '../../lib/io/checkpoint.ts';
 import { SafetensorsError, SafetensorsFile, serializeSafetensors, writeSafetensorsTo } from '../../lib/io/safetensors.ts';
 import { goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-model-folder-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('model-folder');
 
 /** The files of a golden model folder as bytes, named `label`. */
 function goldenFolderBytes(model: string, label = model): MemoryModelFolder {

@@ -3,10 +3,9 @@
 // either parse into a header whose entries tile the data section, or throw
 // SafetensorsError; never another exception, never a hang.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../lib/io/float-formats.ts';
 import {
@@ -21,9 +20,9 @@ import {
   writeSafetensors,
 } from '../../lib/io/safetensors.ts';
 import { expectedGemma2Shapes, goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-safetensors-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('safetensors');
 
 const SPECIAL = [0, -0, 1, -1.5, 65504, 1e-8, -1e-40, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, 1 / 3, 2 ** -24, 6e-5];
 

@@ -10,7 +10,6 @@
 
 import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { parseGemma2Config } from '../../lib/model/config.ts';
@@ -24,6 +23,7 @@ import { withComputePath } from '../../kernels/backend.ts';
 import { generate } from '../../lib/generation/generate.ts';
 import { WeightLoadError } from '../../lib/model/pretrained.ts';
 import { goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const BF16_DIR = goldenPath('models/tiny-bf16');
 const ids = Tensor.fromData(Int32Array.from([2, 17, 99, 5, 31, 200, 7, 2, 45, 45, 3, 120]), [2, 6]);
@@ -102,7 +102,7 @@ describe('a bf16 checkpoint kept in bf16', () => {
   });
 
   test('savePretrained writes the bits it loaded for BF16, the exactly widened values for F32', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-bf16-save-'));
+    const dir = tempDir('bf16-save');
     try {
       kept.savePretrained(path.join(dir, 'bf16'), { dtype: 'BF16' });
       kept.savePretrained(path.join(dir, 'f32'));

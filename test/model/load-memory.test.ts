@@ -5,13 +5,11 @@
 // same at gemma-2-2b's size).
 
 import { expect, test } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { measureLoadInChild, writeSyntheticCheckpoint } from '../../lib/bench/load-memory.ts';
+import { tempDir } from '../temp-dir.ts';
 
 test('peak RSS while loading a sharded BF16 checkpoint is the weights as held plus a small margin: bf16 kept, or float32', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-synthetic-'));
+  const dir = tempDir('synthetic');
   const config = {
     model_type: 'gemma2', architectures: ['Gemma2ForCausalLM'], vocab_size: 32000, hidden_size: 512, intermediate_size: 2048,
     num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4, head_dim: 64, query_pre_attn_scalar: 64,
@@ -31,5 +29,4 @@ test('peak RSS while loading a sharded BF16 checkpoint is the weights as held pl
     const allowed = m.heldBytes * 1.05 + 48 * 2 ** 20;
     expect(above, `${mode}: peak ${above} bytes above the start for ${m.heldBytes} bytes of weights`).toBeLessThan(allowed);
   }
-  fs.rmSync(dir, { recursive: true });
 }, 120_000);

@@ -5,9 +5,8 @@
 // unexpected and mis-shaped weights, truncated files, bad configs, a path
 // where there is no file system.
 
-import { afterAll, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { Gemma2Model } from '../../lib/model/gemma2-model.ts';
@@ -22,9 +21,9 @@ import { Tensor } from '../../lib/tensor/tensor.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { f32ToBf16, bf16ToF32 } from '../../lib/io/float-formats.ts';
 import { goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-pretrained-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const root = tempDir('pretrained');
 const tmp = (label: string) => fs.mkdtempSync(path.join(root, `${label}-`));
 const ids = Tensor.fromData(Int32Array.from([2, 17, 99, 5, 31, 200]), [1, 6]);
 

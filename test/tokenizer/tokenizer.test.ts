@@ -4,22 +4,21 @@
 // merges): loading, special ids, <bos> handling, round trips, byte fallback as
 // Rust decodes it, and every loading and argument error naming its cause.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
 import { TokenizerError } from '../../lib/tokenizer/errors.ts';
 import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
 import { FIXTURE_DIR, fixtureConfig, fixtureJson } from './files.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const tiny = HfTokenizer.fromPretrained(FIXTURE_DIR);
 const id = (token: string) => tiny.tokenToId(token)!;
 const byteIds = (text: string) => Array.from(new TextEncoder().encode(text), (b) => id(`<0x${b.toString(16).toUpperCase()}>`));
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-tokenizer-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('tokenizer');
 let folders = 0;
 
 /** A folder on disk holding the given files (name -> text). */

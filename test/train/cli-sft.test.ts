@@ -3,17 +3,16 @@
 // --loss-on-all-tokens, a resumed run that reads the same rows (the layout and
 // the loss switch are kept in the checkpoint), and the usage and data errors.
 
-import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.ts';
 import { repoRoot } from '../run-cli.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const fixture = path.join(repoRoot, 'test/fixtures/sft-arithmetic');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-cli-sft-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('cli-sft');
 afterEach(() => vi.restoreAllMocks());
 
 async function train(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

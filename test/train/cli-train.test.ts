@@ -5,7 +5,6 @@
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.ts';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
@@ -15,8 +14,9 @@ import { Generator } from '../../lib/tensor/random.ts';
 import { goldenPath } from '../golden-files.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 import { gemma2 } from '../run-cli.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const tmp = (label: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gemma2-cli-train-${label}-`));
+const tmp = (label: string) => tempDir(`cli-train-${label}`);
 
 
 const weights = (dir: string) => new Map(Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: 'float32' }).namedParameters().map(([n, p]) => [n, Float32Array.from(p.contiguousData() as Float32Array)]));

@@ -3,17 +3,16 @@
 // and their counted tokens, the seeded epoch-by-epoch order and its restore,
 // and the errors that name the file, line and position.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
 import { BatchStream, Dataset, DataError, IGNORE_INDEX, jsonlDataset, makeBatch, readTokenFile, sequentialBatches, splitDataset, tokenBlocks, tokenFileDataset } from '../../lib/train/data.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-data-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('data');
 let fileCount = 0;
 function file(text: string, ext = 'txt'): string {
   const name = path.join(dir, `f${fileCount++}.${ext}`);

@@ -14,6 +14,7 @@ import { LoraModel, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../lib/train/lora
 import { AdamW } from '../../lib/train/optimizer.ts';
 import { SafetensorsFile } from '../../lib/io/safetensors.ts';
 import { randomModel } from '../model/arbitraries.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const config = parseGemma2Config({
   vocab_size: 40, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
@@ -90,7 +91,7 @@ describe('LoRA', () => {
     train(lora, 3);
     lora.training = false;
     const adapted = logitsOf(model);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-lora-'));
+    const dir = tempDir('lora');
     lora.save(dir, 'golden/models/tiny');
     const saved = JSON.parse(fs.readFileSync(path.join(dir, ADAPTER_CONFIG), 'utf8'));
     expect(saved).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['q_proj', 'v_proj'], task_type: 'CAUSAL_LM' });

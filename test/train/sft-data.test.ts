@@ -5,18 +5,17 @@
 // to seqLen, and the errors that name the file, line and field. Exact arrays
 // on the tiny fixture tokenizer (its chat template is Gemma-2's).
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
 import { type Dataset, DataError, jsonlDataset, makeBatch } from '../../lib/train/data.ts';
 import { tokenizeJsonl } from '../../lib/train/jsonl-examples.ts';
 import { bestFitDecreasing, packExamples } from '../../lib/train/packing.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-sft-data-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('sft-data');
 let fileCount = 0;
 function jsonl(...lines: unknown[]): string {
   const name = path.join(dir, `f${fileCount++}.jsonl`);

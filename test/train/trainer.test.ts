@@ -7,7 +7,6 @@
 
 import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { parseGemma2Config } from '../../lib/model/config.ts';
@@ -24,8 +23,9 @@ import { ProgressBar } from '../../lib/train/progress.ts';
 import { randomModel } from '../model/arbitraries.ts';
 import { SafetensorsFile } from '../../lib/io/safetensors.ts';
 import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const tmp = (label: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gemma2-train-${label}-`));
+const tmp = (label: string) => tempDir(`train-${label}`);
 
 const VOCAB = 32;
 const T = 8;

@@ -145,9 +145,14 @@ function readArchitectures(dir: string): string[] {
   return Array.isArray(json.architectures) ? json.architectures.filter((a): a is string => typeof a === 'string') : [];
 }
 
+/** The task of a model folder, from its config.json's architectures. */
+export function folderTask(dir: string): TaskKind {
+  return taskOfArchitectures(readArchitectures(dir));
+}
+
 /** A model folder as the class its config.json names (Gemma2ForCausalLM when it names no classifier). */
 export function loadTrainableModel(dir: string, options: LoadOptions = {}): TrainableModel {
-  return loadForTask(taskOfArchitectures(readArchitectures(dir)), dir, options);
+  return loadForTask(folderTask(dir), dir, options);
 }
 
 function loadForTask(task: TaskKind, dir: string, options: LoadOptions): TrainableModel {
@@ -179,7 +184,7 @@ export interface ClassifierStart {
 export function classifierFromPretrained(dir: string, start: ClassifierStart): ClassifierModel {
   const { task, scheme } = start;
   const modelClass = CLASS_OF_TASK[task];
-  if (taskOfArchitectures(readArchitectures(dir)) === task) {
+  if (folderTask(dir) === task) {
     const model = loadForTask(task, dir, { weightDtype: start.weightDtype }) as ClassifierModel;
     const names = Object.keys(model.config.id2label).sort((a, b) => Number(a) - Number(b)).map((id) => model.config.id2label[id]);
     if (names.length !== scheme.names.length || names.some((n, i) => n !== scheme.names[i])) {

@@ -11,12 +11,12 @@ import { UsageError } from './usage-error.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import { readJsonlTexts } from '../train/data.ts';
-import { type ClassifierModel, TASKS, type TaskKind } from '../train/task.ts';
+import { type ClassifierModel, TASKS, type TaskKind, classifierFromPretrained, folderTask, headSeed } from '../train/task.ts';
 import { evaluateModel, stridedPerplexity } from '../train/evaluate.ts';
 import { describeMetrics } from '../train/train-log.ts';
 import { type LabelScheme, sequenceClassificationDataset, sequenceLabelScheme, tokenClassificationDataset, tokenLabelScheme } from '../train/classification-data.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
-import { loadModelWithAdapter } from './load-model.ts';
+import { type LoadedModel, loadModelWithAdapter } from './load-model.ts';
 
 export const EVAL_USAGE = `
 gemma2 eval --model <dir> [--adapter <dir>] --data <file.jsonl> [options]
@@ -24,7 +24,10 @@ gemma2 eval --model <dir> [--adapter <dir>] --data <file.jsonl> [options]
   --adapter <dir>           a LoRA adapter (from gemma2 train --lora-*, or PEFT) to apply to --model
   --data <file.jsonl>       causal LM: {"text"} lines, each scored on its own (<bos> first);
                             classifier: the lines gemma2 train --task seq-cls / token-cls reads
-  --task <t>                causal-lm, seq-cls or token-cls: check that the model is for this task
+  --task <t>                causal-lm, seq-cls or token-cls: check that the model is for this task. On a
+                            causal-LM folder, seq-cls or token-cls scores the untrained classifier that
+                            gemma2 train --task ... --seed S starts from (labels from --data): a baseline
+  --seed <s>                with that: the seed of the run whose start to score (default 0)
   --seq-len <t>             causal LM: the window (default max_position_embeddings);
                             classifier: tokens per row, longer texts cut (default 128)
   --stride <s>              causal LM: tokens between windows (default: the window, no overlap);
@@ -53,6 +56,12 @@ function classifierScheme(model: ClassifierModel, task: 'seq-cls' | 'token-cls',
   return scheme;
 }
 
+/** The classifier gemma2 train --task `task` --seed `seed` starts from: the folder's decoder stack and a new head, labels from the data. */
+function untrainedClassifier(dir: string, task: 'seq-cls' | 'token-cls', file: string, seed: number): LoadedModel {
+  const scheme = task === 'seq-cls' ? sequenceLabelScheme(file) : tokenLabelScheme(file);
+  return { model: classifierFromPretrained(dir, { task, scheme, seed: headSeed(seed) }), lora: null, task };
+}
+
 export function runEval(argv: string[]): number {
   const { values } = parseArgs({
     args: argv,
@@ -65,6 +74,7 @@ export function runEval(argv: string[]): number {
       stride: { type: 'string' },
       'batch-size': { type: 'string' },
       tokenizer: { type: 'string' },
+      seed: { type: 'string' },
       backend: { type: 'string' },
     },
   });
@@ -80,7 +90,10 @@ export function runEval(argv: string[]): number {
   const tokenizerDir = values.tokenizer ?? values.model;
   if (!fs.existsSync(path.join(tokenizerDir, TOKENIZER_FILE))) throw new Error(`eval: ${tokenizerDir} has no ${TOKENIZER_FILE} to tokenize ${file} with; name a tokenizer folder with --tokenizer`);
 
-  const { model, lora, task } = loadModelWithAdapter(values.model, values.adapter);
+  const seed = numberOption(values.seed, 'seed', Number.isInteger, 'an integer');
+  const untrained = values.adapter === undefined && (values.task === 'seq-cls' || values.task === 'token-cls') && folderTask(values.model) === 'causal-lm';
+  if (seed !== undefined && !untrained) throw new UsageError('eval: --seed picks the new score head of an untrained classifier (--task seq-cls or token-cls on a causal-LM folder)');
+  const { model, lora, task } = untrained ? untrainedClassifier(values.model, values.task as 'seq-cls' | 'token-cls', file, seed ?? 0) : loadModelWithAdapter(values.model, values.adapter);
   if (values.task !== undefined && values.task !== task) throw new UsageError(`eval: --task ${values.task}, but ${values.adapter ?? values.model} is a ${task} model`);
   const tokenizer = HfTokenizer.fromPretrained(tokenizerDir);
   const what = `${values.model}${lora === null ? '' : ` + adapter ${values.adapter}`}`;

@@ -20,7 +20,7 @@ import { type TrainerOptions, resolveTrainerOptions } from '../train/trainer-opt
 import { LOG_FILE } from '../train/train-log.ts';
 import { type ModelSource, readTrainerState } from '../train/checkpoint.ts';
 import { ProgressBar } from '../train/progress.ts';
-import { TASKS, type TaskKind, type TrainableModel, classifierFromPretrained, newClassifier, taskOfArchitectures } from '../train/task.ts';
+import { TASKS, type TaskKind, type TrainableModel, classifierFromPretrained, headSeed, newClassifier, taskOfArchitectures } from '../train/task.ts';
 import { type LabelScheme, type SchemeHints, sequenceClassificationDataset, sequenceLabelScheme, tokenClassificationDataset, tokenLabelScheme } from '../train/classification-data.ts';
 import { describeMetrics } from '../train/train-log.ts';
 
@@ -153,8 +153,7 @@ function buildModel(source: ModelSource, lora: boolean, inputs: RunInputs): Trai
   const task = inputs.task ?? 'causal-lm';
   const weightDtype = lora ? 'auto' : 'float32';
   if (task !== 'causal-lm') {
-    // the new score head is drawn from seed + 3: apart from the data order (seed) and LoRA (seed + 1, + 2)
-    const start = { task, scheme: inputs.labels!, seed: (source.kind === 'init' ? source.seed : (inputs.seed ?? 0)) + 3 };
+    const start = { task, scheme: inputs.labels!, seed: headSeed(source.kind === 'init' ? source.seed : (inputs.seed ?? 0)) };
     if (source.kind === 'init') return newClassifier(parseGemma2Config(readConfigFile(source.config)), start);
     if (!isFolder(source.dir)) throw new Error(`train: model folder ${source.dir} does not exist`);
     return classifierFromPretrained(source.dir, { ...start, weightDtype });

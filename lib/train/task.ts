@@ -166,6 +166,9 @@ function loadForTask(task: TaskKind, dir: string, options: LoadOptions): Trainab
   }
 }
 
+/** The seed a run's new score head is drawn from: apart from the data order (seed) and LoRA's (seed + 1, seed + 2). */
+export const headSeed = (runSeed: number): number => runSeed + 3;
+
 export interface ClassifierStart {
   task: 'seq-cls' | 'token-cls';
   scheme: LabelScheme;

@@ -33,7 +33,7 @@ gemma2 eval --model <dir> [--adapter <dir>] --data <file.jsonl> [options]
   --stride <s>              causal LM: tokens between windows (default: the window, no overlap);
                             each token is scored once, with up to seq-len - 1 tokens of context
   --batch-size <b>          classifier rows per forward pass (default 8)
-  --tokenizer <dir>         the tokenizer (default: the --model folder)
+  --tokenizer <dir>         the tokenizer (default: the --model folder, or the --adapter folder when only it has one)
   --backend <name>          kernel backend: webasm, cpu, ...`;
 
 function numberOption(value: string | undefined, name: string, check: (n: number) => boolean, what: string): number | undefined {
@@ -87,7 +87,8 @@ export function runEval(argv: string[]): number {
   if (values.backend !== undefined) setBackend(values.backend);
   const file = path.resolve(values.data);
   if (!fs.existsSync(file)) throw new Error(`eval: data file ${file} does not exist`);
-  const tokenizerDir = values.tokenizer ?? values.model;
+  // a checkpoint folder carries its tokenizer: the model's, else the adapter's
+  const tokenizerDir = values.tokenizer ?? (values.adapter !== undefined && !fs.existsSync(path.join(values.model, TOKENIZER_FILE)) ? values.adapter : values.model);
   if (!fs.existsSync(path.join(tokenizerDir, TOKENIZER_FILE))) throw new Error(`eval: ${tokenizerDir} has no ${TOKENIZER_FILE} to tokenize ${file} with; name a tokenizer folder with --tokenizer`);
 
   const seed = numberOption(values.seed, 'seed', Number.isInteger, 'an integer');

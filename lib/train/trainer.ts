@@ -272,7 +272,7 @@ export class Trainer {
     const { loss, tokens, metrics } = this.evaluate();
     const entry: EvalLogEntry = { type: 'eval', step: this.step, eval_loss: loss, eval_tokens: tokens, ...evalMetricFields(metrics), elapsed: this.elapsed };
     this.log(entry);
-    this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} ${metrics === null ? 'tokens' : `items${describeMetrics(metrics)}`}`);
+    this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} ${taskOfDataset(this.evalData!) === 'seq-cls' ? 'items' : 'tokens'}${describeMetrics(metrics)}`);
     return entry;
   }
 

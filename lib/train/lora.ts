@@ -140,11 +140,8 @@ export class LoraModel {
     }
     for (const [, p] of model.namedParameters()) p.requireGrad(false);
     ({ taskType: this.taskType, head: this.head } = peftTask(model));
-    if (this.head !== null) {
-      const kept = this.head.namedParameters().find(([, p]) => p.dtype !== 'float32');
-      if (kept !== undefined) throw new LoraError(`LoRA: the score head is trained fully and must be float32; score.${kept[0]} is ${kept[1].dtype}`);
-      for (const [, p] of this.head.namedParameters()) p.requireGrad();
-    }
+    // the head is float32 in every load mode (classification.ts), so it can be trained over a bf16 base
+    for (const [, p] of this.head?.namedParameters() ?? []) p.requireGrad();
   }
 
   /** The trainable tensors under PEFT's names. */

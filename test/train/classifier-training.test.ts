@@ -130,6 +130,22 @@ describe('a classifier training step', () => {
     expect(() => new Trainer({ model: classifier('seq-cls', { problemType: 'single_label_classification', names: ['a', 'b'] }), train: sequenceData(single, [0, 1]) })).toThrow('seq rows: 3 labels, but the model has num_labels 2');
   });
 
+  test('a micro-batch with no label adds nothing (a mean over none would be NaN)', () => {
+    const { ids, mask } = rows([4, 5], 2);
+    const labels = Int32Array.from(mask, (m, i) => (i >= T && m === 1 ? i % 3 : IGNORE_INDEX)); // row 0 unlabelled
+    const data = new TokenClassificationDataset(ids, labels, mask, T, 'half-labelled rows', [], single);
+    const trainer = new Trainer({ model: classifier('token-cls', single), train: data, options: { steps: 1, batchSize: 1, gradAccum: 2, lr: 0.1 } });
+    const entry = trainer.trainStep();
+    expect(entry.loss_tokens).toBe(5);
+    expect(Number.isFinite(entry.loss) && Number.isFinite(entry.grad_norm)).toBe(true);
+    expect(trainer.parameters.every(([, p]) => Array.from(p.contiguousData()).every(Number.isFinite))).toBe(true);
+  });
+
+  test('padded sequence rows need a pad_token_id to find each row\'s last token', () => {
+    const model = newClassifier({ ...config, padTokenId: null }, { task: 'seq-cls', scheme: single, seed: 1 });
+    expect(() => new Trainer({ model, train: sequenceData(single, [0, 1]) })).toThrow("seq rows: rows are padded but the model's config has no pad_token_id");
+  });
+
   test('eval logs accuracy and macro-F1', () => {
     const data = sequenceData(single, [0, 2, 1, 1, 0, 2]);
     const trainer = new Trainer({ model: classifier('seq-cls', single), train: data, eval: data, options: { steps: 1, batchSize: 2 } });

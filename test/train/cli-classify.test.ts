@@ -68,23 +68,31 @@ describe('gemma2 train --task seq-cls, then gemma2 eval', () => {
 });
 
 describe('gemma2 train --task token-cls with LoRA, then gemma2 eval --adapter', () => {
-  test('the adapter (score head in modules_to_save) evaluates over the base folder as logged', async () => {
+  test('the adapter (score head in modules_to_save) evaluates over the base folder as logged, and a resumed run ends the same', async () => {
     const out = path.join(dir, 'tok');
     const run = await inProcess(
       'train', '--model', tiny, '--tokenizer', FIXTURE_DIR, '--task', 'token-cls', '--data', fixture('tokens-train.jsonl'), '--eval-data', fixture('tokens-eval.jsonl'),
-      '--seq-len', '24', '--steps', '3', '--batch-size', '8', '--lr', '3e-3', '--lora-r', '2', '--out', out,
+      '--seq-len', '24', '--steps', '4', '--save-every', '2', '--batch-size', '4', '--lr', '3e-3', '--lora-r', '2', '--out', out,
     );
     expect(run.stderr).not.toMatch(/gemma2:/);
     expect(run.status).toBe(0);
-    const adapter = path.join(out, 'checkpoint-3');
+    const adapter = path.join(out, 'checkpoint-4');
     expect(JSON.parse(fs.readFileSync(path.join(adapter, 'adapter_config.json'), 'utf8'))).toMatchObject({ task_type: 'TOKEN_CLS', modules_to_save: ['score'] });
     const logged = fs.readFileSync(path.join(out, 'train_log.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l)).pop();
-    const evaluated = await inProcess('eval', '--model', tiny, '--adapter', adapter, '--tokenizer', FIXTURE_DIR, '--data', fixture('tokens-eval.jsonl'), '--seq-len', '24');
+    // the checkpoint carries the tokenizer: no --tokenizer needed
+    const evaluated = await inProcess('eval', '--model', tiny, '--adapter', adapter, '--data', fixture('tokens-eval.jsonl'), '--seq-len', '24');
     expect(evaluated.stderr).toBe('');
     const result = jsonLine(evaluated.stdout);
     expect(result.task).toBe('token-cls');
     expect(result.count).toBe(logged.eval_tokens);
     expect(result.accuracy).toBeCloseTo(logged.eval_accuracy, 10);
+
+    // the labels and the head come back from the checkpoint: the resumed run's adapter is the same, byte for byte
+    const resumedOut = path.join(dir, 'tok-resumed');
+    const resumed = await inProcess('train', '--resume', path.join(out, 'checkpoint-2'), '--out', resumedOut);
+    expect(resumed.status).toBe(0);
+    const weights = (folder: string) => fs.readFileSync(path.join(folder, 'adapter_model.safetensors'));
+    expect(weights(path.join(resumedOut, 'checkpoint-4')).equals(weights(adapter))).toBe(true);
   });
 });
 

@@ -154,7 +154,8 @@ function buildModel(source: ModelSource, lora: boolean, inputs: RunInputs): Trai
   const weightDtype = lora ? 'auto' : 'float32';
   if (task !== 'causal-lm') {
     const start = { task, scheme: inputs.labels!, seed: headSeed(source.kind === 'init' ? source.seed : (inputs.seed ?? 0)) };
-    if (source.kind === 'init') return newClassifier(parseGemma2Config(readConfigFile(source.config)), start);
+    // from scratch: every weight, the head's too, drawn from --seed as the causal LM's are
+    if (source.kind === 'init') return newClassifier(parseGemma2Config(readConfigFile(source.config)), { ...start, seed: source.seed });
     if (!isFolder(source.dir)) throw new Error(`train: model folder ${source.dir} does not exist`);
     return classifierFromPretrained(source.dir, { ...start, weightDtype });
   }

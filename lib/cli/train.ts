@@ -384,7 +384,7 @@ export function runTrain(argv: string[]): number {
         ? `full fine-tuning of ${count(total)} parameters`
         : `LoRA r=${loraConfig!.r} alpha=${loraConfig!.alpha} dropout=${loraConfig!.dropout} on ${loraConfig!.targetModules.join(',')}: ${count(lora.parameterCount().trainable)} trainable of ${count(lora.parameterCount().total)}`;
     console.log(`model: ${describeSource(inputs.source)}; ${what}`);
-    if (inputs.labels != null) console.log(`task: ${inputs.task}, ${inputs.labels.problemType}, ${inputs.labels.names.length} labels (${inputs.labels.names.join(', ')})`);
+    if (inputs.labels != null) console.log(`task: ${inputs.task}, ${inputs.labels.problemType}, ${inputs.labels.names.length} label${inputs.labels.names.length === 1 ? '' : 's'} (${inputs.labels.names.join(', ')})`);
   }
   const o = trainer.options;
   console.log(`train: ${train.describe()}`);

@@ -201,7 +201,9 @@ function checkIds(ids: number[], vocabSize: number | undefined, where: () => str
   if (outside !== undefined) throw new DataError(`${where()}: token id ${outside} is outside the model's vocabulary [0, ${vocabSize}) (the tokenizer does not fit the model?)`);
 }
 
-function padId(file: string, tokenizer: ClassificationTokenizer): number {
+/** The pad id rows are filled with (checking the row length first). */
+function padId(file: string, tokenizer: ClassificationTokenizer, seqLen: number): number {
+  if (!Number.isInteger(seqLen) || seqLen < 1) throw new DataError(`seqLen must be a positive integer, got ${seqLen}`);
   if (tokenizer.padTokenId === null) throw new DataError(`${file}: classification rows are padded, and the tokenizer has no pad token`);
   return tokenizer.padTokenId;
 }
@@ -275,8 +277,7 @@ export class TokenClassificationDataset extends Dataset {
 }
 
 /** Rows padded to seqLen from per-row ids (and labels), cut where longer. */
-function padRows(file: string, rows: { ids: number[]; labels?: number[] }[], seqLen: number, pad: number) {
-  if (!Number.isInteger(seqLen) || seqLen < 1) throw new DataError(`seqLen must be a positive integer, got ${seqLen}`);
+function padRows(rows: { ids: number[]; labels?: number[] }[], seqLen: number, pad: number) {
   const inputIds = new Int32Array(rows.length * seqLen).fill(pad);
   const labels = new Int32Array(rows.length * seqLen).fill(IGNORE_INDEX);
   const mask = new Int32Array(rows.length * seqLen);
@@ -289,14 +290,13 @@ function padRows(file: string, rows: { ids: number[]; labels?: number[] }[], seq
     mask.fill(1, r * seqLen, r * seqLen + kept);
   });
   const notes = cut > 0 ? [`${cut} of ${rows.length} texts are longer than ${seqLen} tokens and were cut`] : [];
-  if (rows.length === 0) throw new DataError(`${file}: no rows`);
   return { inputIds, labels, mask, notes };
 }
 
 /** A {"text", "label"} JSONL file as padded rows with their targets. */
 export function sequenceClassificationDataset(file: string, tokenizer: ClassificationTokenizer, options: ClassificationDataOptions): SequenceClassificationDataset {
   const { seqLen, scheme, vocabSize } = options;
-  const pad = padId(file, tokenizer);
+  const pad = padId(file, tokenizer, seqLen);
   const lines = readJsonlObjects(file, SEQ_EXAMPLE);
   const width = scheme.problemType === 'multi_label_classification' ? scheme.names.length : 1;
   const targets = new Float32Array(lines.length * width);
@@ -332,14 +332,14 @@ export function sequenceClassificationDataset(file: string, tokenizer: Classific
     if (ids.length === 0) throw new DataError(`${file}:${l.line}: "text" has no tokens`);
     return { ids };
   });
-  const { inputIds, mask, notes } = padRows(file, rows, seqLen, pad);
+  const { inputIds, mask, notes } = padRows(rows, seqLen, pad);
   return new SequenceClassificationDataset(inputIds, mask, seqLen, file, notes, scheme, targets);
 }
 
 /** A token-classification JSONL file ({"tokens", "labels"} or {"text", "labels"}) as padded rows. */
 export function tokenClassificationDataset(file: string, tokenizer: ClassificationTokenizer, options: ClassificationDataOptions): TokenClassificationDataset {
   const { seqLen, scheme, vocabSize } = options;
-  const pad = padId(file, tokenizer);
+  const pad = padId(file, tokenizer, seqLen);
   const rows = readJsonlObjects(file, TOKEN_EXAMPLE).map((l) => {
     const labels = field(file, l, 'labels');
     if (!Array.isArray(labels)) throw new DataError(`${file}:${l.line}: "labels" is ${JSON.stringify(labels)}, expected a list`);
@@ -370,7 +370,7 @@ export function tokenClassificationDataset(file: string, tokenizer: Classificati
     checkIds(ids, vocabSize, () => `${file}:${l.line}`);
     return { ids, labels: tokenLabels };
   });
-  const { inputIds, labels, mask, notes } = padRows(file, rows, seqLen, pad);
+  const { inputIds, labels, mask, notes } = padRows(rows, seqLen, pad);
   return new TokenClassificationDataset(inputIds, labels, mask, seqLen, file, notes, scheme);
 }
 

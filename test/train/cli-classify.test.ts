@@ -13,6 +13,7 @@ import { goldenPath } from '../golden-files.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 import { gemma2, repoRoot } from '../run-cli.ts';
 import { main } from '../../lib/cli/main.ts';
+import { classifierFromPretrained } from '../../lib/train/task.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-cli-classify-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -64,6 +65,16 @@ describe('gemma2 train --task seq-cls, then gemma2 eval', () => {
     expect(result.loss).toBeCloseTo(logged.eval_loss, 5);
     expect(result.loss).toBeLessThan(start.loss); // 6 steps on 3 classes told apart by the last character
     expect(after.stdout.split('\n')[1]).toMatch(/: 60 rows, loss \d+\.\d{4} over 60 items, accuracy \d\.\d{4}, macro-F1 \d\.\d{4}; /);
+  });
+});
+
+describe('gemma2 train from a classifier folder', () => {
+  test('keeps the folder\'s labels in its id order (the data\'s names map onto them)', async () => {
+    const folder = path.join(dir, 'reversed-classifier');
+    classifierFromPretrained(tiny, { task: 'seq-cls', scheme: { problemType: 'single_label_classification', names: ['statement', 'question', 'exclamation'] }, seed: 0 }).savePretrained(folder);
+    const run = await inProcess('train', '--model', folder, '--tokenizer', FIXTURE_DIR, '--data', fixture('eval.jsonl'), '--seq-len', '32', '--steps', '1', '--batch-size', '4', '--out', path.join(dir, 'continued'));
+    expect(run.stderr).not.toMatch(/gemma2:/);
+    expect(run.stdout).toContain('task: seq-cls, single_label_classification, 3 labels (statement, question, exclamation)');
   });
 });
 

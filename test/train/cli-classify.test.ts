@@ -117,6 +117,19 @@ describe('gemma2 eval of a causal LM and usage errors', () => {
     expect(run.stdout.split('\n')[1]).toContain(`over ${result.tokens} tokens of 60 texts, windows of 16 every 8`);
   });
 
+  test('a causal-LM LoRA checkpoint from gemma2 train evaluates over its base', async () => {
+    const out = path.join(dir, 'causal-lora');
+    const run = await inProcess('train', '--model', tiny, '--tokenizer', FIXTURE_DIR, '--data', fixture('eval.jsonl'), '--seq-len', '32', '--steps', '2', '--batch-size', '4', '--lr', '1e-2', '--lora-r', '2', '--out', out);
+    expect(run.status).toBe(0);
+    const args = ['--data', fixture('eval.jsonl'), '--seq-len', '16', '--stride', '8'];
+    const base = jsonLine((await inProcess('eval', '--model', tiny, '--tokenizer', FIXTURE_DIR, ...args)).stdout);
+    const adapted = await inProcess('eval', '--model', tiny, '--adapter', path.join(out, 'checkpoint-2'), ...args);
+    expect(adapted.stderr).toBe('');
+    const result = jsonLine(adapted.stdout);
+    expect(result.tokens).toBe(base.tokens);
+    expect(result.nll).not.toBe(base.nll); // the adapter is applied
+  });
+
   test.each([
     [['eval', '--model', tiny, '--tokenizer', FIXTURE_DIR, '--data', fixture('eval.jsonl'), '--task', 'seq-cls', '--stride', '4'], '--stride is for causal-LM perplexity'],
     [['eval', '--model', tiny, '--tokenizer', FIXTURE_DIR, '--data', fixture('eval.jsonl'), '--task', 'sentiment'], '--task sentiment is not one of causal-lm, seq-cls, token-cls'],

@@ -16,8 +16,8 @@
 // micro-batches. That is the same whenever the micro-batches count the same
 // number of items (always for sequence classification: every micro-batch has
 // B rows); for token classification with unequal counts 4.47 weights a token
-// of a sparse micro-batch more, and later versions count across micro-batches
-// as done here (GenericForTokenClassification with num_items_in_batch).
+// of a sparse micro-batch more. Counting across the micro-batches, as the
+// causal LM does, keeps "K micro-batches = one batch of K*B rows" for every task.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -34,6 +34,18 @@ export { TrainerError, resolveTrainerOptions, type TrainerOptions, type Optimize
 export { LOG_FILE, PLOT_FILE, type LogEntry, type TrainLogEntry, type EvalLogEntry } from './train/train-log.ts';
 export { ProgressBar } from './train/progress.ts';
 export { TrainerCheckpointError, type ModelSource } from './train/checkpoint.ts';
+export {
+  sequenceClassificationDataset,
+  tokenClassificationDataset,
+  sequenceLabelScheme,
+  tokenLabelScheme,
+  SequenceClassificationDataset,
+  TokenClassificationDataset,
+  type LabelScheme,
+} from './train/classification-data.ts';
+export { classifierFromPretrained, newClassifier, loadTrainableModel, type TaskKind, type TrainableModel } from './train/task.ts';
+export { evaluateModel, stridedPerplexity, type EvalResult, type PerplexityResult } from './train/evaluate.ts';
+export { MetricsAccumulator, type ClassificationMetrics } from './train/metrics.ts';
 
 // Golden parity (lib/golden): run a case computed by Transformers and compare every tensor.
 export { GoldenCase, GoldenCaseError, type CaseKind } from './golden/case.ts';

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './usage-error.ts';
 import { integerListOption, numberOption, parseCommandLine } from './args.ts';
-import { loadModelWithAdapter } from './model-source.ts';
+import { loadModelWithAdapter } from './load-model.ts';
+import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { DEFAULT_MAX_CACHE_BYTES, generate, longestCacheThatFits } from '../generation/generate.ts';
@@ -73,6 +74,9 @@ export function runGenerate(argv: string[]): number {
 
   const loaded = loadModelWithAdapter('generate', { model: text('model'), adapter: text('adapter') });
   const { model } = loaded;
+  if (!(model instanceof Gemma2ForCausalLM)) {
+    throw new UsageError(`generate: ${loaded.description} is a ${loaded.task} model (${model.architecture}); generation needs a causal LM`);
+  }
   if (loaded.lora !== null) console.error(`gemma2: generating with ${loaded.description}`);
   // the tokenizer: beside the adapter (gemma2 train copies it into checkpoints), else the base folder's
   const dir = [loaded.adapterDir, loaded.baseDir].find((d) => d !== null && fs.existsSync(path.join(d, TOKENIZER_FILE))) ?? null;

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from './usage-error.ts';
 import { parseCommandLine } from './args.ts';
-import { loadModelWithAdapter } from './model-source.ts';
+import { loadModelWithAdapter } from './load-model.ts';
 import { setBackend } from '../../kernels/backend.ts';
 import { openCheckpoint } from '../io/checkpoint.ts';
 import type { SaveOptions } from '../model/pretrained.ts';

@@ -1,5 +1,6 @@
 // gemma2 train: fine-tunes a model folder (or a model initialised from a
-// config.json) on token ids or JSONL texts, fully or with LoRA; writes a JSONL
+// config.json) on token ids or JSONL texts, fully or with LoRA, as a causal LM
+// or as a sequence or token classifier (--task); writes a JSONL
 // log, a loss-curve SVG and checkpoints under --out, with a progress bar on
 // stderr. --resume continues a run from one of its checkpoints: the data and
 // model arguments are kept in the checkpoint, so only the checkpoint is needed.
@@ -19,6 +20,9 @@ import { type TrainerOptions, resolveTrainerOptions } from '../train/trainer-opt
 import { LOG_FILE } from '../train/train-log.ts';
 import { type ModelSource, readTrainerState } from '../train/checkpoint.ts';
 import { ProgressBar } from '../train/progress.ts';
+import { TASKS, type TaskKind, type TrainableModel, classifierFromPretrained, headSeed, newClassifier, taskOfArchitectures } from '../train/task.ts';
+import { type LabelScheme, type SchemeHints, sequenceClassificationDataset, sequenceLabelScheme, tokenClassificationDataset, tokenLabelScheme } from '../train/classification-data.ts';
+import { describeMetrics } from '../train/train-log.ts';
 
 export const TRAIN_USAGE = `
 gemma2 train (--model <dir> | --init <config.json>) (--data <file.jsonl> | --tokens <file>) --out <dir> [options]
@@ -38,6 +42,13 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
   --loss-on-all-tokens      with prompt/completion or messages data: the loss counts every token, prompts included
   --tokens <file>           token ids separated by whitespace or commas, cut into rows (no tokenizer needed)
   --tokenizer <dir>         the tokenizer for --data (default: the --model folder, or the --init config's folder)
+  --task <t>                causal-lm, seq-cls or token-cls (default: the --model folder's architecture, else causal-lm).
+                            seq-cls: --data lines {"text", "label"}: a class id, a class name, a number (regression,
+                            --num-labels 1) or a list (multi-label); token-cls: {"tokens": [words], "labels": [...]}
+                            or {"text", "labels": [one per token]}. Rows are padded, one text each. A causal-LM
+                            folder gets a new score head (normal(0, initializer_range)).
+  --num-labels <n>          classifier outputs (default: from the labels of --data)
+  --id2label <a,b,...>      class names in id order (default: the class names of --data, sorted)
   --eval-data <file>        eval rows from another file (same kind as the training data)
   --eval-fraction <f>       or hold out the last fraction f of the training rows
   --out <dir>               log (${LOG_FILE}), plot (loss.svg) and checkpoint-<step>/ folders go here
@@ -54,7 +65,7 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
   --max-grad-norm <g>       clip the gradient norm (default 1; 0 turns clipping off)
   --lora-r <r>, --lora-alpha <a>, --lora-dropout <d>, --lora-targets <q_proj,v_proj>
                             train LoRA adapters only (any of these turns LoRA on; defaults r 8, alpha 8, dropout 0, q_proj,v_proj)
-  --eval-every <n>          eval loss every n steps (default: at the end only)
+  --eval-every <n>          eval loss (and a classifier's accuracy, macro-F1 or MSE) every n steps (default: at the end only)
   --save-every <n>          checkpoint every n steps (default: at the end only)
   --seed <s>                data order, LoRA and --init weights (default 0)
   --gradient-checkpointing  recompute each layer's activations in backward instead of keeping them: less memory, about one more forward per step
@@ -70,6 +81,9 @@ const OPTIONS = {
   'loss-on-all-tokens': { type: 'boolean' },
   tokens: { type: 'string' },
   tokenizer: { type: 'string' },
+  task: { type: 'string' },
+  'num-labels': { type: 'string' },
+  id2label: { type: 'string' },
   'eval-data': { type: 'string' },
   'eval-fraction': { type: 'string' },
   out: { type: 'string' },
@@ -104,6 +118,12 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extend
 /** What the CLI keeps in trainer_state.json so that --resume can rebuild the same data and base model. */
 interface RunInputs {
   source: ModelSource;
+  /** What the model learns (absent in runs saved before tasks: causal-lm). */
+  task?: TaskKind;
+  /** A classifier's labels, fixed when the run starts. */
+  labels?: LabelScheme | null;
+  /** The run's --seed. */
+  seed?: number;
   tokenizer: string | null;
   data: {
     kind: 'jsonl' | 'tokens';
@@ -155,10 +175,19 @@ function readConfigFile(file: string): unknown {
  * (`lora` false: loaded as float32 whatever the files store); LoRA keeps a bf16
  * checkpoint's frozen base in bf16 (the default load), its adapters float32.
  */
-function buildModel(source: ModelSource, lora: boolean): Gemma2ForCausalLM {
+function buildModel(source: ModelSource, lora: boolean, inputs: RunInputs): TrainableModel {
+  const task = inputs.task ?? 'causal-lm';
+  const weightDtype = lora ? 'auto' : 'float32';
+  if (task !== 'causal-lm') {
+    const start = { task, scheme: inputs.labels!, seed: headSeed(source.kind === 'init' ? source.seed : (inputs.seed ?? 0)) };
+    // from scratch: every weight, the head's too, drawn from --seed as the causal LM's are
+    if (source.kind === 'init') return newClassifier(parseGemma2Config(readConfigFile(source.config)), { ...start, seed: source.seed });
+    if (!isFolder(source.dir)) throw new Error(`train: model folder ${source.dir} does not exist`);
+    return classifierFromPretrained(source.dir, { ...start, weightDtype });
+  }
   if (source.kind === 'pretrained') {
     if (!isFolder(source.dir)) throw new Error(`train: model folder ${source.dir} does not exist`);
-    return Gemma2ForCausalLM.fromPretrained(source.dir, { weightDtype: lora ? 'auto' : 'float32' });
+    return Gemma2ForCausalLM.fromPretrained(source.dir, { weightDtype });
   }
   return new Gemma2ForCausalLM(parseGemma2Config(readConfigFile(source.config)), { seed: source.seed });
 }
@@ -184,9 +213,45 @@ function refuseWarmupPastSteps(warmupSteps: number, steps: number): void {
   if (warmupSteps > steps) throw new UsageError(`train: --warmup ${warmupSteps} is more than --steps ${steps}; the learning rate would never reach its peak (--lr)`);
 }
 
+/** The task of a run: --task, or the --model folder's architecture. */
+function taskFromArgs(values: Values, source: ModelSource): TaskKind {
+  if (values.task !== undefined) {
+    if (!(TASKS as readonly string[]).includes(values.task)) throw new UsageError(`train: --task ${values.task} is not one of ${TASKS.join(', ')}`);
+    return values.task as TaskKind;
+  }
+  if (source.kind === 'pretrained' && fs.existsSync(path.join(source.dir, 'config.json'))) {
+    const config = readConfigFile(path.join(source.dir, 'config.json')) as { architectures?: unknown };
+    return taskOfArchitectures(Array.isArray(config.architectures) ? config.architectures : []);
+  }
+  return 'causal-lm';
+}
+
+/** What the labels may be: --num-labels and --id2label, or a classifier folder's own labels. */
+function schemeHints(values: Values, source: ModelSource, task: TaskKind): SchemeHints {
+  const hints: SchemeHints = {};
+  const numLabels = parseInteger(values, 'num-labels', positiveInt, 'a positive integer');
+  if (numLabels !== undefined) hints.numLabels = numLabels;
+  if (values.id2label !== undefined) {
+    const names = values.id2label.split(',').map((n) => n.trim());
+    if (names.some((n) => n === '') || new Set(names).size !== names.length) throw new UsageError(`train: --id2label ${values.id2label} must name distinct classes, comma-separated, in id order`);
+    if (numLabels !== undefined && numLabels !== names.length) throw new UsageError(`train: --num-labels ${numLabels} but --id2label names ${names.length} classes`);
+    hints.names = names;
+  }
+  if (source.kind === 'pretrained' && values['num-labels'] === undefined && values.id2label === undefined) {
+    const config = sourceConfig(source);
+    if (config !== null && taskOfArchitectures(config.architectures) === task) {
+      // continue training a classifier: its labels, in id order
+      hints.numLabels = config.numLabels;
+      hints.names = Array.from({ length: config.numLabels }, (_, id) => config.id2label[String(id)]);
+    }
+  }
+  return hints;
+}
+
 /** The training and eval rows the inputs name. */
 function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval: Dataset | null } {
   const { kind, file, pad, pack, completionOnlyLoss, seqLen, evalFile, evalFraction } = inputs.data;
+  const task = inputs.task ?? 'causal-lm';
   let read: (f: string) => Dataset;
   if (kind === 'tokens') {
     read = (f) => tokenFileDataset(f, seqLen, vocabSize);
@@ -196,8 +261,11 @@ function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval:
       throw new Error(`train: ${dir} has no ${TOKENIZER_FILE}, so the texts of ${file} cannot be tokenized; pass token ids with --tokens, or a tokenizer folder with --tokenizer`);
     }
     const tokenizer = HfTokenizer.fromPretrained(dir);
+    const scheme = inputs.labels!;
     const layout = pad ? 'pad' : pack ? 'pack' : undefined; // undefined: the format's default
-    read = (f) => jsonlDataset(f, tokenizer, { seqLen, vocabSize, layout, completionOnlyLoss });
+    if (task === 'seq-cls') read = (f) => sequenceClassificationDataset(f, tokenizer, { seqLen, vocabSize, scheme });
+    else if (task === 'token-cls') read = (f) => tokenClassificationDataset(f, tokenizer, { seqLen, vocabSize, scheme });
+    else read = (f) => jsonlDataset(f, tokenizer, { seqLen, vocabSize, layout, completionOnlyLoss });
   }
   const all = read(file);
   if (evalFile !== null) return { train: all, eval: read(evalFile) };
@@ -207,6 +275,7 @@ function loadData(inputs: RunInputs, vocabSize: number): { train: Dataset; eval:
 
 /** The run's inputs from fresh arguments (not --resume). */
 function inputsFromArgs(values: Values): RunInputs {
+  // (the seed is kept with the inputs: a classifier's new head is drawn from it)
   if ((values.model === undefined) === (values.init === undefined)) throw new UsageError('train: give exactly one of --model <dir> and --init <config.json>');
   if ((values.data === undefined) === (values.tokens === undefined)) throw new UsageError('train: give exactly one of --data <file.jsonl> and --tokens <file>');
   if (values['eval-data'] !== undefined && values['eval-fraction'] !== undefined) throw new UsageError('train: give at most one of --eval-data and --eval-fraction');
@@ -218,8 +287,24 @@ function inputsFromArgs(values: Values): RunInputs {
   const source: ModelSource = values.model !== undefined ? { kind: 'pretrained', dir: path.resolve(values.model) } : { kind: 'init', config: path.resolve(values.init!), seed };
   const tokenizer = values.tokenizer ?? (source.kind === 'pretrained' ? source.dir : path.dirname(source.config));
   const evalFraction = parseNumber(values, 'eval-fraction', (n) => n > 0 && n < 1, 'a fraction between 0 and 1') ?? null;
+  const task = taskFromArgs(values, source);
+  let labels: LabelScheme | null = null;
+  if (task === 'causal-lm') {
+    if (values['num-labels'] !== undefined || values.id2label !== undefined) throw new UsageError('train: --num-labels and --id2label are for a classifier (--task seq-cls or token-cls)');
+  } else {
+    if (values.data === undefined) throw new UsageError(`train: --task ${task} reads labelled JSONL lines from --data (token ids carry no labels)`);
+    for (const flag of ['pad', 'pack', 'loss-on-all-tokens'] as const) {
+      if (values[flag]) throw new UsageError(`train: --task ${task} pads one labelled text per row; --${flag} is for causal-LM texts`);
+    }
+    const hints = schemeHints(values, source, task);
+    const file = path.resolve(values.data);
+    labels = task === 'seq-cls' ? sequenceLabelScheme(file, hints) : tokenLabelScheme(file, hints);
+  }
   return {
     source,
+    task,
+    labels,
+    seed,
     tokenizer: values.data === undefined ? null : path.resolve(tokenizer),
     data: {
       kind: values.data !== undefined ? 'jsonl' : 'tokens',
@@ -320,7 +405,7 @@ export function runTrain(argv: string[]): number {
       train,
       eval: eval_,
       outDir: values.out ?? path.dirname(path.resolve(checkpoint)),
-      baseModel: () => buildModel(source, true), // asked for only by LoRA checkpoints
+      baseModel: () => buildModel(source, true, inputs), // asked for only by LoRA checkpoints
       overrides,
       tokenizerDir: inputs.tokenizer ?? (source.kind === 'pretrained' ? source.dir : null),
       progress: progressFor(total),
@@ -344,7 +429,7 @@ export function runTrain(argv: string[]): number {
     if (inputs.data.seqLen > maxPositions) {
       throw new UsageError(`train: --seq-len ${inputs.data.seqLen} is more than the model's max_position_embeddings (${maxPositions}); rows that long reach positions it was not trained on`);
     }
-    const model = buildModel(inputs.source, loraConfig !== null);
+    const model = buildModel(inputs.source, loraConfig !== null, inputs);
     ({ train, eval: eval_ } = loadData(inputs, model.config.vocabSize));
     // LoRA draws its dropout masks and initial A from seed + 1 and seed + 2: not the data order's stream (seed).
     const lora = loraConfig === null ? null : new LoraModel(model, loraConfig, options.seed + 1);
@@ -366,6 +451,7 @@ export function runTrain(argv: string[]): number {
         ? `full fine-tuning of ${count(total)} parameters`
         : `LoRA r=${loraConfig!.r} alpha=${loraConfig!.alpha} dropout=${loraConfig!.dropout} on ${loraConfig!.targetModules.join(',')}: ${count(lora.parameterCount().trainable)} trainable of ${count(lora.parameterCount().total)}`;
     console.log(`model: ${describeSource(inputs.source)}; ${what}`);
+    if (inputs.labels != null) console.log(`task: ${inputs.task}, ${inputs.labels.problemType}, ${inputs.labels.names.length} label${inputs.labels.names.length === 1 ? '' : 's'} (${inputs.labels.names.join(', ')})`);
   }
   const o = trainer.options;
   console.log(`train: ${train.describe()}`);
@@ -378,7 +464,8 @@ export function runTrain(argv: string[]): number {
   const result = trainer.train();
   const last = trainer.history.filter((e) => e.type === 'train').pop();
   const lastEval = trainer.history.filter((e) => e.type === 'eval').pop();
-  if (last !== undefined) console.log(`step ${last.step}: loss ${last.loss.toFixed(4)}${lastEval === undefined ? '' : `, eval loss ${lastEval.eval_loss.toFixed(4)}`}`);
+  const evalMetrics = lastEval === undefined || lastEval.eval_accuracy === undefined && lastEval.eval_mse === undefined ? null : { count: lastEval.eval_tokens, accuracy: lastEval.eval_accuracy, macro_f1: lastEval.eval_macro_f1, mse: lastEval.eval_mse };
+  if (last !== undefined) console.log(`step ${last.step}: loss ${last.loss.toFixed(4)}${lastEval === undefined ? '' : `, eval loss ${lastEval.eval_loss.toFixed(4)}${describeMetrics(evalMetrics)}`}`);
   console.log(`log: ${result.logFile}`);
   console.log(`plot: ${result.plotFile}`);
   console.log(`checkpoints: ${result.checkpoints.join(', ')}`);

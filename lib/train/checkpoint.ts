@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Tensor } from '../tensor/tensor.ts';
 import { SafetensorsFile, type TensorToWrite, writeSafetensors } from '../io/safetensors.ts';
-import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import { type TrainableModel, loadTrainableModel } from './task.ts';
 import { CHAT_TEMPLATE_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import type { AdamWState, SgdState } from './optimizer.ts';
 import type { Schedule } from './schedule.ts';
@@ -120,7 +120,7 @@ export function readOptimizerState(file: string, kind: OptimizerKind, parameters
 }
 
 export interface CheckpointContents {
-  model: Gemma2ForCausalLM;
+  model: TrainableModel;
   lora: LoraModel | null;
   optimizerKind: OptimizerKind;
   /** The trained parameters (name, tensor) and their optimizer states, in the optimizer's order. */
@@ -171,9 +171,9 @@ export function readTrainerState(dir: string): TrainerState {
 }
 
 /** The model a checkpoint holds: the full model, or the base model (from `baseModel`) with the saved adapters. */
-export function loadCheckpointModel(dir: string, state: TrainerState, baseModel?: () => Gemma2ForCausalLM): { model: Gemma2ForCausalLM; lora: LoraModel | null } {
-  // a full checkpoint's weights are trained: float32 master weights whatever the files store
-  if (state.lora === null) return { model: Gemma2ForCausalLM.fromPretrained(dir, { weightDtype: 'float32' }), lora: null };
+export function loadCheckpointModel(dir: string, state: TrainerState, baseModel?: () => TrainableModel): { model: TrainableModel; lora: LoraModel | null } {
+  // a full checkpoint's weights are trained: float32 master weights whatever the files store; a classifier loads as one
+  if (state.lora === null) return { model: loadTrainableModel(dir, { weightDtype: 'float32' }), lora: null };
   if (baseModel === undefined) {
     const from = state.source === null ? 'an unrecorded source' : state.source.kind === 'pretrained' ? state.source.dir : `${state.source.config} (seed ${state.source.seed})`;
     throw new TrainerCheckpointError(`${dir} holds LoRA adapters only; resuming needs their base model, which came from ${from}`);

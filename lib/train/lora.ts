@@ -11,6 +11,14 @@
 // the adapters. Adapters are saved as PEFT does: adapter_model.safetensors with
 // `base_model.model.<module>.lora_A.weight` / `lora_B.weight` and an
 // adapter_config.json.
+//
+// On a classifier the score head is new, so it is trained fully, as PEFT's
+// modules_to_save does (PEFT adds "score" for SEQ_CLS and TOKEN_CLS itself):
+// it is saved under `base_model.model.score.weight` (and `.bias`), the name
+// get_peft_model_state_dict writes after dropping "modules_to_save.default",
+// with task_type SEQ_CLS / TOKEN_CLS and modules_to_save ["score"]. The head
+// is trained in place (PEFT trains a copy and keeps the original): merging
+// leaves the trained head in the model.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,8 +27,28 @@ import { Generator } from '../tensor/random.ts';
 import { noGrad } from '../autograd/tape.ts';
 import { add, dropout, linear, matmul, mul } from '../ops/index.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
-import type { Linear, LinearAdapter } from '../model/module.ts';
-import type { Gemma2ForCausalLM } from '../model/causal-lm.ts';
+import type { Linear, LinearAdapter, NamedParameters } from '../model/module.ts';
+import type { Gemma2Model, ModelInput } from '../model/gemma2-model.ts';
+import type { Gemma2Config } from '../model/config.ts';
+import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '../model/classification.ts';
+
+/** What LoRA adapts: a causal LM or a classifier (a decoder stack with a head). */
+export interface AdaptableModel {
+  readonly model: Gemma2Model;
+  readonly config: Gemma2Config;
+  namedParameters(): NamedParameters;
+  forward(input: ModelInput & { labels?: Tensor }): { logits: Tensor; loss?: Tensor };
+}
+
+/** PEFT's task_type for the model's head, and the head module trained fully (modules_to_save), if any. */
+function peftTask(model: AdaptableModel): { taskType: string; head: Linear | null } {
+  if (model instanceof Gemma2ForSequenceClassification) return { taskType: 'SEQ_CLS', head: model.score };
+  if (model instanceof Gemma2ForTokenClassification) return { taskType: 'TOKEN_CLS', head: model.score };
+  return { taskType: 'CAUSAL_LM', head: null };
+}
+
+/** The saved name of a fully trained head's parameter (get_peft_model_state_dict's, adapter name dropped). */
+const HEAD_PREFIX = 'base_model.model.score';
 
 export interface LoraConfig {
   /** Rank of the update. */
@@ -41,7 +69,7 @@ export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 export const ADAPTER_CONFIG = 'adapter_config.json';
 
 /** Every projection of a causal LM with its Hugging Face module name (model.layers.i.self_attn.q_proj, ...). */
-export function namedLinears(model: Gemma2ForCausalLM): [string, Linear][] {
+export function namedLinears(model: AdaptableModel): [string, Linear][] {
   return model.model.layers.flatMap((layer, i): [string, Linear][] => {
     const prefix = `model.layers.${i}`;
     const { selfAttn: a, mlp: m } = layer;
@@ -79,8 +107,12 @@ export class LoraModel {
   training = true;
   readonly generator: Generator;
 
+  /** A classifier's score head, trained fully (modules_to_save); null on a causal LM. */
+  readonly head: Linear | null;
+  readonly taskType: string;
+
   constructor(
-    readonly model: Gemma2ForCausalLM,
+    readonly model: AdaptableModel,
     readonly config: LoraConfig,
     seed = 0,
   ) {
@@ -107,21 +139,27 @@ export class LoraModel {
       this.adapters.set(name, { linear: layer, adapter });
     }
     for (const [, p] of model.namedParameters()) p.requireGrad(false);
+    ({ taskType: this.taskType, head: this.head } = peftTask(model));
+    // the head is float32 in every load mode (classification.ts), so it can be trained over a bf16 base
+    for (const [, p] of this.head?.namedParameters() ?? []) p.requireGrad();
   }
 
   /** The trainable tensors under PEFT's names. */
   trainableParameters(): [string, Tensor][] {
-    return [...this.adapters].flatMap(([name, { adapter }]): [string, Tensor][] => [
+    const adapters = [...this.adapters].flatMap(([name, { adapter }]): [string, Tensor][] => [
       [`base_model.model.${name}.lora_A.weight`, adapter.a],
       [`base_model.model.${name}.lora_B.weight`, adapter.b],
     ]);
+    const head = this.head?.namedParameters().map(([name, p]): [string, Tensor] => [`${HEAD_PREFIX}.${name}`, p]) ?? [];
+    return [...adapters, ...head];
   }
 
   /** Number of trainable values, and of all values (base + adapters). */
   parameterCount(): { trainable: number; total: number } {
     const trainable = this.trainableParameters().reduce((n, [, p]) => n + p.size, 0);
+    const head = this.head?.namedParameters().reduce((n, [, p]) => n + p.size, 0) ?? 0;
     const base = this.model.namedParameters().reduce((n, [, p]) => n + p.size, 0);
-    return { trainable, total: base + trainable };
+    return { trainable, total: base + trainable - head }; // the head is the model's own, counted once
   }
 
   /** W += (alpha / r) B A for every adapter, then removes the adapters: the model is a plain model again. Needs a float32 base. */
@@ -148,7 +186,7 @@ export class LoraModel {
     writeSafetensors(path.join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
     const config = {
       peft_type: 'LORA',
-      task_type: 'CAUSAL_LM',
+      task_type: this.taskType,
       base_model_name_or_path: baseModel,
       r: this.config.r,
       lora_alpha: this.config.alpha,
@@ -157,7 +195,7 @@ export class LoraModel {
       bias: 'none',
       fan_in_fan_out: false,
       inference_mode: true,
-      modules_to_save: null,
+      modules_to_save: this.head === null ? null : ['score'],
       init_lora_weights: true,
       use_rslora: false,
     };
@@ -165,7 +203,7 @@ export class LoraModel {
   }
 
   /** Attaches the adapters saved in `dir` (PEFT format) to `model`; `seed` seeds dropout if training continues. */
-  static load(model: Gemma2ForCausalLM, dir: string, seed = 0): LoraModel {
+  static load(model: AdaptableModel, dir: string, seed = 0): LoraModel {
     const configPath = path.join(dir, ADAPTER_CONFIG);
     if (!fs.existsSync(configPath)) throw new LoraError(`${dir}: no ${ADAPTER_CONFIG}`);
     const json = JSON.parse(fs.readFileSync(configPath, 'utf8'));
@@ -173,6 +211,9 @@ export class LoraModel {
     if (json.use_rslora) throw new LoraError(`${configPath}: rank-stabilised LoRA (use_rslora) is not supported`);
     const targets: string[] = Array.isArray(json.target_modules) ? json.target_modules : [json.target_modules];
     const lora = new LoraModel(model, { r: json.r, alpha: json.lora_alpha, dropout: json.lora_dropout ?? 0, targetModules: targets }, seed);
+    if (json.task_type !== undefined && json.task_type !== null && json.task_type !== lora.taskType) {
+      throw new LoraError(`${configPath}: task_type is ${JSON.stringify(json.task_type)}, but the model is a ${lora.taskType} model`);
+    }
     const file = SafetensorsFile.open(path.join(dir, ADAPTER_WEIGHTS));
     try {
       const expected = new Map(lora.trainableParameters());

@@ -3,6 +3,8 @@
 // Apart from trainer.ts so that checkpoint.ts, which keeps the log history,
 // and the trainer do not import each other.
 
+import type { ClassificationMetrics } from './metrics.ts';
+
 /** One line of the JSONL log per optimizer step (names as in Transformers' log_history). */
 export interface TrainLogEntry {
   type: 'train';
@@ -27,10 +29,35 @@ export interface TrainLogEntry {
 export interface EvalLogEntry {
   type: 'eval';
   step: number;
-  /** Mean cross-entropy over every counted token of the eval rows. */
+  /** Mean loss over every counted item of the eval rows (tokens; a sequence classifier's rows or targets). */
   eval_loss: number;
   eval_tokens: number;
+  /** A classifier's metrics (metrics.ts), named as Transformers prefixes compute_metrics' keys. */
+  eval_accuracy?: number;
+  eval_macro_f1?: number;
+  eval_mse?: number;
   elapsed: number;
+}
+
+/** The eval_* fields of a classifier's metrics (none for a causal LM). */
+export function evalMetricFields(metrics: ClassificationMetrics | null): Pick<EvalLogEntry, 'eval_accuracy' | 'eval_macro_f1' | 'eval_mse'> {
+  if (metrics === null) return {};
+  const { accuracy, macro_f1, mse } = metrics;
+  return {
+    ...(accuracy === undefined ? {} : { eval_accuracy: accuracy }),
+    ...(macro_f1 === undefined ? {} : { eval_macro_f1: macro_f1 }),
+    ...(mse === undefined ? {} : { eval_mse: mse }),
+  };
+}
+
+/** ", accuracy 0.9500, macro-F1 0.9490" (or ", mse ..."): for progress notes and summaries. */
+export function describeMetrics(metrics: ClassificationMetrics | null): string {
+  if (metrics === null) return '';
+  const parts: string[] = [];
+  if (metrics.accuracy !== undefined) parts.push(`accuracy ${metrics.accuracy.toFixed(4)}`);
+  if (metrics.macro_f1 !== undefined) parts.push(`macro-F1 ${metrics.macro_f1.toFixed(4)}`);
+  if (metrics.mse !== undefined) parts.push(`mse ${metrics.mse.toFixed(4)}`);
+  return `, ${parts.join(', ')}`;
 }
 
 export type LogEntry = TrainLogEntry | EvalLogEntry;

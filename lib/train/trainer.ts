@@ -10,6 +10,8 @@
 // rounding) however the counted tokens are spread over them. Averaging
 // per-micro-batch means would give a token of a short micro-batch more weight.
 // Transformers' num_items_in_batch does the same (huggingface/transformers#34191, #34283).
+// A classifier's step does the same over its items (task.ts: rows, target
+// entries or labelled tokens).
 //
 // Around the steps: eval loss every evalEvery steps and at the end (no
 // gradients, mean over counted tokens, LoRA dropout off), a JSONL log line
@@ -20,14 +22,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Tensor } from '../tensor/tensor.ts';
-import { noGrad } from '../autograd/tape.ts';
-import { crossEntropy, mul } from '../ops/index.ts';
-import { type Gemma2ForCausalLM, shiftLabels } from '../model/causal-lm.ts';
+import { mul } from '../ops/index.ts';
 import { AdamW, SGD } from './optimizer.ts';
 import { clipGradNorm } from './clip.ts';
 import { type Schedule, learningRateFactor } from './schedule.ts';
 import type { LoraModel } from './lora.ts';
-import { type Batch, type Dataset, BatchStream, IGNORE_INDEX, sequentialBatches } from './data.ts';
+import { type Batch, type Dataset, BatchStream } from './data.ts';
+import { type TrainableModel, checkTaskData, batchLossSum, taskBatch, taskOfDataset } from './task.ts';
+import { type EvalResult, evaluateModel } from './evaluate.ts';
 import { type ProgressBar } from './progress.ts';
 import { lossCurveSvg } from './plot.ts';
 import {
@@ -41,16 +43,12 @@ import {
   saveTrainerCheckpoint,
 } from './checkpoint.ts';
 import { type TrainerOptions, TrainerError, resolveTrainerOptions } from './trainer-options.ts';
-import { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FILE } from './train-log.ts';
+import { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FILE, describeMetrics, evalMetricFields } from './train-log.ts';
 
 // The options and the log live in their own files (checkpoint.ts stores both);
 // the trainer is where callers look for them.
 
-/** Sum over the batch of the cross-entropy of logits[:, t] predicting labels[:, t + 1] (-100 skipped). */
-export function tokenLossSum(logits: Tensor, labels: Tensor): Tensor {
-  const [B, T, V] = logits.shape;
-  return crossEntropy(logits.reshape([B * T, V]), shiftLabels(labels), { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
-}
+export { tokenLossSum } from './task.ts';
 
 /** Norm weights and biases take no weight decay, as in Transformers' get_decay_parameter_names after 4.47, which also matches RMSNorms by name (4.47 decayed them; huggingface/transformers#35927). */
 export function takesWeightDecay(name: string): boolean {
@@ -58,7 +56,8 @@ export function takesWeightDecay(name: string): boolean {
 }
 
 export interface TrainerSetup {
-  model: Gemma2ForCausalLM;
+  /** A causal LM, or a sequence or token classifier (task.ts): the data must be for its task. */
+  model: TrainableModel;
   /** Train these adapters only; the model's own weights stay as they are. */
   lora?: LoraModel | null;
   train: Dataset;
@@ -79,7 +78,7 @@ export interface TrainerSetup {
 
 export interface ResumeSetup extends Omit<TrainerSetup, 'model' | 'lora' | 'options' | 'source' | 'extra'> {
   /** Builds the base model a LoRA checkpoint's adapters attach to (a full checkpoint holds the model itself). */
-  baseModel?: () => Gemma2ForCausalLM;
+  baseModel?: () => TrainableModel;
   /** The options that may differ from the checkpoint's without changing the steps already taken. */
   overrides?: Partial<Pick<TrainerOptions, 'steps' | 'evalEvery' | 'saveEvery'>>;
 }
@@ -93,7 +92,7 @@ export interface TrainResult {
 }
 
 export class Trainer {
-  readonly model: Gemma2ForCausalLM;
+  readonly model: TrainableModel;
   readonly lora: LoraModel | null;
   readonly options: TrainerOptions;
   readonly schedule: Schedule;
@@ -133,6 +132,8 @@ export class Trainer {
     if (setup.train.seqLen > this.model.config.maxPositionEmbeddings) {
       throw new TrainerError(`rows of ${setup.train.seqLen} tokens are longer than the model's max_position_embeddings ${this.model.config.maxPositionEmbeddings}`);
     }
+    checkTaskData(this.model, setup.train);
+    if (this.evalData !== null) checkTaskData(this.model, this.evalData);
     this.data = new BatchStream(setup.train, o.batchSize, o.seed);
 
     const named = this.lora === null ? this.model.namedParameters() : this.lora.trainableParameters();
@@ -193,15 +194,15 @@ export class Trainer {
     const started = performance.now();
     const lr = this.learningRate(this.step);
     this.optimizer.setLearningRate(lr);
-    const batches: Batch[] = Array.from({ length: this.options.gradAccum }, () => this.data.next());
+    const batches: Batch[] = Array.from({ length: this.options.gradAccum }, () => taskBatch(this.data.data, this.data.nextRows(this.options.batchSize)));
     const lossTokens = batches.reduce((n, b) => n + b.lossTokens, 0);
-    if (lossTokens === 0) throw new TrainerError(`step ${this.step + 1}: none of its ${batches.length * this.options.batchSize} rows has a label to learn (all -100 after the first position)`);
+    if (lossTokens === 0) throw new TrainerError(`step ${this.step + 1}: none of its ${batches.length * this.options.batchSize} rows has a label to learn (all -100${taskOfDataset(this.data.data) === 'causal-lm' ? ' after the first position' : ''})`);
     this.optimizer.zeroGrad();
     if (this.lora !== null) this.lora.training = true;
     let lossSum = 0;
     for (const batch of batches) {
-      const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined, positionIds: batch.positionIds ?? undefined });
-      const summed = tokenLossSum(logits, batch.labels);
+      if (batch.lossTokens === 0) continue; // no label in this micro-batch: no loss, no gradient (a classifier's mean would be 0 / 0)
+      const { sum: summed } = batchLossSum(this.model, batch);
       mul(summed, 1 / lossTokens).backward();
       lossSum += summed.item();
     }
@@ -232,23 +233,14 @@ export class Trainer {
     return entry;
   }
 
-  /** Mean loss over every counted token of the eval rows, without gradients and without LoRA dropout. */
-  evaluate(data: Dataset | null = this.evalData): { loss: number; tokens: number } {
+  /** Mean loss over every counted item of the eval rows (and a classifier's metrics), without gradients and without LoRA dropout. */
+  evaluate(data: Dataset | null = this.evalData): { loss: number; tokens: number; metrics: EvalResult['metrics'] } {
     if (data === null) throw new TrainerError('evaluate: there is no eval data');
     const wasTraining = this.lora?.training ?? false;
     if (this.lora !== null) this.lora.training = false;
     try {
-      return noGrad(() => {
-        let sum = 0;
-        let tokens = 0;
-        for (const batch of sequentialBatches(data, this.options.batchSize)) {
-          const { logits } = this.model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask ?? undefined, positionIds: batch.positionIds ?? undefined });
-          sum += tokenLossSum(logits, batch.labels).item();
-          tokens += batch.lossTokens;
-        }
-        if (tokens === 0) throw new TrainerError(`${data.source}: no eval row has a label to score`);
-        return { loss: sum / tokens, tokens };
-      });
+      const { loss, items, metrics } = evaluateModel(this.model, data, this.options.batchSize);
+      return { loss, tokens: items, metrics };
     } finally {
       if (this.lora !== null) this.lora.training = wasTraining;
     }
@@ -278,10 +270,10 @@ export class Trainer {
 
   /** Evaluates and logs the result. */
   logEval(): EvalLogEntry {
-    const { loss, tokens } = this.evaluate();
-    const entry: EvalLogEntry = { type: 'eval', step: this.step, eval_loss: loss, eval_tokens: tokens, elapsed: this.elapsed };
+    const { loss, tokens, metrics } = this.evaluate();
+    const entry: EvalLogEntry = { type: 'eval', step: this.step, eval_loss: loss, eval_tokens: tokens, ...evalMetricFields(metrics), elapsed: this.elapsed };
     this.log(entry);
-    this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} tokens`);
+    this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} ${taskOfDataset(this.evalData!) === 'seq-cls' ? 'items' : 'tokens'}${describeMetrics(metrics)}`);
     return entry;
   }
 

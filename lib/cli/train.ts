@@ -414,6 +414,9 @@ export function runTrain(argv: string[]): number {
   if (result.bestCheckpoint !== null) console.log(`best checkpoint: ${result.bestCheckpoint} (eval loss ${loss(result.bestMetric)})`);
   console.log(`log: ${result.logFile}`);
   console.log(`plot: ${result.plotFile}`);
-  console.log(`checkpoints: ${result.checkpoints.join(', ')}`);
+  // --save-total-limit may have deleted some of this run's checkpoints already
+  const kept = result.checkpoints.filter((dir) => fs.existsSync(dir));
+  const deleted = result.checkpoints.length - kept.length;
+  console.log(`checkpoints: ${kept.join(', ')}${deleted > 0 ? ` (${deleted} older ones deleted: --save-total-limit ${o.saveTotalLimit})` : ''}`);
   return 0;
 }

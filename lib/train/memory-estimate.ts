@@ -135,7 +135,7 @@ export function availableMemory(): MemoryLimit {
     const left = constrained - process.memoryUsage().rss;
     if (left < free) return { bytes: left, source: `the process's memory limit ${formatBytes(constrained)} less the ${formatBytes(process.memoryUsage().rss)} it uses` };
   }
-  return { bytes: free, source: `free memory (os.freemem(), of ${formatBytes(os.totalmem())})` };
+  return { bytes: free, source: `free memory: os.freemem(), of ${formatBytes(os.totalmem())} in all` };
 }
 
 export interface MemoryCheck {

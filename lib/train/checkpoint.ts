@@ -193,6 +193,7 @@ export function saveTrainerCheckpoint(dir: string, c: CheckpointContents): void 
 export function readTrainerState(dir: string): TrainerState {
   const file = path.join(dir, TRAINER_STATE_FILE);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TrainerCheckpointError(`${dir}: not a folder`);
+  if (/\.partial\/*$/.test(dir)) throw new TrainerCheckpointError(`${dir}: a checkpoint still being written when its run stopped, not a checkpoint; resume from a complete checkpoint-<step> folder`);
   if (!fs.existsSync(file)) throw new TrainerCheckpointError(`${dir}: no ${TRAINER_STATE_FILE}, so it is not a trainer checkpoint (a checkpoint-<step> folder written by gemma2 train)`);
   let json: unknown;
   try {

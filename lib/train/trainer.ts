@@ -110,7 +110,7 @@ export interface ResumeSetup extends Omit<TrainerSetup, 'model' | 'lora' | 'opti
   /** Builds the base model a LoRA checkpoint's adapters attach to (a full checkpoint holds the model itself). */
   baseModel?: () => Gemma2ForCausalLM;
   /** The options that may differ from the checkpoint's without changing the steps already taken. */
-  overrides?: Partial<Pick<TrainerOptions, 'steps' | 'evalEvery' | 'saveEvery'>>;
+  overrides?: Partial<Pick<TrainerOptions, 'steps' | 'evalEvery' | 'saveEvery' | 'saveTotalLimit' | 'skipNonFinite'>>;
 }
 
 export interface TrainResult {
@@ -404,7 +404,11 @@ export class Trainer {
       };
     } catch (error) {
       this.progress?.finish();
-      if (this.outDir !== null) this.writePlot(); // the plot shows where it went wrong
+      try {
+        if (this.outDir !== null) this.writePlot(); // the plot shows where it went wrong
+      } catch {
+        // the run's own error is the one to report
+      }
       throw error;
     } finally {
       lock?.release();

@@ -296,6 +296,10 @@ describe('durable writes', () => {
     expect(fs.readdirSync(out).sort()).toEqual(['checkpoint-1.partial', LOG_FILE]);
     expect(listCheckpoints(out)).toEqual([]);
     expect(() => commitFolderDurably(path.join(out, 'checkpoint-1.partial'), path.join(out, 'checkpoint-1'))).toThrow('killed');
+    vi.restoreAllMocks();
+    // even a half-written folder that got as far as its trainer_state.json is not resumed from
+    fs.writeFileSync(path.join(out, 'checkpoint-1.partial', TRAINER_STATE_FILE), '{}');
+    expect(() => readTrainerState(path.join(out, 'checkpoint-1.partial'))).toThrow('checkpoint-1.partial: a checkpoint still being written when its run stopped, not a checkpoint');
   });
 });
 

@@ -154,6 +154,8 @@ export class Trainer {
   /** Evaluations in a row without improvement (EarlyStoppingCallback's counter). */
   earlyStoppingCounter = 0;
   stoppedEarlyAt: number | null = null;
+  /** The step that stopped the run (a non-finite loss or gradient norm): the trainer takes no further step and saves nothing. */
+  failedAt: number | null = null;
   /** The newest checkpoint this trainer wrote or resumed from, if any: what a failure leaves to resume. */
   lastSavedCheckpoint: string | null = null;
   /** Things a caller should tell the user (a stale lock taken over, a log that could not be restored). */
@@ -284,6 +286,7 @@ export class Trainer {
 
   /** One optimizer step over gradAccum micro-batches; returns (and logs) its log entry. */
   trainStep(): TrainLogEntry {
+    this.refuseAfterFailure();
     const started = performance.now();
     const lr = this.learningRate(this.step);
     this.optimizer.setLearningRate(lr);
@@ -345,7 +348,14 @@ export class Trainer {
       'Lower the learning rate or clip the gradient norm; skipNonFinite (--skip-nonfinite-steps) skips such steps instead';
     const entry: FailureLogEntry = { type: 'failure', step, quantity, value: String(value), loss, message, elapsed: this.elapsed };
     this.log(entry);
+    this.failedAt = step;
     throw new NonFiniteStepError(step, quantity, value, message);
+  }
+
+  /** After a failure the data order has moved past the failed step: going on (or saving) would not be the run any more. */
+  private refuseAfterFailure(): void {
+    if (this.failedAt === null) return;
+    throw new TrainerError(`the run stopped at step ${this.failedAt} (not finite); resume from ${this.lastSavedCheckpoint ?? 'a fresh start'} instead of going on`);
   }
 
   /** Mean loss over every counted token of the eval rows, without gradients and without LoRA dropout. */
@@ -451,6 +461,7 @@ export class Trainer {
   /** Writes checkpoint-<step>/ under outDir (and refreshes the plot); returns its path. */
   saveCheckpoint(): string {
     if (this.outDir === null) throw new TrainerError('saveCheckpoint: the trainer has no output folder');
+    this.refuseAfterFailure();
     const dir = checkpointPath(this.outDir, this.step);
     const states = this.optimizer.stateList();
     const bestBefore = this.bestCheckpoint;

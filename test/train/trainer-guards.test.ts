@@ -85,7 +85,9 @@ describe('a non-finite step', () => {
     const last = logLines(out).at(-1);
     expect(last).toMatchObject({ type: 'failure', step: 3, quantity: 'loss', value: 'NaN', loss: null });
     expect(fs.readFileSync(path.join(out, PLOT_FILE), 'utf8')).toContain('train loss: 1 non-finite value (NaN or infinite) at x = 3');
-    expect(fs.existsSync(path.join(out, LOCK_FILE))).toBe(false); // released on the error too
+    expect(fs.existsSync(path.join(out, LOCK_FILE))).toBe(false); // released on the error too    // the data order moved past step 3: the trainer neither steps nor saves any more
+    expect(() => t.trainStep()).toThrow(`the run stopped at step 3 (not finite); resume from ${path.join(out, 'checkpoint-2')} instead of going on`);
+    expect(() => t.saveCheckpoint()).toThrow('the run stopped at step 3');
   });
 
   test('an infinite gradient norm with a finite loss stops the run too, naming the gradient norm', () => {

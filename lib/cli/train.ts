@@ -3,6 +3,9 @@
 // log, a loss-curve SVG and checkpoints under --out, with a progress bar on
 // stderr. --resume continues a run from one of its checkpoints: the data and
 // model arguments are kept in the checkpoint, so only the checkpoint is needed.
+// Before anything is allocated the run's memory is estimated and checked; the
+// output folder is locked while the run writes to it, and one that holds an
+// earlier run is refused unless --overwrite.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -182,6 +182,13 @@ describe('which checkpoints are kept', () => {
     const r = threshold.train();
     expect(r.stoppedEarlyAt).toBe(3);
     expect(r.bestMetric).toBe(2.9);
+    // a resumed run carries on counting from the checkpoint, with its best
+    const resumedOut = tmp('early-resume');
+    scripted(resumedOut, [3, 2, 2.5], { steps: 6, earlyStoppingPatience: 2, saveEvery: 1 }).train(3);
+    const resumed = Trainer.resume(path.join(resumedOut, 'checkpoint-3'), { train: blockData(4, 2), eval: blockData(2, 3), outDir: resumedOut });
+    expect([resumed.bestMetric, resumed.bestMetricStep, resumed.bestCheckpoint, resumed.earlyStoppingCounter]).toEqual([2, 2, path.join(resumedOut, 'checkpoint-2'), 1]);
+    resumed.evaluate = () => ({ loss: 2.2, tokens: 1 });
+    expect(resumed.train().stoppedEarlyAt).toBe(4);
     // without early stopping the same losses run to the end
     expect(scripted(tmp('no-early'), [3, 2.95, 2.9, 2.85], {}).train().stoppedEarlyAt).toBeNull();
   });

@@ -102,6 +102,7 @@ export interface TrainerSetup {
   /**
    * false: do not compare the memory the run needs (gradients, optimizer state,
    * activations; the model exists already) with the free memory. Default true.
+   * A tensor too large for a typed array is refused either way.
    */
   memoryCheck?: boolean;
 }
@@ -205,13 +206,17 @@ export class Trainer {
       { params: decay.map(([, p]) => p), options: { weightDecay: o.weightDecay } },
       { params: noDecay.map(([, p]) => p), options: { weightDecay: 0 } },
     ].filter((g) => g.params.length > 0);
-    if (setup.memoryCheck !== false) this.checkMemory();
+    this.checkMemory(setup.memoryCheck !== false);
     this.optimizer =
       o.optimizer === 'adamw' ? new AdamW(groups, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay }) : new SGD(groups, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
   }
 
-  /** Refuses a run whose gradients, optimizer state and activations (the weights exist already) exceed the free memory. */
-  private checkMemory(): void {
+  /**
+   * Refuses a run whose gradients, optimizer state and activations (the weights
+   * exist already) exceed the free memory (when `compare`), or one of whose
+   * tensors cannot be a typed array (always).
+   */
+  private checkMemory(compare: boolean): void {
     const o = this.options;
     const bf16Base = this.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16');
     const shape = {
@@ -223,7 +228,7 @@ export class Trainer {
       baseWeightBytes: bf16Base ? (2 as const) : (4 as const),
     };
     const estimate = estimateTrainingMemory(this.model.config, shape);
-    checkTrainingMemory(estimate, shape, { allocated: estimate.weights, override: "the trainer's memoryCheck: false" });
+    checkTrainingMemory(estimate, shape, { allocated: estimate.weights, compare, override: "the trainer's memoryCheck: false" });
   }
 
   /** Continues the run saved in a checkpoint folder exactly where it stopped. */

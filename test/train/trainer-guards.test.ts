@@ -23,6 +23,7 @@ import { TRAINER_STATE_FILE, readTrainerState } from '../../lib/train/checkpoint
 import { LOCK_FILE, RunLockedError, acquireRunLock } from '../../lib/train/run-lock.ts';
 import { clearRunFiles, listCheckpoints, rotateCheckpoints } from '../../lib/train/run-folder.ts';
 import { commitFolderDurably, writeFileDurably } from '../../lib/train/atomic-write.ts';
+import { MemoryEstimateError } from '../../lib/train/memory-estimate.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-trainer-guards-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -129,6 +130,16 @@ describe('a non-finite step', () => {
       `refusing to save ${path.join(out, 'checkpoint-1')}: parameter model.layers.1.mlp.up_proj.weight [32,16] holds Infinity at element 5; a diverged model is not saved`,
     );
     expect(fs.readdirSync(out)).toEqual([LOG_FILE]);
+  });
+});
+
+describe('the memory check when the trainer is made', () => {
+  test('a batch whose activations exceed the free memory is refused before any step; memoryCheck: false lets it through', () => {
+    // 1e7 rows of 8 tokens: about 320 GB of activations on this tiny model, more than any machine this runs on
+    const make = (memoryCheck?: boolean) => new Trainer({ model: new Gemma2ForCausalLM(config, { seed: 1 }), train: blockData(4, 2), options: { batchSize: 1e7 }, memoryCheck });
+    expect(() => make()).toThrow(MemoryEstimateError);
+    expect(() => make()).toThrow(/^training needs about 322\.56 GB: .*activations at 10000000 x 8 tokens 322\.56 GB \([\d.]+ kB of it already allocated\); that is more than .* the trainer's memoryCheck: false to try anyway$/);
+    expect(make(false).step).toBe(0);
   });
 });
 

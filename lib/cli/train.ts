@@ -4,6 +4,9 @@
 // log, a loss-curve SVG and checkpoints under --out, with a progress bar on
 // stderr. --resume continues a run from one of its checkpoints: the data and
 // model arguments are kept in the checkpoint, so only the checkpoint is needed.
+// Before anything is allocated the run's memory is estimated and checked; the
+// output folder is locked while the run writes to it, and one that holds an
+// earlier run is refused unless --overwrite.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,10 +18,13 @@ import { ConfigError, type Gemma2Config, parseGemma2Config } from '../model/conf
 import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import { LoraModel, type LoraConfig } from '../train/lora.ts';
 import { type Dataset, jsonlDataset, splitDataset, tokenFileDataset } from '../train/data.ts';
-import { Trainer } from '../train/trainer.ts';
+import { type TrainResult, Trainer } from '../train/trainer.ts';
 import { type TrainerOptions, resolveTrainerOptions } from '../train/trainer-options.ts';
 import { LOG_FILE } from '../train/train-log.ts';
 import { type ModelSource, readTrainerState } from '../train/checkpoint.ts';
+import { MemoryEstimateError, availableMemory, checkTrainingMemory, estimateTrainingMemory, formatBytes } from '../train/memory-estimate.ts';
+import { acquireRunLock, describeStaleLock } from '../train/run-lock.ts';
+import { clearRunFiles, runFolderContents } from '../train/run-folder.ts';
 import { ProgressBar } from '../train/progress.ts';
 import { TASKS, type TaskKind, type TrainableModel, classifierFromPretrained, headSeed, newClassifier, taskOfArchitectures } from '../train/task.ts';
 import { type LabelScheme, type SchemeHints, sequenceClassificationDataset, sequenceLabelScheme, tokenClassificationDataset, tokenLabelScheme } from '../train/classification-data.ts';
@@ -26,7 +32,8 @@ import { describeMetrics } from '../train/train-log.ts';
 
 export const TRAIN_USAGE = `
 gemma2 train (--model <dir> | --init <config.json>) (--data <file.jsonl> | --tokens <file>) --out <dir> [options]
-gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-every N] [--save-every N] [--backend B]
+gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-every N] [--save-every N] [--save-total-limit N]
+             [--skip-nonfinite-steps] [--ignore-memory-check] [--backend B]
   --model <dir>             a Hugging Face model folder to fine-tune
   --init <config.json>      train from scratch: random weights (Transformers' init, seeded by --seed)
   --data <file.jsonl>       JSONL examples, the format found from the fields (one format per file):
@@ -67,6 +74,17 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
                             train LoRA adapters only (any of these turns LoRA on; defaults r 8, alpha 8, dropout 0, q_proj,v_proj)
   --eval-every <n>          eval loss (and a classifier's accuracy, macro-F1 or MSE) every n steps (default: at the end only)
   --save-every <n>          checkpoint every n steps (default: at the end only)
+  --save-total-limit <n>    keep only the newest n checkpoints (and the best by eval loss); older ones are
+                            deleted once a new one is complete (default: keep all)
+  --early-stopping-patience <n>
+                            stop after n evaluations in a row without the eval loss improving (needs eval data)
+  --early-stopping-threshold <d>
+                            an eval loss improves only when lower than the best by more than d (default 0)
+  --skip-nonfinite-steps    skip a step whose loss or gradient norm is NaN or infinite (no update; counted and
+                            reported) instead of stopping the run with an error (the default)
+  --ignore-memory-check     train even when the estimated memory (weights, gradients, optimizer state,
+                            activations) exceeds the free memory
+  --overwrite               --out holds an earlier run: delete its log, plot and checkpoints and start again
   --seed <s>                data order, LoRA and --init weights (default 0)
   --gradient-checkpointing  recompute each layer's activations in backward instead of keeping them: less memory, about one more forward per step
   --resume <checkpoint>     continue a run bit-identically from its checkpoint
@@ -104,6 +122,12 @@ const OPTIONS = {
   'lora-targets': { type: 'string' },
   'eval-every': { type: 'string' },
   'save-every': { type: 'string' },
+  'save-total-limit': { type: 'string' },
+  'early-stopping-patience': { type: 'string' },
+  'early-stopping-threshold': { type: 'string' },
+  'skip-nonfinite-steps': { type: 'boolean' },
+  'ignore-memory-check': { type: 'boolean' },
+  overwrite: { type: 'boolean' },
   seed: { type: 'string' },
   'gradient-checkpointing': { type: 'boolean' },
   resume: { type: 'string' },
@@ -111,7 +135,7 @@ const OPTIONS = {
 } as const;
 
 /** Options a resumed run may change: none of them alters the steps already taken. */
-const RESUMABLE = new Set(['resume', 'steps', 'out', 'eval-every', 'save-every', 'backend']);
+const RESUMABLE = new Set(['resume', 'steps', 'out', 'eval-every', 'save-every', 'save-total-limit', 'skip-nonfinite-steps', 'ignore-memory-check', 'backend']);
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -341,6 +365,10 @@ function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
     saveEvery: parseInteger(values, 'save-every', nonNegativeInt, 'an integer >= 0'),
     seed: parseInteger(values, 'seed', Number.isInteger, 'an integer'),
     gradientCheckpointing: values['gradient-checkpointing'],
+    saveTotalLimit: parseInteger(values, 'save-total-limit', positiveInt, 'a positive integer'),
+    earlyStoppingPatience: parseInteger(values, 'early-stopping-patience', positiveInt, 'a positive integer'),
+    earlyStoppingThreshold: parseNumber(values, 'early-stopping-threshold', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0'),
+    skipNonFinite: values['skip-nonfinite-steps'] === true ? true : undefined,
   };
   return options;
 }
@@ -362,6 +390,47 @@ function describeSource(source: ModelSource): string {
   return source.kind === 'pretrained' ? source.dir : `random weights from ${source.config} (seed ${source.seed})`;
 }
 
+/**
+ * Refuses, before anything is allocated, a run whose estimated memory exceeds
+ * the free memory (unless --ignore-memory-check) or whose largest tensor
+ * cannot be one typed array (always). Returns the estimate in words.
+ */
+function checkMemoryBeforeAllocating(configFile: string, options: TrainerOptions, seqLen: number, lora: LoraConfig | null, ignore: boolean): string {
+  const config = parseGemma2Config(readConfigFile(configFile));
+  // a LoRA base stays as the checkpoint stores it: bf16 weights take two bytes
+  const shape = { batchSize: options.batchSize, seqLen, optimizer: options.optimizer, momentum: options.momentum, lora, baseWeightBytes: lora !== null && config.torchDtype === 'bfloat16' ? (2 as const) : (4 as const) };
+  const estimate = estimateTrainingMemory(config, shape);
+  try {
+    checkTrainingMemory(estimate, shape, { compare: !ignore, override: '--ignore-memory-check' });
+  } catch (error) {
+    if (error instanceof MemoryEstimateError) throw new Error(`train: ${error.message}`);
+    throw error;
+  }
+  const limit = availableMemory();
+  return `memory: about ${formatBytes(estimate.total)} estimated (weights ${formatBytes(estimate.weights)}, gradients ${formatBytes(estimate.gradients)}, optimizer ${formatBytes(estimate.optimizerState)}, activations ${formatBytes(estimate.activations)}), ${formatBytes(limit.bytes)} free${ignore ? ' (not checked: --ignore-memory-check)' : ''}`;
+}
+
+/** Refuses an --out that holds an earlier run, saying what can be done with it; --overwrite clears it instead. */
+function claimOutputFolder(out: string, overwrite: boolean): void {
+  const { hasLog, checkpoints } = runFolderContents(out);
+  if (!hasLog && checkpoints.length === 0) return;
+  if (overwrite) {
+    const removed = clearRunFiles(out);
+    console.log(`--overwrite: removed ${removed.join(', ')} from ${out}`);
+    return;
+  }
+  if (checkpoints.length === 0) {
+    throw new UsageError(
+      `train: ${out} holds the log of a run (${LOG_FILE}) that stopped before its first checkpoint, so there is nothing to resume; ` +
+        'start it again with --overwrite (deletes that run\'s log, plot and any half-written checkpoint), or choose another --out',
+    );
+  }
+  throw new UsageError(
+    `train: ${out} already holds a training run (${hasLog ? LOG_FILE : 'checkpoints'}); continue it with --resume ${path.join(out, `checkpoint-${checkpoints.at(-1)}`)}, ` +
+      'start it again with --overwrite, or choose another --out',
+  );
+}
+
 export function runTrain(argv: string[]): number {
   const commandLine = parseCommandLine('train', argv, OPTIONS);
   if (commandLine.help) {
@@ -375,12 +444,17 @@ export function runTrain(argv: string[]): number {
   let inputs: RunInputs;
   let eval_: Dataset | null;
   let train: Dataset;
+  let outDir: string;
+  const ignoreMemory = values['ignore-memory-check'] === true;
   const progressFor = (steps: number) => new ProgressBar(steps, process.stderr);
 
   if (values.resume !== undefined) {
     const others = Object.keys(values).filter((k) => !RESUMABLE.has(k));
     if (others.length > 0) {
-      throw new UsageError(`train: --resume continues with the checkpoint's model, data and options; --${others.join(', --')} cannot be changed (only --steps, --out, --eval-every, --save-every, --backend)`);
+      throw new UsageError(
+        `train: --resume continues with the checkpoint's model, data and options; --${others.join(', --')} cannot be changed ` +
+          '(only --steps, --out, --eval-every, --save-every, --save-total-limit, --skip-nonfinite-steps, --ignore-memory-check, --backend)',
+      );
     }
     const checkpoint = values.resume;
     const state = readTrainerState(checkpoint);
@@ -390,9 +464,12 @@ export function runTrain(argv: string[]): number {
     const steps = parseInteger(values, 'steps', positiveInt, 'a positive integer');
     const evalEvery = parseInteger(values, 'eval-every', nonNegativeInt, 'an integer >= 0');
     const saveEvery = parseInteger(values, 'save-every', nonNegativeInt, 'an integer >= 0');
+    const saveTotalLimit = parseInteger(values, 'save-total-limit', positiveInt, 'a positive integer');
     if (steps !== undefined) overrides.steps = steps;
     if (evalEvery !== undefined) overrides.evalEvery = evalEvery;
     if (saveEvery !== undefined) overrides.saveEvery = saveEvery;
+    if (saveTotalLimit !== undefined) overrides.saveTotalLimit = saveTotalLimit;
+    if (values['skip-nonfinite-steps'] === true) overrides.skipNonFinite = true;
     const total = overrides.steps ?? state.options.steps;
     if (evalEvery !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) throw new UsageError('train: --eval-every needs eval data, and this run has none');
     refuseWarmupPastSteps(state.options.warmupSteps, total);
@@ -400,17 +477,21 @@ export function runTrain(argv: string[]): number {
     const source = state.source;
     // A full checkpoint holds its config; LoRA adapters use their base model's.
     const configFile = state.lora === null ? path.join(checkpoint, 'config.json') : source.kind === 'pretrained' ? path.join(source.dir, 'config.json') : source.config;
+    const memory = checkMemoryBeforeAllocating(configFile, resolveTrainerOptions(state.options), inputs.data.seqLen, state.lora, ignoreMemory);
     ({ train, eval: eval_ } = loadData(inputs, parseGemma2Config(readConfigFile(configFile)).vocabSize));
+    outDir = values.out ?? path.dirname(path.resolve(checkpoint));
     trainer = Trainer.resume(checkpoint, {
       train,
       eval: eval_,
-      outDir: values.out ?? path.dirname(path.resolve(checkpoint)),
+      outDir,
+      memoryCheck: !ignoreMemory,
       baseModel: () => buildModel(source, true, inputs), // asked for only by LoRA checkpoints
       overrides,
       tokenizerDir: inputs.tokenizer ?? (source.kind === 'pretrained' ? source.dir : null),
       progress: progressFor(total),
     });
     console.log(`resuming ${checkpoint} at step ${state.step} of ${total}`);
+    console.log(memory);
   } else {
     if (values.out === undefined) throw new UsageError('train: --out <dir> is required');
     inputs = inputsFromArgs(values);
@@ -421,16 +502,21 @@ export function runTrain(argv: string[]): number {
     refuseWarmupPastSteps(options.warmupSteps, options.steps);
     const loraConfig = loraFromArgs(values);
     const out = values.out;
-    if (fs.existsSync(path.join(out, LOG_FILE))) {
-      throw new UsageError(`train: ${out} already holds a training run (${LOG_FILE}); continue it with --resume ${path.join(out, 'checkpoint-<step>')} or choose another --out`);
+    if (options.earlyStoppingPatience !== null && inputs.data.evalFile === null && inputs.data.evalFraction === null) {
+      throw new UsageError('train: --early-stopping-patience needs eval data: --eval-data <file> or --eval-fraction <f>');
     }
-    // before the weights are allocated: the rows must fit the model's positions
+    if (values.overwrite !== true) claimOutputFolder(out, false); // refused early, before the model is loaded
+    const configFile = inputs.source.kind === 'pretrained' ? path.join(inputs.source.dir, 'config.json') : inputs.source.config;
+    if (inputs.source.kind === 'pretrained' && !isFolder(inputs.source.dir)) throw new Error(`train: model folder ${inputs.source.dir} does not exist`);
+    // before the weights are allocated: the rows must fit the model's positions, the run the machine's memory
     const maxPositions = sourceConfig(inputs.source)?.maxPositionEmbeddings ?? Infinity;
     if (inputs.data.seqLen > maxPositions) {
       throw new UsageError(`train: --seq-len ${inputs.data.seqLen} is more than the model's max_position_embeddings (${maxPositions}); rows that long reach positions it was not trained on`);
     }
+    const memory = checkMemoryBeforeAllocating(configFile, options, inputs.data.seqLen, loraConfig, ignoreMemory);
     const model = buildModel(inputs.source, loraConfig !== null, inputs);
     ({ train, eval: eval_ } = loadData(inputs, model.config.vocabSize));
+    outDir = out;
     // LoRA draws its dropout masks and initial A from seed + 1 and seed + 2: not the data order's stream (seed).
     const lora = loraConfig === null ? null : new LoraModel(model, loraConfig, options.seed + 1);
     trainer = new Trainer({
@@ -444,6 +530,7 @@ export function runTrain(argv: string[]): number {
       tokenizerDir: inputs.tokenizer ?? (inputs.source.kind === 'pretrained' ? inputs.source.dir : null),
       extra: { cli: inputs },
       progress: progressFor(options.steps),
+      memoryCheck: !ignoreMemory,
     });
     const total = model.namedParameters().reduce((n, [, p]) => n + p.size, 0);
     const what =
@@ -452,6 +539,7 @@ export function runTrain(argv: string[]): number {
         : `LoRA r=${loraConfig!.r} alpha=${loraConfig!.alpha} dropout=${loraConfig!.dropout} on ${loraConfig!.targetModules.join(',')}: ${count(lora.parameterCount().trainable)} trainable of ${count(lora.parameterCount().total)}`;
     console.log(`model: ${describeSource(inputs.source)}; ${what}`);
     if (inputs.labels != null) console.log(`task: ${inputs.task}, ${inputs.labels.problemType}, ${inputs.labels.names.length} label${inputs.labels.names.length === 1 ? '' : 's'} (${inputs.labels.names.join(', ')})`);
+    console.log(memory);
   }
   const o = trainer.options;
   console.log(`train: ${train.describe()}`);
@@ -461,13 +549,30 @@ export function runTrain(argv: string[]): number {
       `${o.maxGradNorm === null ? '' : `, grad norm clipped at ${o.maxGradNorm}`}; kernels on ${describeBackend()}`,
   );
 
-  const result = trainer.train();
+  // One run per folder: locked before anything is written there, released however the run ends.
+  const lock = acquireRunLock(outDir);
+  let result: TrainResult;
+  try {
+    if (lock.tookOverStale !== null) console.log(describeStaleLock(lock.tookOverStale));
+    if (values.resume === undefined) claimOutputFolder(outDir, values.overwrite === true); // (again) under the lock: another run may have written it meanwhile
+    for (const note of trainer.notes) console.log(note);
+    result = trainer.train();
+  } finally {
+    lock.release();
+  }
+  const loss = (v: number | null) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : String(v ?? 'not finite'));
   const last = trainer.history.filter((e) => e.type === 'train').pop();
   const lastEval = trainer.history.filter((e) => e.type === 'eval').pop();
   const evalMetrics = lastEval === undefined || lastEval.eval_accuracy === undefined && lastEval.eval_mse === undefined ? null : { count: lastEval.eval_tokens, accuracy: lastEval.eval_accuracy, macro_f1: lastEval.eval_macro_f1, mse: lastEval.eval_mse };
-  if (last !== undefined) console.log(`step ${last.step}: loss ${last.loss.toFixed(4)}${lastEval === undefined ? '' : `, eval loss ${lastEval.eval_loss.toFixed(4)}${describeMetrics(evalMetrics)}`}`);
+  if (last !== undefined) console.log(`step ${last.step}: loss ${loss(last.loss)}${lastEval === undefined ? '' : `, eval loss ${loss(lastEval.eval_loss)}${describeMetrics(evalMetrics)}`}`);
+  if (result.skippedSteps > 0) console.log(`skipped ${result.skippedSteps} of ${result.step} steps for a non-finite loss or gradient norm (--skip-nonfinite-steps; see "skipped" in the log)`);
+  if (result.stoppedEarlyAt !== null) console.log(`stopped early at step ${result.stoppedEarlyAt} of ${o.steps}: ${o.earlyStoppingPatience} evaluations without improvement (--early-stopping-patience)`);
+  if (result.bestCheckpoint !== null) console.log(`best checkpoint: ${result.bestCheckpoint} (eval loss ${loss(result.bestMetric)})`);
   console.log(`log: ${result.logFile}`);
   console.log(`plot: ${result.plotFile}`);
-  console.log(`checkpoints: ${result.checkpoints.join(', ')}`);
+  // --save-total-limit may have deleted some of this run's checkpoints already
+  const kept = result.checkpoints.filter((dir) => fs.existsSync(dir));
+  const deleted = result.checkpoints.length - kept.length;
+  console.log(`checkpoints: ${kept.join(', ')}${deleted > 0 ? ` (${deleted} older ones deleted: --save-total-limit ${o.saveTotalLimit})` : ''}`);
   return 0;
 }

@@ -10,10 +10,13 @@
 //                                         SGD   <name>.momentum_buffer
 //     trainer_state.json                step, epoch, data position and shuffling-generator state,
 //                                       LoRA dropout-generator state, schedule, options, LoRA config,
-//                                       model source, log history
+//                                       model source, best checkpoint and early-stopping count, and a
+//                                       bounded summary of the log (the log file holds the history)
 //
-// A checkpoint is written into checkpoint-<step>.partial and renamed into place
-// when complete, so an interrupted save never leaves a folder that looks whole.
+// A checkpoint is written into checkpoint-<step>.partial, every file fsynced,
+// and renamed into place when complete (atomic-write.ts), so an interrupted
+// save never leaves a folder that looks whole. A checkpoint with a non-finite
+// parameter is refused: it could only hold a diverged run.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,7 +29,8 @@ import type { Schedule } from './schedule.ts';
 import { type LoraConfig, LoraModel } from './lora.ts';
 import type { DataPosition, GeneratorState } from './data.ts';
 import type { OptimizerKind, TrainerOptions } from './trainer-options.ts';
-import type { LogEntry } from './train-log.ts';
+import type { EvalLogEntry, LogEntry, TrainLogEntry } from './train-log.ts';
+import { commitFolderDurably } from './atomic-write.ts';
 
 export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -40,9 +44,24 @@ export class TrainerCheckpointError extends Error {
 /** Where the trained model came from: a LoRA checkpoint rebuilds its base model from this. */
 export type ModelSource = { kind: 'pretrained'; dir: string } | { kind: 'init'; config: string; seed: number };
 
+/** What trainer_state.json keeps of the log: bounded, whatever the run's length. */
+export interface LogSummary {
+  trainSteps: number;
+  evaluations: number;
+  lastTrain: TrainLogEntry | null;
+  lastEval: EvalLogEntry | null;
+  /** Steps skipped for a non-finite loss or gradient norm (skipNonFinite): how many, and the latest few. */
+  skippedSteps: number;
+  recentSkippedSteps: number[];
+}
+
+/** Skipped steps listed in the summary (the log file has every one). */
+export const RECENT_SKIPPED_STEPS = 20;
+
 export interface TrainerState {
   format: typeof STATE_FORMAT;
-  version: 1;
+  /** 2: a log summary; version 1 kept the whole log history (still read). */
+  version: 2;
   /** Optimizer steps taken. */
   step: number;
   /** Epochs of training rows read (fractional). */
@@ -57,7 +76,15 @@ export interface TrainerState {
   options: TrainerOptions;
   lora: LoraConfig | null;
   source: ModelSource | null;
-  logHistory: LogEntry[];
+  logSummary: LogSummary;
+  /** Lowest eval loss so far and the checkpoint saved at its step (Transformers' best_metric, best_model_checkpoint); null before any. */
+  bestMetric: number | null;
+  bestMetricStep: number | null;
+  bestCheckpoint: string | null;
+  /** Evaluations in a row without improvement (EarlyStoppingCallback's early_stopping_patience_counter). */
+  earlyStoppingCounter: number;
+  /** Version 1 only: the whole log history. */
+  logHistory?: LogEntry[];
   /** Whatever the caller keeps with the run (the CLI keeps its data arguments, so --resume needs no others). */
   extra: Record<string, unknown>;
 }
@@ -131,7 +158,20 @@ export interface CheckpointContents {
   state: TrainerState;
 }
 
+/** Throws naming the first trained tensor with a NaN or infinite element. */
+export function assertFiniteParameters(parameters: readonly [string, Tensor][], what: string): void {
+  for (const [name, p] of parameters) {
+    const data = p.floatData();
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) {
+        throw new TrainerCheckpointError(`${what}: parameter ${name} [${p.shape}] holds ${data[i]} at element ${i}; a diverged model is not saved`);
+      }
+    }
+  }
+}
+
 export function saveTrainerCheckpoint(dir: string, c: CheckpointContents): void {
+  assertFiniteParameters(c.parameters, `refusing to save ${dir}`);
   const partial = `${dir}.partial`;
   fs.rmSync(partial, { recursive: true, force: true });
   fs.mkdirSync(partial, { recursive: true });
@@ -146,14 +186,14 @@ export function saveTrainerCheckpoint(dir: string, c: CheckpointContents): void 
   }
   // JSON keeps every number exactly (losses, generator words): the state round-trips bit for bit.
   fs.writeFileSync(path.join(partial, TRAINER_STATE_FILE), `${JSON.stringify(c.state, null, 2)}\n`);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.renameSync(partial, dir);
+  commitFolderDurably(partial, dir);
 }
 
 /** trainer_state.json of a checkpoint folder, checked for the fields a resumed run reads. */
 export function readTrainerState(dir: string): TrainerState {
   const file = path.join(dir, TRAINER_STATE_FILE);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TrainerCheckpointError(`${dir}: not a folder`);
+  if (/\.partial\/*$/.test(dir)) throw new TrainerCheckpointError(`${dir}: a checkpoint still being written when its run stopped, not a checkpoint; resume from a complete checkpoint-<step> folder`);
   if (!fs.existsSync(file)) throw new TrainerCheckpointError(`${dir}: no ${TRAINER_STATE_FILE}, so it is not a trainer checkpoint (a checkpoint-<step> folder written by gemma2 train)`);
   let json: unknown;
   try {
@@ -163,11 +203,42 @@ export function readTrainerState(dir: string): TrainerState {
   }
   const s = json as Partial<TrainerState>;
   if (typeof s !== 'object' || s === null || s.format !== STATE_FORMAT) throw new TrainerCheckpointError(`${file}: not a gemma2-ts trainer state (no "format": "${STATE_FORMAT}")`);
-  if (s.version !== 1) throw new TrainerCheckpointError(`${file}: version ${s.version} is not supported (this gemma2-ts reads version 1)`);
-  const missing = (['step', 'data', 'schedule', 'options', 'logHistory'] as const).filter((k) => s[k] === undefined);
+  const version = s.version as number;
+  if (version !== 1 && version !== 2) throw new TrainerCheckpointError(`${file}: version ${version} is not supported (this gemma2-ts reads versions 1 and 2)`);
+  const missing = (['step', 'data', 'schedule', 'options', version === 1 ? 'logHistory' : 'logSummary'] as const).filter((k) => s[k] === undefined);
   if (missing.length > 0) throw new TrainerCheckpointError(`${file}: missing ${missing.join(', ')}`);
   if (!Number.isInteger(s.step) || s.step! < 0) throw new TrainerCheckpointError(`${file}: step ${s.step} is not a step count`);
+  if (version === 1) return fromVersion1(s as TrainerState);
   return s as TrainerState;
+}
+
+/** A version-1 state (the whole log history inside) in version 2's terms; the history stays for resume. */
+function fromVersion1(s: TrainerState): TrainerState {
+  const history = s.logHistory!;
+  return {
+    ...s,
+    version: 2,
+    logSummary: summarizeLog(history),
+    bestMetric: null,
+    bestMetricStep: null,
+    bestCheckpoint: null,
+    earlyStoppingCounter: 0,
+  };
+}
+
+/** The bounded summary of a log history. */
+export function summarizeLog(history: readonly LogEntry[]): LogSummary {
+  const train = history.filter((e): e is TrainLogEntry => e.type === 'train');
+  const evals = history.filter((e): e is EvalLogEntry => e.type === 'eval');
+  const skipped = train.filter((e) => e.skipped !== undefined).map((e) => e.step);
+  return {
+    trainSteps: train.length,
+    evaluations: evals.length,
+    lastTrain: train.at(-1) ?? null,
+    lastEval: evals.at(-1) ?? null,
+    skippedSteps: skipped.length,
+    recentSkippedSteps: skipped.slice(-RECENT_SKIPPED_STEPS),
+  };
 }
 
 /** The model a checkpoint holds: the full model, or the base model (from `baseModel`) with the saved adapters. */

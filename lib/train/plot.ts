@@ -1,7 +1,9 @@
 // Loss curves as a hand-written SVG line chart: one polyline per series,
 // axes with "nice" ticks (1, 2 or 5 times a power of ten) and labels, and a
-// legend. Non-finite points (a diverged loss) are left out rather than
-// breaking the scale. No dependency: the whole chart is ~100 lines of text.
+// legend. A non-finite point (a diverged loss) cannot sit on the scale: the
+// line breaks there, an × marks its step at the top edge, and a note in the
+// chart counts them, so a divergence is never silently dropped. No
+// dependency: the whole chart is ~150 lines of text.
 
 export interface Series {
   name: string;
@@ -66,9 +68,14 @@ export function lineChartSvg(series: readonly Series[], options: ChartOptions = 
   const height = options.height ?? 420;
   const area = DEFAULT_AREA(width, height);
   const drawn = series
-    .map((s) => ({ ...s, points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) }))
-    .filter((s) => s.points.length > 0);
-  const xs = drawn.flatMap((s) => s.points.map(([x]) => x));
+    .map((s) => ({
+      ...s,
+      points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+      // the steps whose value is NaN or infinite (JSON's null, read back from a log, counts too)
+      nonFinite: s.points.filter(([x, y]) => Number.isFinite(x) && !Number.isFinite(y)).map(([x]) => x),
+    }))
+    .filter((s) => s.points.length > 0 || s.nonFinite.length > 0);
+  const xs = drawn.flatMap((s) => [...s.points.map(([x]) => x), ...s.nonFinite]);
   const ys = drawn.flatMap((s) => s.points.map(([, y]) => y));
   const xScale = niceScale(xs.length > 0 ? Math.min(...xs) : 0, xs.length > 0 ? Math.max(...xs) : 1);
   const yScale = niceScale(ys.length > 0 ? Math.min(...ys) : 0, ys.length > 0 ? Math.max(...ys) : 1);
@@ -101,9 +108,22 @@ export function lineChartSvg(series: readonly Series[], options: ChartOptions = 
   }
   for (const s of drawn) {
     const color = escapeXml(s.color);
-    out.push(`<polyline class="series" data-name="${escapeXml(s.name)}" fill="none" stroke="${color}" stroke-width="1.5" points="${s.points.map(([x, y]) => `${n(px(x))},${n(py(y))}`).join(' ')}"/>`);
+    for (const run of finiteRuns(s.points, s.nonFinite)) {
+      out.push(`<polyline class="series" data-name="${escapeXml(s.name)}" fill="none" stroke="${color}" stroke-width="1.5" points="${run.map(([x, y]) => `${n(px(x))},${n(py(y))}`).join(' ')}"/>`);
+    }
     if (s.markers) for (const [x, y] of s.points) out.push(`<circle cx="${n(px(x))}" cy="${n(py(y))}" r="3" fill="${color}"/>`);
+    for (const x of s.nonFinite) {
+      const [cx, cy] = [px(x), area.top + 6];
+      out.push(`<path class="non-finite" data-name="${escapeXml(s.name)}" d="M${n(cx - 4)},${n(cy - 4)}L${n(cx + 4)},${n(cy + 4)}M${n(cx - 4)},${n(cy + 4)}L${n(cx + 4)},${n(cy - 4)}" stroke="${color}" stroke-width="2"/>`);
+    }
   }
+  drawn
+    .filter((s) => s.nonFinite.length > 0)
+    .forEach((s, i) => {
+      const steps = s.nonFinite.length <= 5 ? s.nonFinite.join(', ') : `${s.nonFinite.slice(0, 5).join(', ')}, ...`;
+      const text = `${s.name}: ${s.nonFinite.length} non-finite value${s.nonFinite.length === 1 ? '' : 's'} (NaN or infinite) at x = ${steps}, marked × at the top`;
+      out.push(`<text class="non-finite-note" x="${n(area.left + 8)}" y="${n(area.top + 24 + i * 16)}" fill="#d62728">${escapeXml(text)}</text>`);
+    });
   drawn.forEach((s, i) => {
     const y = area.top + 14 + i * 16;
     out.push(`<line x1="${n(area.right - 120)}" y1="${n(y - 4)}" x2="${n(area.right - 100)}" y2="${n(y - 4)}" stroke="${escapeXml(s.color)}" stroke-width="2"/>`);
@@ -111,6 +131,22 @@ export function lineChartSvg(series: readonly Series[], options: ChartOptions = 
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/** The finite points split where a non-finite point falls between them: a line never bridges a divergence. */
+function finiteRuns(points: readonly (readonly [number, number])[], nonFinite: readonly number[]): (readonly [number, number])[][] {
+  const runs: (readonly [number, number])[][] = [];
+  let run: (readonly [number, number])[] = [];
+  for (const point of points) {
+    const previous = run.at(-1);
+    if (previous !== undefined && nonFinite.some((x) => (x > previous[0] && x < point[0]) || (x < previous[0] && x > point[0]))) {
+      runs.push(run);
+      run = [];
+    }
+    run.push(point);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }
 
 /** Train and eval loss against the optimizer step. */

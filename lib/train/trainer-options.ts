@@ -38,6 +38,18 @@ export interface TrainerOptions {
   seed: number;
   /** Recompute each decoder layer's activations in backward instead of keeping them (Gemma2Model.gradientCheckpointing): less memory, the same gradients. */
   gradientCheckpointing: boolean;
+  /**
+   * A step whose loss or gradient norm is not finite: false (default) stops the
+   * run with an error naming the step; true skips it (no update, as AMP's
+   * GradScaler skips an overflowing step), counts it and goes on.
+   */
+  skipNonFinite: boolean;
+  /** Keep only the newest this many checkpoints (and the best), as Transformers' save_total_limit; null: keep all. */
+  saveTotalLimit: number | null;
+  /** Stop after this many evaluations in a row without an eval-loss improvement (Transformers' EarlyStoppingCallback); null: never. */
+  earlyStoppingPatience: number | null;
+  /** An eval loss improves only when it is below the best by more than this (early_stopping_threshold). */
+  earlyStoppingThreshold: number;
 }
 
 /** Transformers' defaults where it has them (linear schedule, max_grad_norm 1); PyTorch's weight decay per optimizer. */
@@ -60,6 +72,10 @@ export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): Trai
     saveEvery: 0,
     seed: 0,
     gradientCheckpointing: false,
+    skipNonFinite: false,
+    saveTotalLimit: null,
+    earlyStoppingPatience: null,
+    earlyStoppingThreshold: 0,
     // An option given as undefined keeps its default.
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   };
@@ -81,6 +97,10 @@ export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): Trai
   if (!['constant', 'linear', 'cosine'].includes(o.schedule)) throw new TrainerError(`schedule must be constant, linear or cosine, got ${o.schedule}`);
   if (!['adamw', 'sgd'].includes(o.optimizer)) throw new TrainerError(`optimizer must be adamw or sgd, got ${o.optimizer}`);
   if (o.maxGradNorm !== null && !(o.maxGradNorm > 0)) throw new TrainerError(`maxGradNorm must be positive (or null for no clipping), got ${o.maxGradNorm}`);
+  if (typeof o.skipNonFinite !== 'boolean') throw new TrainerError(`skipNonFinite must be true or false, got ${o.skipNonFinite}`);
+  if (o.saveTotalLimit !== null) positiveInt('saveTotalLimit', o.saveTotalLimit);
+  if (o.earlyStoppingPatience !== null) positiveInt('earlyStoppingPatience', o.earlyStoppingPatience);
+  if (!(o.earlyStoppingThreshold >= 0) || !Number.isFinite(o.earlyStoppingThreshold)) throw new TrainerError(`earlyStoppingThreshold must be a finite number >= 0, got ${o.earlyStoppingThreshold}`);
   if (o.optimizer === 'adamw' && o.momentum !== 0) throw new TrainerError('momentum is an SGD option; AdamW has betas');
   return o;
 }

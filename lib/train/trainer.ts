@@ -4,6 +4,8 @@
 //     over ALL of them (labels[:, 1:] other than -100)
 //   for each micro-batch: backward(sum of its token losses / N)
 //   clip the global gradient norm; optimizer step
+//   a non-finite loss or gradient norm: stop with NonFiniteStepError (nothing of
+//     the step is saved), or with skipNonFinite skip the update, count the step, go on
 // Normalising by the step's N, not by each micro-batch's own count, makes the
 // accumulated gradient that of the mean loss over every counted token of the
 // step: K micro-batches of B rows equal one batch of K*B rows (up to float
@@ -17,7 +19,11 @@
 // gradients, mean over counted tokens, LoRA dropout off), a JSONL log line
 // per step and per eval, a progress bar, a loss-curve SVG, and checkpoints
 // (checkpoint.ts) every saveEvery steps and at the end, from which resume()
-// continues bit-identically.
+// continues bit-identically. The newest saveTotalLimit checkpoints are kept,
+// and the best (lowest eval loss); earlyStoppingPatience evaluations without
+// improvement end the run early. The output folder is locked while train()
+// runs (run-lock.ts); the memory a run needs is estimated and checked when
+// the trainer is made (memory-estimate.ts).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,9 +47,27 @@ import {
   readOptimizerState,
   readTrainerState,
   saveTrainerCheckpoint,
+  summarizeLog,
 } from './checkpoint.ts';
 import { type TrainerOptions, TrainerError, resolveTrainerOptions } from './trainer-options.ts';
-import { type LogEntry, type TrainLogEntry, type EvalLogEntry, LOG_FILE, PLOT_FILE, describeMetrics, evalMetricFields } from './train-log.ts';
+import { type LogEntry, type TrainLogEntry, type EvalLogEntry, type FailureLogEntry, LOG_FILE, PLOT_FILE, describeMetrics, evalMetricFields } from './train-log.ts';
+import { acquireRunLock, describeStaleLock } from './run-lock.ts';
+import { readLogHistory, rotateCheckpoints } from './run-folder.ts';
+import { writeFileDurably } from './atomic-write.ts';
+import { checkTrainingMemory, estimateTrainingMemory } from './memory-estimate.ts';
+
+/** A step's loss or gradient norm was not finite and the run stopped (skipNonFinite was off). */
+export class NonFiniteStepError extends TrainerError {
+  override name = 'NonFiniteStepError';
+  constructor(
+    readonly step: number,
+    readonly quantity: 'loss' | 'grad_norm',
+    readonly value: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 // The options and the log live in their own files (checkpoint.ts stores both);
 // the trainer is where callers look for them.
@@ -74,13 +98,19 @@ export interface TrainerSetup {
   onLog?: (entry: LogEntry) => void;
   /** Kept in trainer_state.json as is (JSON values), and carried on by resume. */
   extra?: Record<string, unknown>;
+  /**
+   * false: do not compare the memory the run needs (gradients, optimizer state,
+   * activations; the model exists already) with the free memory. Default true.
+   * A tensor too large for a typed array is refused either way.
+   */
+  memoryCheck?: boolean;
 }
 
 export interface ResumeSetup extends Omit<TrainerSetup, 'model' | 'lora' | 'options' | 'source' | 'extra'> {
   /** Builds the base model a LoRA checkpoint's adapters attach to (a full checkpoint holds the model itself). */
   baseModel?: () => TrainableModel;
   /** The options that may differ from the checkpoint's without changing the steps already taken. */
-  overrides?: Partial<Pick<TrainerOptions, 'steps' | 'evalEvery' | 'saveEvery'>>;
+  overrides?: Partial<Pick<TrainerOptions, 'steps' | 'evalEvery' | 'saveEvery' | 'saveTotalLimit' | 'skipNonFinite'>>;
 }
 
 export interface TrainResult {
@@ -89,6 +119,13 @@ export interface TrainResult {
   checkpoints: string[];
   logFile: string | null;
   plotFile: string | null;
+  /** Steps skipped for a non-finite loss or gradient norm (skipNonFinite), over the whole run. */
+  skippedSteps: number;
+  /** Set when early stopping ended the run: the step it stopped at. */
+  stoppedEarlyAt: number | null;
+  /** The checkpoint with the lowest eval loss, and that loss (null without evaluations at saved steps). */
+  bestCheckpoint: string | null;
+  bestMetric: number | null;
 }
 
 export class Trainer {
@@ -106,8 +143,23 @@ export class Trainer {
   /** Optimizer steps taken. */
   step = 0;
   tokensSeen = 0;
-  /** Every log entry so far (restored on resume): the plot and trainer_state.json's log history. */
+  /** Every log entry so far (restored on resume from the log file): the plot and trainer_state.json's summary. */
   history: LogEntry[] = [];
+  /** Steps skipped for a non-finite loss or gradient norm. */
+  skippedSteps = 0;
+  /** Lowest eval loss so far, the step it was measured at, and the checkpoint saved at that step (Transformers' TrainerState.best_metric, best_model_checkpoint). */
+  bestMetric: number | null = null;
+  bestMetricStep: number | null = null;
+  bestCheckpoint: string | null = null;
+  /** Evaluations in a row without improvement (EarlyStoppingCallback's counter). */
+  earlyStoppingCounter = 0;
+  stoppedEarlyAt: number | null = null;
+  /** The step that stopped the run (a non-finite loss or gradient norm): the trainer takes no further step and saves nothing. */
+  failedAt: number | null = null;
+  /** The newest checkpoint this trainer wrote or resumed from, if any: what a failure leaves to resume. */
+  lastSavedCheckpoint: string | null = null;
+  /** Things a caller should tell the user (a stale lock taken over, a log that could not be restored). */
+  readonly notes: string[] = [];
   private elapsedBefore = 0;
   private readonly sessionStart = performance.now();
   private readonly tokenizerDir: string | null;
@@ -156,8 +208,29 @@ export class Trainer {
       { params: decay.map(([, p]) => p), options: { weightDecay: o.weightDecay } },
       { params: noDecay.map(([, p]) => p), options: { weightDecay: 0 } },
     ].filter((g) => g.params.length > 0);
+    this.checkMemory(setup.memoryCheck !== false);
     this.optimizer =
       o.optimizer === 'adamw' ? new AdamW(groups, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay }) : new SGD(groups, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
+  }
+
+  /**
+   * Refuses a run whose gradients, optimizer state and activations (the weights
+   * exist already) exceed the free memory (when `compare`), or one of whose
+   * tensors cannot be a typed array (always).
+   */
+  private checkMemory(compare: boolean): void {
+    const o = this.options;
+    const bf16Base = this.model.namedParameters().some(([, p]) => p.dtype === 'bfloat16');
+    const shape = {
+      batchSize: o.batchSize,
+      seqLen: this.data.data.seqLen,
+      optimizer: o.optimizer,
+      momentum: o.momentum,
+      lora: this.lora === null ? null : { r: this.lora.config.r, targetModules: this.lora.config.targetModules },
+      baseWeightBytes: bf16Base ? (2 as const) : (4 as const),
+    };
+    const estimate = estimateTrainingMemory(this.model.config, shape);
+    checkTrainingMemory(estimate, shape, { allocated: estimate.weights, compare, override: "the trainer's memoryCheck: false" });
   }
 
   /** Continues the run saved in a checkpoint folder exactly where it stopped. */
@@ -175,8 +248,37 @@ export class Trainer {
     trainer.step = state.step;
     trainer.tokensSeen = state.tokensSeen;
     trainer.elapsedBefore = state.elapsedSeconds;
-    trainer.history = [...state.logHistory];
+    trainer.skippedSteps = state.logSummary.skippedSteps;
+    trainer.bestMetric = state.bestMetric;
+    trainer.bestMetricStep = state.bestMetricStep;
+    trainer.bestCheckpoint = state.bestCheckpoint;
+    trainer.earlyStoppingCounter = state.earlyStoppingCounter;
+    trainer.history = Trainer.restoredHistory(checkpointDir, state, trainer.notes);
+    trainer.lastSavedCheckpoint = checkpointDir;
     return trainer;
+  }
+
+  /**
+   * The log history up to the checkpoint: a version-1 state's own copy, else the
+   * lines of the run's log (train_log.jsonl beside the checkpoint) up to its
+   * step, checked against the state's summary. A log that is missing or belongs
+   * to another history leaves only the summary's last lines (and a note).
+   */
+  private static restoredHistory(checkpointDir: string, state: TrainerState, notes: string[]): LogEntry[] {
+    if (state.logHistory !== undefined) return [...state.logHistory];
+    const file = path.join(path.dirname(path.resolve(checkpointDir)), LOG_FILE);
+    const logged = readLogHistory(file, state.step);
+    const { lastTrain, lastEval } = state.logSummary;
+    const same = (a: LogEntry | null | undefined, b: LogEntry | null) => JSON.stringify(a ?? null) === JSON.stringify(b);
+    const loggedTrain = logged?.filter((e) => e.type === 'train').at(-1);
+    const loggedEval = logged?.filter((e) => e.type === 'eval').at(-1);
+    if (logged !== null && same(loggedTrain, lastTrain) && same(loggedEval, lastEval)) return logged;
+    notes.push(
+      logged === null
+        ? `${file} is missing: the log restarts from the checkpoint's last lines (step ${state.step})`
+        : `${file} does not match ${checkpointDir} (it was written by another run from this folder): the log restarts from the checkpoint's last lines (step ${state.step})`,
+    );
+    return [lastTrain, lastEval].filter((e): e is TrainLogEntry | EvalLogEntry => e !== null).sort((a, b) => a.step - b.step);
   }
 
   /** Seconds of training so far, earlier runs included. */
@@ -191,6 +293,7 @@ export class Trainer {
 
   /** One optimizer step over gradAccum micro-batches; returns (and logs) its log entry. */
   trainStep(): TrainLogEntry {
+    this.refuseAfterFailure();
     const started = performance.now();
     const lr = this.learningRate(this.step);
     this.optimizer.setLearningRate(lr);
@@ -210,7 +313,15 @@ export class Trainer {
       this.parameters.map(([, p]) => p),
       this.options.maxGradNorm ?? Infinity,
     );
-    this.optimizer.step();
+    const loss = lossSum / lossTokens;
+    const nonFinite = !Number.isFinite(loss) ? ({ quantity: 'loss', value: loss } as const) : !Number.isFinite(gradNorm) ? ({ quantity: 'grad_norm', value: gradNorm } as const) : null;
+    if (nonFinite !== null && !this.options.skipNonFinite) {
+      this.optimizer.zeroGrad();
+      this.failNonFinite(this.step + 1, nonFinite.quantity, nonFinite.value, loss);
+    }
+    // a skipped step updates nothing but still counts: the schedule and the data move on, as when AMP's GradScaler skips one
+    if (nonFinite === null) this.optimizer.step();
+    else this.skippedSteps++;
     this.optimizer.zeroGrad(); // gradients are not needed past the step: free them
     this.step++;
     const tokens = batches.reduce((n, b) => n + b.inputTokens, 0);
@@ -220,17 +331,38 @@ export class Trainer {
       type: 'train',
       step: this.step,
       epoch: this.data.epoch,
-      loss: lossSum / lossTokens,
+      loss,
       lr,
       grad_norm: gradNorm,
       tokens,
       loss_tokens: lossTokens,
       tokens_per_second: tokens / Math.max(seconds, 1e-9),
       elapsed: this.elapsed,
+      ...(nonFinite === null ? {} : { skipped: `${nonFinite.quantity === 'loss' ? 'loss' : 'gradient norm'} is ${nonFinite.value}` }),
     };
     this.log(entry);
+    if (nonFinite !== null) this.progress?.note(`step ${this.step}: skipped, the ${entry.skipped} (no update; ${this.skippedSteps} skipped so far)`);
     this.progress?.update({ step: this.step, loss: entry.loss, tokensPerSecond: entry.tokens_per_second });
     return entry;
+  }
+
+  /** Logs the failure of step `step` and throws NonFiniteStepError: nothing of the step is applied or saved. */
+  private failNonFinite(step: number, quantity: 'loss' | 'grad_norm', value: number, loss: number): never {
+    const saved = this.outDir === null ? null : this.lastSavedCheckpoint;
+    const message =
+      `step ${step}: the ${quantity === 'loss' ? 'loss' : 'gradient norm'} is ${value}${quantity === 'grad_norm' ? ` (loss ${loss})` : ''}; the run diverged and is stopped. ` +
+      `${saved === null ? 'No checkpoint was saved before it' : `The last good checkpoint is ${saved}`}; nothing of step ${step} is saved. ` +
+      'Lower the learning rate or clip the gradient norm; skipNonFinite (--skip-nonfinite-steps) skips such steps instead';
+    const entry: FailureLogEntry = { type: 'failure', step, quantity, value: String(value), loss, message, elapsed: this.elapsed };
+    this.log(entry);
+    this.failedAt = step;
+    throw new NonFiniteStepError(step, quantity, value, message);
+  }
+
+  /** After a failure the data order has moved past the failed step: going on (or saving) would not be the run any more. */
+  private refuseAfterFailure(): void {
+    if (this.failedAt === null) return;
+    throw new TrainerError(`the run stopped at step ${this.failedAt} (not finite); resume from ${this.lastSavedCheckpoint ?? 'a fresh start'} instead of going on`);
   }
 
   /** Mean loss over every counted item of the eval rows (and a classifier's metrics), without gradients and without LoRA dropout. */
@@ -253,19 +385,42 @@ export class Trainer {
     }
     const { evalEvery, saveEvery, steps } = this.options;
     const checkpoints: string[] = [];
-    if (this.outDir !== null) {
-      fs.mkdirSync(this.outDir, { recursive: true });
-      // Rewritten from the history: a resumed run drops lines written after its checkpoint.
-      fs.writeFileSync(this.logFile()!, this.history.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    const lock = this.outDir === null ? null : acquireRunLock(this.outDir);
+    if (lock?.tookOverStale) this.notes.push(describeStaleLock(lock.tookOverStale));
+    try {
+      if (this.outDir !== null) {
+        // Rewritten from the history: a resumed run drops lines written after its checkpoint.
+        fs.writeFileSync(this.logFile()!, this.history.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      }
+      while (this.step < untilStep && this.stoppedEarlyAt === null) {
+        this.trainStep();
+        const last = this.step === steps;
+        if (this.evalData !== null && (last || (evalEvery > 0 && this.step % evalEvery === 0))) this.logEval();
+        const stopping = this.stoppedEarlyAt !== null;
+        if (this.outDir !== null && (last || stopping || this.step === untilStep || (saveEvery > 0 && this.step % saveEvery === 0))) checkpoints.push(this.saveCheckpoint());
+      }
+      this.progress?.finish();
+      return {
+        step: this.step,
+        checkpoints,
+        logFile: this.logFile(),
+        plotFile: this.outDir === null ? null : this.writePlot(),
+        skippedSteps: this.skippedSteps,
+        stoppedEarlyAt: this.stoppedEarlyAt,
+        bestCheckpoint: this.bestCheckpoint,
+        bestMetric: this.bestMetric,
+      };
+    } catch (error) {
+      this.progress?.finish();
+      try {
+        if (this.outDir !== null) this.writePlot(); // the plot shows where it went wrong
+      } catch {
+        // the run's own error is the one to report
+      }
+      throw error;
+    } finally {
+      lock?.release();
     }
-    while (this.step < untilStep) {
-      this.trainStep();
-      const last = this.step === steps;
-      if (this.evalData !== null && (last || (evalEvery > 0 && this.step % evalEvery === 0))) this.logEval();
-      if (this.outDir !== null && (last || this.step === untilStep || (saveEvery > 0 && this.step % saveEvery === 0))) checkpoints.push(this.saveCheckpoint());
-    }
-    this.progress?.finish();
-    return { step: this.step, checkpoints, logFile: this.logFile(), plotFile: this.outDir === null ? null : this.writePlot() };
   }
 
   /** Evaluates and logs the result. */
@@ -274,33 +429,72 @@ export class Trainer {
     const entry: EvalLogEntry = { type: 'eval', step: this.step, eval_loss: loss, eval_tokens: tokens, ...evalMetricFields(metrics), elapsed: this.elapsed };
     this.log(entry);
     this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} ${taskOfDataset(this.evalData!) === 'seq-cls' ? 'items' : 'tokens'}${describeMetrics(metrics)}`);
+    this.trackBest(loss);
     return entry;
+  }
+
+  /**
+   * Early stopping as Transformers' EarlyStoppingCallback: the loss resets the
+   * count when it is below the best so far by more than the threshold, else
+   * counts; then the best metric as Trainer._determine_best_metric (any lower
+   * loss). A non-finite eval loss never improves.
+   */
+  private trackBest(loss: number): void {
+    const { earlyStoppingPatience, earlyStoppingThreshold } = this.options;
+    const best = this.bestMetric;
+    const improves = Number.isFinite(loss) && (best === null || (loss < best && Math.abs(loss - best) > earlyStoppingThreshold));
+    this.earlyStoppingCounter = improves ? 0 : this.earlyStoppingCounter + 1;
+    if (Number.isFinite(loss) && (best === null || loss < best)) {
+      this.bestMetric = loss;
+      this.bestMetricStep = this.step;
+    }
+    if (earlyStoppingPatience !== null && this.earlyStoppingCounter >= earlyStoppingPatience) {
+      this.stoppedEarlyAt = this.step;
+      this.progress?.note(
+        `early stopping at step ${this.step}: ${this.earlyStoppingCounter} evaluations without the eval loss improving on ${this.bestMetric} (step ${this.bestMetricStep}) by more than ${earlyStoppingThreshold}`,
+      );
+    }
   }
 
   /** Writes checkpoint-<step>/ under outDir (and refreshes the plot); returns its path. */
   saveCheckpoint(): string {
     if (this.outDir === null) throw new TrainerError('saveCheckpoint: the trainer has no output folder');
+    this.refuseAfterFailure();
     const dir = checkpointPath(this.outDir, this.step);
     const states = this.optimizer.stateList();
-    saveTrainerCheckpoint(dir, {
-      model: this.model,
-      lora: this.lora,
-      optimizerKind: this.options.optimizer,
-      parameters: this.parameters,
-      optimizerStates: states,
-      tokenizerDir: this.tokenizerDir,
-      state: this.state(),
-    });
-    this.writePlot();
+    const bestBefore = this.bestCheckpoint;
+    // the best checkpoint is the one saved at the best evaluation's step (Transformers' best_model_checkpoint)
+    if (this.bestMetricStep === this.step) this.bestCheckpoint = path.resolve(dir);
+    try {
+      saveTrainerCheckpoint(dir, {
+        model: this.model,
+        lora: this.lora,
+        optimizerKind: this.options.optimizer,
+        parameters: this.parameters,
+        optimizerStates: states,
+        tokenizerDir: this.tokenizerDir,
+        state: this.state(),
+      });
+    } catch (error) {
+      this.bestCheckpoint = bestBefore;
+      throw error;
+    }
+    this.lastSavedCheckpoint = dir;
     this.progress?.note(`saved ${dir}`);
+    // older checkpoints go only once the new one is complete
+    if (this.options.saveTotalLimit !== null) {
+      for (const deleted of rotateCheckpoints(this.outDir, this.options.saveTotalLimit, this.bestCheckpoint)) this.progress?.note(`deleted ${deleted} (save total limit ${this.options.saveTotalLimit})`);
+    }
+    this.writePlot();
     return dir;
   }
 
   /** What trainer_state.json records. */
   state(): TrainerState {
+    const summary = summarizeLog(this.history);
     return {
       format: 'gemma2-ts trainer state',
-      version: 1,
+      version: 2,
       step: this.step,
       epoch: this.data.epoch,
       tokensSeen: this.tokensSeen,
@@ -311,7 +505,11 @@ export class Trainer {
       options: this.options,
       lora: this.lora?.config ?? null,
       source: this.source,
-      logHistory: this.history,
+      logSummary: { ...summary, skippedSteps: this.skippedSteps },
+      bestMetric: this.bestMetric,
+      bestMetricStep: this.bestMetricStep,
+      bestCheckpoint: this.bestCheckpoint,
+      earlyStoppingCounter: this.earlyStoppingCounter,
       extra: this.extra,
     };
   }
@@ -329,9 +527,10 @@ export class Trainer {
 
   private writePlot(): string {
     const file = path.join(this.outDir!, PLOT_FILE);
-    const train = this.history.filter((e) => e.type === 'train').map((e) => [e.step, e.loss] as const);
-    const evaluation = this.history.filter((e) => e.type === 'eval').map((e) => [e.step, e.eval_loss] as const);
-    fs.writeFileSync(file, lossCurveSvg(train, evaluation));
+    // a failed step's loss is a point too: non-finite, the plot marks it
+    const train = this.history.flatMap((e) => (e.type === 'train' || e.type === 'failure' ? [[e.step, e.loss ?? Number.NaN] as const] : []));
+    const evaluation = this.history.flatMap((e) => (e.type === 'eval' ? [[e.step, e.eval_loss ?? Number.NaN] as const] : []));
+    writeFileDurably(file, lossCurveSvg(train, evaluation));
     return file;
   }
 }

@@ -4,9 +4,8 @@
 // file, the line and the field. The tokenizer is the tiny test one (one
 // token per character, <bos> first, <pad> 0).
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
 import { IGNORE_INDEX } from '../../lib/train/data.ts';
@@ -19,9 +18,9 @@ import {
   tokenLabelScheme,
 } from '../../lib/train/classification-data.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-cls-data-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('cls-data');
 let fileCount = 0;
 /** A JSONL file of these lines (objects are stringified; strings are written as they are). */
 function jsonl(...lines: unknown[]): string {

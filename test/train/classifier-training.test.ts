@@ -6,9 +6,8 @@
 // and saves it as PEFT's modules_to_save; metrics as scikit-learn computes
 // them; strided perplexity scores each token once with the context its window gives.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { Generator } from '../../lib/tensor/random.ts';
@@ -26,9 +25,9 @@ import { Trainer } from '../../lib/train/trainer.ts';
 import { ADAPTER_WEIGHTS, LoraModel } from '../../lib/train/lora.ts';
 import { SafetensorsFile } from '../../lib/io/safetensors.ts';
 import { randomModel } from '../model/arbitraries.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-cls-train-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('cls-train');
 
 const VOCAB = 32;
 const T = 6;

@@ -5,18 +5,17 @@
 // naming the option. One run as a user runs it (a child process); the rest
 // in process (main()), which is seconds faster each.
 
-import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { goldenPath } from '../golden-files.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 import { gemma2, repoRoot } from '../run-cli.ts';
 import { main } from '../../lib/cli/main.ts';
 import { classifierFromPretrained } from '../../lib/train/task.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-cli-classify-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('cli-classify');
 const fixture = (name: string) => path.join(repoRoot, 'test/fixtures/classify', name);
 const tiny = goldenPath('models/tiny');
 const jsonLine = (stdout: string) => JSON.parse(stdout.split('\n')[0]);

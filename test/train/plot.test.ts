@@ -119,12 +119,12 @@ describe('loss curve', () => {
     expect(axes).toHaveLength(2 + 6 + 5); // two axis lines, a tick mark per tick
   });
 
-  test('text is escaped; non-finite points are left out; empty series draw nothing', () => {
+  test('text is escaped; non-finite points are off the line but marked and counted; empty series draw nothing', () => {
     const doc = parseXml(
       lineChartSvg(
         [
           { name: 'a<b & "c"', points: [[1, NaN], [2, Infinity], [3, 2], [4, 1]], color: 'red' },
-          { name: 'empty', points: [[1, NaN]], color: 'blue' },
+          { name: 'empty', points: [], color: 'blue' },
         ],
         { title: 'x < y & z' },
       ),
@@ -133,6 +133,10 @@ describe('loss curve', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0].attributes['data-name']).toBe('a<b & "c"');
     expect(points(lines[0])).toHaveLength(2);
+    expect(all(doc).filter((e) => e.attributes.class === 'non-finite')).toHaveLength(2);
+    expect(all(doc).filter((e) => e.attributes.class === 'non-finite-note').map((e) => e.text)).toEqual([
+      'a<b & "c": 2 non-finite values (NaN or infinite) at x = 1, 2, marked × at the top',
+    ]);
     expect(all(doc).some((e) => e.name === 'text' && e.text === 'x < y & z')).toBe(true);
     expect(all(parseXml(lineChartSvg([]))).filter((e) => e.name === 'polyline')).toHaveLength(0);
     // A single point (one logged step) still gets axes around it.
@@ -143,6 +147,34 @@ describe('loss curve', () => {
     expect(x).toBeLessThan(a.right);
     expect(y).toBeGreaterThan(a.top);
     expect(y).toBeLessThan(a.bottom);
+  });
+});
+
+describe('a diverged loss', () => {
+  test('NaN steps break the line, get an × at their step along the top, and a note; the scale comes from the finite points', () => {
+    // JSON has no NaN: a loss read back from the log is null, which counts as not finite too
+    const train: [number, number][] = [[1, 3], [2, 2.5], [3, NaN], [4, null as unknown as number], [5, 2], [6, 1.5]];
+    const doc = parseXml(lossCurveSvg(train, []));
+    const lines = all(doc).filter((e) => e.name === 'polyline');
+    expect(lines.map((l) => points(l).length)).toEqual([2, 2]); // steps 1-2 and 5-6: no line across 3-4
+    const a = DEFAULT_AREA(720, 420);
+    const crosses = all(doc).filter((e) => e.attributes.class === 'non-finite');
+    expect(crosses).toHaveLength(2);
+    const crossX = crosses.map((c) => Number(/^M([\d.]+),/.exec(c.attributes.d)![1]) + 4);
+    const lineX = lines.flatMap((l) => points(l).map(([x]) => x));
+    // the crosses sit between the line's second and third points, at steps 3 and 4, at the top of the plot area
+    expect(crossX[0]).toBeGreaterThan(lineX[1]);
+    expect(crossX[1]).toBeLessThan(lineX[2]);
+    for (const c of crosses) expect(Number(/,([\d.]+)L/.exec(c.attributes.d)![1])).toBeLessThan(a.top + 12);
+    const note = all(doc).find((e) => e.attributes.class === 'non-finite-note')!;
+    expect(note.text).toBe('train loss: 2 non-finite values (NaN or infinite) at x = 3, 4, marked × at the top');
+  });
+
+  test('a run that is NaN from its first step still says so', () => {
+    const doc = parseXml(lossCurveSvg([[1, NaN], [2, NaN]], []));
+    expect(all(doc).filter((e) => e.name === 'polyline')).toHaveLength(0);
+    expect(all(doc).filter((e) => e.attributes.class === 'non-finite')).toHaveLength(2);
+    expect(all(doc).find((e) => e.attributes.class === 'non-finite-note')!.text).toContain('train loss: 2 non-finite values');
   });
 });
 

@@ -67,6 +67,22 @@ export class GenerationError extends Error {
 }
 
 /**
+ * NaN or infinite logits leave no token to choose: an argmax would quietly
+ * give token 0 at every step (and Transformers' sampling refuses such
+ * probabilities). They come from weights that are not finite, as a diverged
+ * training run leaves them.
+ */
+function refuseNonFiniteLogits(row: Float32Array, b: number, step: number): void {
+  for (let token = 0; token < row.length; token++) {
+    if (!Number.isFinite(row[token])) {
+      throw new GenerationError(
+        `generate: at new token ${step}, row ${b}'s logits are not finite (${row[token]} for token ${token}); the model's weights may hold NaN or Inf (a diverged training run?), so no token can be chosen`,
+      );
+    }
+  }
+}
+
+/**
  * The longest cache (prompt + new tokens, in positions) for `batch` rows that
  * fits in `maxCacheBytes`; every layer's key and value arrays must also stay
  * within one typed array's length (2^32 elements in V8).
@@ -172,6 +188,7 @@ export function generate(model: Gemma2ForCausalLM, inputIds: Tensor, options: Ge
     const next = sequences.map((sequence, b) => {
       if (finished[b]) return pad;
       const row = logits.subarray(b * vocab, (b + 1) * vocab);
+      refuseNonFiniteLogits(row, b, step);
       return options.doSample ? sampleToken(row, sequence, options, generator) : greedyToken(row, sequence, options);
     });
     next.forEach((token, b) => {

@@ -102,3 +102,16 @@ describe('past max_position_embeddings', () => {
     expect(warn.mock.calls[0][0]).toMatch(/past max_position_embeddings \(8\)/);
   });
 });
+
+describe('logits that are not finite', () => {
+  test('a model with a NaN weight is refused at the first step, naming the step, the row and the token, not decoded as token 0', () => {
+    const broken = randomModel(config, 5);
+    const [, weight] = broken.namedParameters().find(([name]) => name === 'model.norm.weight')!;
+    (weight.contiguousData() as Float32Array)[3] = Number.NaN;
+    weight.markModifiedInPlace();
+    expect(() => generate(broken, prompt, { maxNewTokens: 4, eosTokenId: null, ...quiet })).toThrow(/at new token 0, row 0's logits are not finite \(NaN for token \d+\); the model's weights may hold NaN/);
+    expect(() => generate(broken, prompt, { maxNewTokens: 4, eosTokenId: null, doSample: true, seed: 1, ...quiet })).toThrow(GenerationError);
+    // the same model with finite weights decodes
+    expect(generate(model, prompt, { maxNewTokens: 4, eosTokenId: null, ...quiet }).newTokens[0]).toHaveLength(4);
+  });
+});

@@ -458,7 +458,7 @@ export const OP_REGISTRY: Readonly<Record<string, OpEntry>> = {
     forward: linearSoftcap,
     reference: R.linearSoftcap,
     gradient: { rules: ['linearSoftcap'], composedOf: ['reshape', 'softcap', 'linear'] },
-    kernels: ['linearSoftcap.forward', 'elementwise.softcapGrad', 'matmul.NN', 'matmul.TN'],
+    kernels: ['linearSoftcap.forward', 'matmul.NT', 'elementwise.softcap', 'elementwise.softcapGrad', 'matmul.NN', 'matmul.TN'],
     tolerance: TOLERANCES.matmul,
     sample: (seed) => ({
       tensors: [values([2, 3, 4], seed), values([5, 4], seed + 1)],
@@ -471,7 +471,8 @@ export const OP_REGISTRY: Readonly<Record<string, OpEntry>> = {
     forward: attention,
     reference: R.attention,
     gradient: { rules: ['attention'] },
-    kernels: ['matmul.NT', 'matmul.NN', 'matmul.TN', 'attention.rows', 'softmax.backwardRows', 'elementwise.mulScalar', 'elementwise.softcap', 'elementwise.softcapGrad'],
+    // GPU.js runs attention.rows as mulScalar, softcap, add and softmax.rows (max, sub, log-sum-exp, expSub), its backward rows as mul, sum, sub, mul
+    kernels: ['matmul.NT', 'matmul.NN', 'matmul.TN', 'attention.rows', 'softmax.rows', 'softmax.backwardRows', 'elementwise.mulScalar', 'elementwise.softcap', 'elementwise.softcapGrad', 'elementwise.add', 'elementwise.sub', 'elementwise.expSub', 'elementwise.mul', 'reduce.max', 'reduce.logSumExp', 'reduce.sum'],
     tolerance: TOLERANCES.fused,
     sample: (seed) => {
       // B 2, kv 1, two query heads of T 3 stacked, S 4 keys; a causal mask with one cached key, per sequence or shared

@@ -76,7 +76,7 @@ export function attention(q: Tensor, keys: Tensor, values: Tensor, mask: Tensor,
   const [B, kv, rows, hd] = q.shape;
   const S = keys.shape[2];
   const entries = B * kv;
-  const taped = isGradEnabled() && [q, keys, values].some((t) => t.requiresGrad);
+  const taped = isGradEnabled() && [q, keys, values, mask].some((t) => t.requiresGrad); // as record() decides
   if (entries * rows * hd === 0 || S === 0) {
     // nothing to attend over (S = 0: the product over no keys is zero, as matmul's)
     return record(Tensor.fromData(new Float32Array(entries * rows * hd), q.shape), 'attention', [q, keys, values, mask], { pattern: new Float32Array(0), scaling, softcap });

@@ -6,14 +6,16 @@
 // heads stacked as rows, q [B, kv, groups * T, hd] against keys and values
 // [B, kv, S, hd]; mask [B or 1, 1, T, S] serves every head.
 //
-// The forward runs, for a chunk of (batch, kv head) entries at a time: the
+// The forward runs, for a block of (batch, kv head) entries at a time (or of
+// rows of one entry, when one entry has more than chunkFloats scores): the
 // scores product (matmul.NT), one row kernel for scale, cap, mask and softmax
 // (kernels/attention.ts), and the product with v (matmul.NN). Without a
-// gradient to keep, each chunk's scores and p go back to the arena before
-// the next, so no [B, heads, T, S] tensor exists: a chunk holds at most
-// CHUNK_FLOATS scores. With a gradient, p is kept whole for the rule
-// (gradients.ts), which recomputes the capped scores from q and k (one more
-// NT product) instead of keeping them: the tape holds one [B, heads, T, S]
+// gradient to keep, each block's scores and p go back to the arena before
+// the next, so no [B, heads, T, S] tensor exists: a block holds at most
+// attentionLimits.chunkFloats scores (or one row of keys, if longer). With
+// a gradient, p is kept whole for the rule (gradients.ts), which recomputes
+// the capped scores from q and k (one more NT product) instead of keeping
+// them: the tape holds one [B, heads, T, S]
 // array per layer, where the composed ops held two (the capped scores and p).
 // Measured at bench-small's shapes (README, Performance; interleaved, under
 // load): forward and backward 1.00-1.04 of the composed ops', which keep the
@@ -45,7 +47,7 @@ export interface AttentionOptions {
   softcap: number | null;
 }
 
-/** At most this many scores per chunk of entries in a forward without gradients (16 MB). */
+/** At most this many scores per block in a forward without gradients (16 MB). */
 export const attentionLimits = { chunkFloats: 4 * 2 ** 20 };
 
 /** For each score row of the entries [B * kv, groups * T]: the mask row [B or 1, T] it adds. */
@@ -88,23 +90,30 @@ export function attention(q: Tensor, keys: Tensor, values: Tensor, mask: Tensor,
   }
   const [qData, kData, vData] = [q, keys, values].map((t) => t.contiguousData());
   const maskRowOf = maskRowsOf(B, kv, rows, mask.shape[2], mask.shape[0]);
-  const perChunk = taped ? entries : Math.max(1, Math.floor(attentionLimits.chunkFloats / (rows * S)));
-  const chunked = perChunk < entries;
-  const out = chunked ? outputArray(entries * rows * hd) : null; // every chunk writes its rows
+  // blocks of whole entries, or of rows of one entry when an entry alone has more than chunkFloats scores
+  const rowsPerBlock = taped ? rows : Math.max(1, Math.min(rows, Math.floor(attentionLimits.chunkFloats / S)));
+  const entriesPerBlock = taped ? entries : rowsPerBlock < rows ? 1 : Math.max(1, Math.floor(attentionLimits.chunkFloats / (rows * S)));
+  const blocks: { first: number; n: number; r0: number; r1: number }[] = [];
+  for (let first = 0; first < entries; first += entriesPerBlock) {
+    for (let r0 = 0; r0 < rows; r0 += rowsPerBlock) blocks.push({ first, n: Math.min(entriesPerBlock, entries - first), r0, r1: Math.min(rows, r0 + rowsPerBlock) });
+  }
+  const out = blocks.length > 1 ? outputArray(entries * rows * hd) : null; // every block writes its rows
   let pattern: Float32Array = new Float32Array(0);
   let whole: Float32Array = new Float32Array(0);
-  for (let first = 0; first < entries; first += perChunk) {
-    const n = Math.min(perChunk, entries - first);
+  for (const { first, n, r0, r1 } of blocks) {
+    // the block's score rows, flat over its entries: rows r0..r1 of one entry, or every row of n entries
+    const [rowStart, rowEnd] = [first * rows + r0, (first + n - 1) * rows + r1];
     const dims = (M: number, K: number, N: number) => ({ batch: n, M, K, N, aBatched: 1 as const, bBatched: 1 as const });
-    const scores = runMatmul('NT', qData.subarray(first * rows * hd, (first + n) * rows * hd), kData.subarray(first * S * hd, (first + n) * S * hd), dims(rows, hd, S));
-    const p = runAttentionRows(scores, n * rows, S, mask.contiguousData(), maskRowOf.subarray(first * rows, (first + n) * rows), scaling, softcap);
+    const entryKeys = (data: typeof kData) => data.subarray(first * S * hd, (first + n) * S * hd);
+    const scores = runMatmul('NT', qData.subarray(rowStart * hd, rowEnd * hd), entryKeys(kData), dims(r1 - r0, hd, S));
+    const p = runAttentionRows(scores, rowEnd - rowStart, S, mask.contiguousData(), maskRowOf.subarray(rowStart, rowEnd), scaling, softcap);
     releaseEarly(scores);
-    const o = runMatmul('NN', p, vData.subarray(first * S * hd, (first + n) * S * hd), dims(rows, S, hd));
+    const o = runMatmul('NN', p, entryKeys(vData), dims(r1 - r0, S, hd));
     if (taped) pattern = p;
     else releaseEarly(p);
     if (out === null) whole = o;
     else {
-      out.set(o, first * rows * hd);
+      out.set(o, rowStart * hd);
       releaseEarly(o);
     }
   }

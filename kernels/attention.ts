@@ -14,11 +14,20 @@
 //          scratch (wasm/vector-math.ts, attentionRowsChunk)
 // Each path gives the bits of its own composed kernels; the two paths differ
 // by the SIMD tanh and exp polynomials.
+//
+// The backward's rows, from dp = g v^T to the gradient of the scores:
+//   dm = p (dp - sum(dp p))            softmax's rule (the mask takes none)
+//   ds = dm (1 - (c / cap)^2) scaling  c the capped scores (none without a cap)
+//   gpujs  softmax.backwardRows, then the softcapGrad and mulScalar formulas
+//   cpu    one host loop with the float32 steps of those three
+// so the same bits on both paths.
 
 import type { TypedData } from '../lib/tensor/dtype.ts';
 import { defineKernel } from './registry.ts';
 import { runElementwiseFlat } from './elementwise.ts';
-import { runSoftmaxRows } from './softmax.ts';
+import { runSoftmaxBackwardRows, runSoftmaxRows } from './softmax.ts';
+import { cascadeSum } from './sum-order.ts';
+import { outputArray } from '../lib/tensor/arena.ts';
 import { simdAttentionRows } from './wasm/vector-math.ts';
 
 /** The mask rows each score row reads, written out as one [rows, length] array. */
@@ -46,4 +55,42 @@ const attentionRows = defineKernel({
  */
 export function runAttentionRows(scores: TypedData, rows: number, length: number, mask: TypedData, maskRowOf: Int32Array, scaling: number, cap: number | null): Float32Array {
   return attentionRows(scores, rows, length, mask, maskRowOf, scaling, cap);
+}
+
+const attentionBackwardRows = defineKernel({
+  name: 'attention.backwardRows',
+  gpujs: (p: TypedData, dp: TypedData, capped: TypedData | null, rows: number, length: number, scaling: number, cap: number | null) => {
+    const dm = runSoftmaxBackwardRows(p, dp, rows, length);
+    return runElementwiseFlat('mulScalar', [capped === null || cap === null ? dm : runElementwiseFlat('softcapGrad', [capped, dm], cap)], scaling);
+  },
+  cpu: {
+    kind: 'host-loop',
+    run: (p: TypedData, dp: TypedData, capped: TypedData | null, rows: number, length: number, scaling: number, cap: number | null) => {
+      const f = Math.fround;
+      const [s, c] = [f(scaling), cap === null ? 0 : f(cap)]; // kernels see scalar arguments as float32
+      const ds = outputArray(rows * length); // the loop writes every element
+      for (let r = 0; r < rows; r++) {
+        const start = r * length;
+        const dot = cascadeSum(dp, start, length, 1, p);
+        if (capped === null || cap === null) {
+          for (let i = start; i < start + length; i++) ds[i] = f(f(p[i] * f(dp[i] - dot)) * s);
+        } else {
+          for (let i = start; i < start + length; i++) {
+            const t = f(capped[i] / c);
+            ds[i] = f(f(f(p[i] * f(dp[i] - dot)) * f(1 - f(t * t))) * s);
+          }
+        }
+      }
+      return ds;
+    },
+  },
+  agreement: 'same-bits',
+});
+
+/**
+ * The scores' gradient from the probabilities p, their gradient dp and the
+ * capped scores (null without a cap), all contiguous [rows, length].
+ */
+export function runAttentionBackwardRows(p: TypedData, dp: TypedData, capped: TypedData | null, rows: number, length: number, scaling: number, cap: number | null): Float32Array {
+  return attentionBackwardRows(p, dp, capped, rows, length, scaling, cap);
 }

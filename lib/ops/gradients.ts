@@ -23,6 +23,7 @@ import { runGeluTanhMulBackward } from '../../kernels/gated-gelu.ts';
 import { runRmsNormBackward } from '../../kernels/rms-norm.ts';
 import { runRope, type RopeDims } from '../../kernels/rope.ts';
 import { runSoftmaxBackwardRows } from '../../kernels/softmax.ts';
+import { runAttentionBackwardRows } from '../../kernels/attention.ts';
 import { runElementwiseFlat } from '../../kernels/elementwise.ts';
 import { runMatmul } from '../../kernels/matmul.ts';
 import { add, div, mul, mulScalar, neg, pow, powScalar, rsubScalar, sub } from './arithmetic.ts';
@@ -220,7 +221,7 @@ export const GRADIENTS = {
   //   dv = p^T g (TN);  dp = g v^T (NT);  dm = p (dp - sum(dp p)) (softmax's rule);  M takes none;
   //   ds = dm (1 - (c tanh(s / c) / c)^2) scaling, the capped scores recomputed (q k^T, mulScalar,
   //   softcap: the forward's bits) rather than kept;  dq = ds k (NN);  dk = ds^T q (TN).
-  // Each step is the composed rules' kernel, so their bits.
+  // dm to ds is one row kernel (kernels/attention.ts) with the float32 steps of the composed rules, so their bits.
   attention: rule<{ pattern: Float32Array; scaling: number; softcap: number | null }>({
     saves: [0, 1, 2],
     backward: (g, { inputs: [q, keys, values], attrs: { pattern, scaling, softcap } }) => {
@@ -231,12 +232,8 @@ export const GRADIENTS = {
       const dims = (M: number, K: number, N: number) => ({ batch: B * kv, M, K, N, aBatched: 1 as const, bBatched: 1 as const });
       const [gData, qData, kData, vData] = [g, q, keys, values].map((t) => t.contiguousData());
       const dv = values.requiresGrad ? Tensor.fromData(runMatmul('TN', pattern, gData, dims(S, rows, hd)), values.shape) : null;
-      let ds = runSoftmaxBackwardRows(pattern, runMatmul('NT', gData, vData, dims(rows, hd, S)), B * kv * rows, S);
-      if (softcap !== null) {
-        const capped = runElementwiseFlat('softcap', [runElementwiseFlat('mulScalar', [runMatmul('NT', qData, kData, dims(rows, hd, S))], scaling)], softcap);
-        ds = runElementwiseFlat('softcapGrad', [capped, ds], softcap);
-      }
-      ds = runElementwiseFlat('mulScalar', [ds], scaling);
+      const capped = softcap === null ? null : runElementwiseFlat('softcap', [runElementwiseFlat('mulScalar', [runMatmul('NT', qData, kData, dims(rows, hd, S))], scaling)], softcap);
+      const ds = runAttentionBackwardRows(pattern, runMatmul('NT', gData, vData, dims(rows, hd, S)), capped, B * kv * rows, S, scaling, softcap);
       return [
         q.requiresGrad ? Tensor.fromData(runMatmul('NN', ds, kData, dims(rows, S, hd)), q.shape) : null,
         keys.requiresGrad ? Tensor.fromData(runMatmul('TN', ds, qData, dims(S, rows, hd)), keys.shape) : null,

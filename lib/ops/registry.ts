@@ -471,8 +471,9 @@ export const OP_REGISTRY: Readonly<Record<string, OpEntry>> = {
     forward: attention,
     reference: R.attention,
     gradient: { rules: ['attention'] },
-    // GPU.js runs attention.rows as mulScalar, softcap, add and softmax.rows (max, sub, log-sum-exp, expSub), its backward rows as mul, sum, sub, mul
-    kernels: ['matmul.NT', 'matmul.NN', 'matmul.TN', 'attention.rows', 'softmax.rows', 'softmax.backwardRows', 'elementwise.mulScalar', 'elementwise.softcap', 'elementwise.softcapGrad', 'elementwise.add', 'elementwise.sub', 'elementwise.expSub', 'elementwise.mul', 'reduce.max', 'reduce.logSumExp', 'reduce.sum'],
+    // GPU.js runs attention.rows as mulScalar, softcap, add and softmax.rows (max, sub, log-sum-exp, expSub), and attention.backwardRows
+    // as softmax.backwardRows (mul, sum, sub, mul), softcapGrad and mulScalar
+    kernels: ['matmul.NT', 'matmul.NN', 'matmul.TN', 'attention.rows', 'attention.backwardRows', 'softmax.rows', 'softmax.backwardRows', 'elementwise.mulScalar', 'elementwise.softcap', 'elementwise.softcapGrad', 'elementwise.add', 'elementwise.sub', 'elementwise.expSub', 'elementwise.mul', 'reduce.max', 'reduce.logSumExp', 'reduce.sum'],
     tolerance: TOLERANCES.fused,
     sample: (seed) => {
       // B 2, kv 1, two query heads of T 3 stacked, S 4 keys; a causal mask with one cached key, per sequence or shared

@@ -98,6 +98,16 @@ const SAMPLES: Record<string, () => unknown[][]> = {
       mask.fill(-Infinity, 2 * S, 3 * S);
       return [data(rows * S, 63 + k, -20, 20), rows, S, mask, Int32Array.from({ length: rows }, (_, r) => r % 3), 0.125, cap];
     }),
+  'attention.backwardRows': () =>
+    ([[9, 37, 2.5], [5, 130, null], [4, 20, 50]] as const).map(([rows, S, cap], k) => [
+      data(rows * S, 66 + k, 0, 1),
+      data(rows * S, 69 + k),
+      cap === null ? null : data(rows * S, 72 + k, -cap, cap),
+      rows,
+      S,
+      0.125,
+      cap,
+    ]),
   'embedding.gather': () => [[data(11 * 6, 51), 11, 6, Int32Array.of(3, 0, 10, 3, 7)]],
   // ids 4, 9, 4, 2, 9, 4 grouped by id: 2 -> [3]; 4 -> [0, 2, 5]; 9 -> [1, 4]
   'embedding.scatterRows': () => [[data(6 * 5, 52), 5, Float32Array.of(3, 0, 2, 5, 1, 4), Float32Array.of(0, 1, 4, 6), 3]],

@@ -19,7 +19,8 @@
 // array per layer, where the composed ops held two (the capped scores and p).
 // Measured at bench-small's shapes (README, Performance; interleaved, under
 // load): forward and backward 1.00-1.04 of the composed ops', which keep the
-// capped scores, so the recompute costs about what the fused forward saves.
+// capped scores (the recompute cost about what the fused forward saved), and
+// 0.95 once the rule's rows became one kernel (attention.backwardRows).
 // Without gradients the fused op is faster in every regime measured, the
 // decode step's single row included (0.69-0.70 of the composed ops over 129
 // keys, 0.46-0.54 over a 64-slot window), so the model uses it for decode

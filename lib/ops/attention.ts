@@ -17,12 +17,12 @@
 // the capped scores from q and k (one more NT product) instead of keeping
 // them: the tape holds one [B, heads, T, S]
 // array per layer, where the composed ops held two (the capped scores and p).
-// Measured at bench-small's shapes (README, Performance; interleaved, under
-// load): forward and backward 1.00-1.04 of the composed ops', which keep the
-// capped scores (the recompute cost about what the fused forward saved), and
-// 0.95 once the rule's rows became one kernel (attention.backwardRows).
+// Measured at bench-small's shapes (README, Performance; calls interleaved):
+// forward and backward 1.00-1.04 of the composed ops', which keep the capped
+// scores (the recompute cost about what the fused forward saved), and
+// 0.95-0.97 once the rule's rows became one kernel (attention.backwardRows).
 // Without gradients the fused op is faster in every regime measured, the
-// decode step's single row included (0.69-0.70 of the composed ops over 129
+// decode step's single row included (0.67-0.73 of the composed ops over 129
 // keys, 0.46-0.54 over a 64-slot window), so the model uses it for decode
 // too.
 //

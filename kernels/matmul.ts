@@ -18,6 +18,7 @@ import { type TypedData, widenBfloat16 } from '../lib/tensor/dtype.ts';
 import { type Box, boxed, launch } from './launch.ts';
 import { defineKernel } from './registry.ts';
 import { simdMatmul } from './wasm/gemm.ts';
+import { runElementwiseFlat } from './elementwise.ts';
 import type { MatmulDims, MatmulLayout } from './wasm/gemm-plan.ts';
 
 export type { MatmulDims, MatmulLayout } from './wasm/gemm-plan.ts';
@@ -66,4 +67,21 @@ const KERNELS = Object.fromEntries(
 /** C [batch, M, N] row-major, on the current compute path. K must be at least 1. `b` may hold bfloat16 bits (a Uint16Array). */
 export function runMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
   return KERNELS[layout](a, b, dims);
+}
+
+// The softcapped LM head, logits = cap tanh((x W^T) / cap), as the NT product with an epilogue: on
+// the CPU path the softcap map kernel runs on C in wasm scratch before C is copied out (wasm/gemm.ts),
+// so the uncapped logits never become an array of their own; with GPU.js, the NT kernel then the
+// softcap formula. Either way the bits of matmul.NT followed by elementwise.softcap on that path.
+const linearSoftcapForward = defineKernel({
+  name: 'linearSoftcap.forward',
+  gpujs: (a: TypedData, b: TypedData, dims: MatmulDims, cap: number) => runElementwiseFlat('softcap', [gpujsMatmul('NT', a, b, dims)], cap),
+  cpu: { kind: 'wasm-simd', run: (a: TypedData, b: TypedData, dims: MatmulDims, cap: number) => simdMatmul('NT', a, b, dims, { softcap: cap }) },
+  agreement: { tolerance: 'transcendental', why: 'the SIMD softcap computes tanh as a polynomial (about 1-2 ulp), GPU.js calls Math.tanh' },
+  readsBfloat16: 1, // B, the head's weight
+});
+
+/** cap tanh((A B^T) / cap) [batch, M, N] (the NT layout), on the current compute path. K must be at least 1. */
+export function runLinearSoftcap(a: TypedData, b: TypedData, dims: MatmulDims, cap: number): Float32Array {
+  return linearSoftcapForward(a, b, dims, cap);
 }

@@ -13,3 +13,4 @@ export * from './rms-norm.ts';
 export * from './rope.ts';
 export * from './views.ts';
 export * from './dropout.ts';
+export * from './attention.ts';

@@ -11,6 +11,13 @@
 // stores it). It is then read by gemv_nt_bf16 where it lies, or widened while
 // packing (pack_*_bf16 in wasm, packPanels on the host); copied into scratch,
 // it stays bfloat16 (half the bytes). Addresses of B are kept in bytes.
+//
+// An epilogue (the LM head's softcap, cap tanh(C / cap)) runs on each entry's
+// C in place in scratch, after its microkernels and before the copy out: no
+// second array and no second copy in and out of wasm memory. It is a pass of
+// its own over C rather than code inside the microkernels, whose C tiles are
+// written by up to ten kernel variants (gemm-kernels.ts); C is still in
+// scratch (and, for the decode step's single row, in cache) when it runs.
 
 import type { TypedData } from '../../lib/tensor/dtype.ts';
 import { outputArray } from '../../lib/tensor/arena.ts';
@@ -18,6 +25,13 @@ import { compiles, residentByteOffset, scratch } from './memory.ts';
 import { type WasmCall, parallel, threadCount } from './threads.ts';
 import { type MatmulDims, type MatmulLayout, type MatmulPlan, type ProductPlan, PANEL, planMatmul } from './gemm-plan.ts';
 import { gemmName, gemvName, getKernels, packName } from './gemm-kernels.ts';
+import { simdSoftcapInPlace } from './vector-math.ts';
+import { roundUp } from './memory.ts';
+
+/** What runs on C before it leaves scratch: cap tanh(C / cap), the softcap map kernel's bits. */
+export interface MatmulEpilogue {
+  softcap: number;
+}
 
 /** Whether this JavaScript engine runs WebAssembly SIMD with shared memory. */
 export const isSimdGemmAvailable = (): boolean => compiles(getKernels);
@@ -30,14 +44,14 @@ export const isSimdGemmAvailable = (): boolean => compiles(getKernels);
 export const matmulLimits = { maxScratchFloats: 8 * 2 ** 20 };
 
 /** Same contract as runMatmul: C [batch, M, N] for the given layout. */
-export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims): Float32Array {
+export function simdMatmul(layout: MatmulLayout, a: TypedData, b: TypedData, dims: MatmulDims, epilogue?: MatmulEpilogue): Float32Array {
   const bDtype = b instanceof Uint16Array ? 'bfloat16' : 'float32';
   const plan = planMatmul(layout, dims, { bResident: residentByteOffset(b) >= 0, threads: threadCount(), maxScratchFloats: matmulLimits.maxScratchFloats, bDtype });
-  return plan.columns === 'all' ? runProduct(plan.product, a, b) : runColumnSlices(plan, a, b);
+  return plan.columns === 'all' ? runProduct(plan.product, a, b, epilogue) : runColumnSlices(plan, a, b, epilogue);
 }
 
 /** C one slice of columns [n0, n1) at a time; each output is the same sum as without slicing. */
-function runColumnSlices(plan: Extract<MatmulPlan, { columns: 'slices' }>, a: TypedData, b: TypedData): Float32Array {
+function runColumnSlices(plan: Extract<MatmulPlan, { columns: 'slices' }>, a: TypedData, b: TypedData, epilogue?: MatmulEpilogue): Float32Array {
   const { batch, M, K, N, bBatched } = plan.dims;
   const bBatches = bBatched ? batch : 1;
   const out = outputArray(batch * M * N); // every column of every row comes from one slice
@@ -57,7 +71,7 @@ function runColumnSlices(plan: Extract<MatmulPlan, { columns: 'slices' }>, a: Ty
       }
       slice = dense;
     }
-    const part = runProduct(product, a, slice);
+    const part = runProduct(product, a, slice, epilogue);
     for (let row = 0; row < batch * M; row++) out.set(part.subarray(row * w, (row + 1) * w), row * N + n0);
   }
   return out;
@@ -79,6 +93,7 @@ interface Job {
   /** Where the scratch starts (floats). */
   base: number;
   out: Float32Array;
+  epilogue: MatmulEpilogue | undefined;
 }
 
 /** Where B lies for one entry, in bytes: as stored (read by wasm packing), and the first panel the kernel reads (B itself when in place). */
@@ -99,11 +114,12 @@ interface EntryAddresses extends BAddresses {
  * every such closure a name (Object.defineProperty), which took a 1 x 64 x 64
  * gemv from about 3 us to 5.5.
  */
-function runProduct(plan: ProductPlan, a: TypedData, b: TypedData): Float32Array {
+function runProduct(plan: ProductPlan, a: TypedData, b: TypedData, epilogue?: MatmulEpilogue): Float32Array {
   const { batch, M, N } = plan.dims;
-  const { memory, base } = scratch(plan.scratchFloats);
+  // an epilogue runs on whole groups of 16 floats: up to 15 past the last C, which this room holds
+  const { memory, base } = scratch(plan.scratchFloats + (epilogue === undefined ? 0 : EPILOGUE_GROUP));
   const bResident = plan.copyB || plan.bAccess === 'host-packed' ? -1 : residentByteOffset(b);
-  const job: Job = { plan, a, b, bResident, memory, base, out: outputArray(batch * M * N) }; // copyOut writes every entry
+  const job: Job = { plan, a, b, bResident, memory, base, out: outputArray(batch * M * N), epilogue }; // copyOut writes every entry
   if (plan.entries === 'together') runEntriesTogether(job);
   else runEntriesOneByOne(job);
   return job.out;
@@ -187,11 +203,21 @@ function entryAddresses(plan: ProductPlan, at: number, { bStored, bPanels }: BAd
   return { a: 4 * (at + plan.region.a), bStored, bPanels, c: 4 * (at + plan.region.c) };
 }
 
-/** C of entry z from the region at `at` into the result, without the padding columns. */
-function copyOut({ plan, memory, out }: Job, z: number, at: number): void {
+/** The epilogue's unit: the softcap map kernel runs on groups of four vectors. */
+const EPILOGUE_GROUP = 16;
+
+/**
+ * C of entry z from the region at `at` into the result, without the padding
+ * columns, after the epilogue. The epilogue rounds C up to whole groups: the
+ * floats past it are the padding room of runProduct or the next region's A,
+ * which its kernels have already read (every entry's calls run before the
+ * first copy out).
+ */
+function copyOut({ plan, memory, out, epilogue }: Job, z: number, at: number): void {
   const { M, N } = plan.dims;
   const c = at + plan.region.c;
   const ldc = plan.region.ldc;
+  if (epilogue !== undefined) simdSoftcapInPlace(c, roundUp(M * ldc, EPILOGUE_GROUP), epilogue.softcap);
   if (ldc === N) out.set(memory.subarray(c, c + M * N), z * M * N);
   else for (let m = 0; m < M; m++) out.set(memory.subarray(c + m * ldc, c + m * ldc + N), (z * M + m) * N);
 }

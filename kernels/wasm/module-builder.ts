@@ -63,6 +63,8 @@ export const op = {
   f32Const: (x: number) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer)],
   /** f32.load / f32.store with 4-byte alignment and a constant byte offset. */
   f32Load: (offset: number) => [0x2a, 2, ...uleb(offset)],
+  /** i32.load with 4-byte alignment and a constant byte offset. */
+  i32Load: (offset: number) => [0x28, 2, ...uleb(offset)],
   f32Store: (offset: number) => [0x38, 2, ...uleb(offset)],
   f32Add: [0x92],
   f32Max: [0x97],

@@ -300,6 +300,41 @@ function rowsExpShiftKernel(): FunctionSpec {
   return { name: 'rowsExpShift', params: 7, locals: [[3, I32], [3 + 4 * UNROLL, V128]], body: code };
 }
 
+/**
+ * rowsScaleCapMask(src, maskRows, rows, vectorsPerRow, scale, cap), in place:
+ * x = (x scale) then, when built `capped`, cap tanh(x / cap), then x + mask
+ * row, where maskRows holds one byte address per row (an i32 each: the mask
+ * row that row reads). The instructions of the mulScalar, softcap and add
+ * kernels, in their order, so the bits of attention's composed
+ * mul(s, scaling), softcap and add (kernels/attention.ts).
+ */
+function rowsScaleCapMaskKernel(capped: boolean): FunctionSpec {
+  const [SRC, MASK_ROWS, ROWS, VECTORS, SCALE, CAP] = [0, 1, 2, 3, 4, 5];
+  const [ROW, OFFSET, END, MASK] = [6, 7, 8, 9]; // i32
+  const [SCALE_V, CAP_V] = [10, 11]; // v128, then per copy: x and five tanh temporaries
+  const copies = Array.from({ length: UNROLL }, (_, c) => {
+    const first = 12 + 6 * c;
+    return { x: first, temps: { t: [first + 1, first + 2, first + 3, first + 4, first + 5] } };
+  });
+  const code: number[] = [...get(SCALE), ...op.f32x4Splat, ...set(SCALE_V), ...get(CAP), ...op.f32x4Splat, ...set(CAP_V)];
+  code.push(...op.i32Const(0), ...set(ROW), ...get(SRC), ...set(OFFSET), ...op.blockLoop, ...get(ROW), ...get(ROWS), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  code.push(...get(MASK_ROWS), ...get(ROW), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...op.i32Load(0), ...set(MASK));
+  code.push(...get(OFFSET), ...get(VECTORS), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...set(END));
+  code.push(...op.blockLoop, ...get(OFFSET), ...get(END), ...op.i32GeU, ...op.breakIfOutOfLoop);
+  code.push(
+    ...interleave(
+      copies.map(({ x, temps }, c) => [
+        [...get(OFFSET), ...op.v128Load(16 * c), ...get(SCALE_V), ...op.f32x4Mul, ...set(x)],
+        ...(capped ? [[...get(x), ...get(CAP_V), ...op.f32x4Div, ...set(x)], ...emitTanh(x, x, temps), [...get(x), ...get(CAP_V), ...op.f32x4Mul, ...set(x)]] : []),
+        [...get(OFFSET), ...get(x), ...get(MASK), ...op.v128Load(16 * c), ...op.f32x4Add, ...op.v128Store(16 * c)],
+      ]),
+    ),
+  );
+  code.push(...get(OFFSET), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(OFFSET), ...get(MASK), ...op.i32Const(16 * UNROLL), ...op.i32Add, ...set(MASK), ...op.continueLoop, ...op.end, ...op.end);
+  code.push(...get(ROW), ...op.i32Const(1), ...op.i32Add, ...set(ROW), ...op.continueLoop, ...op.end, ...op.end);
+  return { name: capped ? 'rowsScaleCapMask' : 'rowsScaleMask', params: [I32, I32, I32, I32, F32, F32], locals: [[4, I32], [2 + 6 * UNROLL, V128]], body: code };
+}
+
 // ---- host side --------------------------------------------------------------
 
 /** The element-wise formulas (kernels/elementwise.ts) with a SIMD kernel: one output each. */
@@ -315,13 +350,15 @@ interface Kernels {
   maps: Record<SimdMapOp | MultiOutputMap, MapFn>;
   rowsMaxSumExp: (src: number, maxes: number, sums: number, rows: number, vectors: number) => void;
   rowsExpShift: (src: number, shiftA: number, shiftB: number, scale: number, dst: number, rows: number, vectors: number) => void;
+  rowsScaleCapMask: (src: number, maskRows: number, rows: number, vectors: number, scale: number, cap: number) => void;
+  rowsScaleMask: (src: number, maskRows: number, rows: number, vectors: number, scale: number, cap: number) => void;
 }
 
 let kernels: Kernels | null = null;
 
 function getKernels(): Kernels {
   if (kernels === null) {
-    const functions = [...MAP_KERNELS, rowsMaxSumExpKernel(), rowsExpShiftKernel()];
+    const functions = [...MAP_KERNELS, rowsMaxSumExpKernel(), rowsExpShiftKernel(), rowsScaleCapMaskKernel(true), rowsScaleCapMaskKernel(false)];
     const module = new wasm.Module(buildModule(functions, MAX_PAGES));
     registerModule(module, functions.map((f) => f.name));
     const exports = new wasm.Instance(module, { env: { memory: sharedMemory() } }).exports as Record<string, never>;
@@ -330,6 +367,8 @@ function getKernels(): Kernels {
       maps: maps as Record<SimdMapOp | MultiOutputMap, MapFn>,
       rowsMaxSumExp: exports.rowsMaxSumExp,
       rowsExpShift: exports.rowsExpShift,
+      rowsScaleCapMask: exports.rowsScaleCapMask,
+      rowsScaleMask: exports.rowsScaleMask,
     };
   }
   return kernels;
@@ -413,19 +452,30 @@ function maxAndLogSum(data: TypedData, rows: number, length: number, extra: numb
   const { memory, base: at } = scratch(sumsAt + paddedRows + perRow + extra);
   copyRows(memory, at, data, rows, length, -Infinity);
   memory.fill(0, at + rows * stride, at + paddedRows * stride);
+  const { max, logSum } = rowStatistics(memory, at, rows, stride, at + maxesAt, at + sumsAt);
+  const pairs = at + sumsAt + paddedRows;
+  return { memory, at, stride, perRowAt: pairs, outAt: pairs + perRow, max, logSum };
+}
+
+/**
+ * rowsMaxSumExp over padded rows already in scratch at `at` (rows padded to a
+ * multiple of 4 with zero rows), then each row's m and log(sum(exp(x - m)))
+ * on the host; maxesAt and sumsAt hold room for the padded rows (floats).
+ */
+function rowStatistics(memory: Float32Array, at: number, rows: number, stride: number, maxesAt: number, sumsAt: number): { max: Float32Array; logSum: Float32Array } {
   const k = getKernels();
+  const paddedRows = roundUp(rows, 4);
   // ranges count groups of four rows
-  const args = (first: number, end: number) => [4 * (at + 4 * first * stride), 4 * (at + maxesAt + 4 * first), 4 * (at + sumsAt + 4 * first), 4 * (end - first), stride / 4];
+  const args = (first: number, end: number) => [4 * (at + 4 * first * stride), 4 * (maxesAt + 4 * first), 4 * (sumsAt + 4 * first), 4 * (end - first), stride / 4];
   type Args = Parameters<Kernels['rowsMaxSumExp']>;
   parallel(paddedRows / 4, rows * stride >= THREADING_THRESHOLD, (first, end) => [{ fn: 'rowsMaxSumExp', args: args(first, end) }], (first, end) => k.rowsMaxSumExp(...(args(first, end) as Args)));
-  const max = memory.slice(at + maxesAt, at + maxesAt + rows);
+  const max = memory.slice(maxesAt, maxesAt + rows);
   const logSum = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     // a NaN or +inf makes the whole softmax row NaN, as in PyTorch (an all -inf row is NaN through x - m)
-    logSum[r] = Number.isFinite(max[r]) ? Math.log(memory[at + sumsAt + r]) : NaN;
+    logSum[r] = Number.isFinite(max[r]) ? Math.log(memory[sumsAt + r]) : NaN;
   }
-  const pairs = at + sumsAt + paddedRows;
-  return { memory, at, stride, perRowAt: pairs, outAt: pairs + perRow, max, logSum };
+  return { max, logSum };
 }
 
 /** rowsExpShift over rows split across threads; every address in floats. */
@@ -457,6 +507,46 @@ function softmaxChunk(data: TypedData, rows: number, length: number): Float32Arr
   memory.fill(1, perRowAt + 2 * rows, perRowAt + 3 * rows);
   runExpShift(at, perRowAt, perRowAt + rows, perRowAt + 2 * rows, outAt, rows, stride);
   return readRows(memory, outAt, rows, length, stride);
+}
+
+/**
+ * Attention's rows, scores to probabilities: softmax(cap tanh((s scale) / cap)
+ * + mask) along each row (no cap: softmax(s scale + mask)), row r adding mask
+ * row maskRowOf[r]. One pass scales, caps and adds the mask in place
+ * (rowsScaleCapMask), then the softmax kernels of softmaxChunk run on the
+ * same scratch: the bits of mulScalar, softcap, add and softmax.rows one after
+ * another, without three copies in and out of wasm memory. Rows and mask rows
+ * are padded with -infinity, which every step keeps -infinity.
+ */
+function attentionRowsChunk(scores: TypedData, rows: number, length: number, mask: TypedData, maskRowOf: Int32Array, scale: number, cap: number | null): Float32Array {
+  const stride = rowStride(length);
+  const paddedRows = roundUp(rows, 4);
+  let [lo, hi] = [maskRowOf[0], maskRowOf[0]];
+  for (let r = 1; r < rows; r++) [lo, hi] = [Math.min(lo, maskRowOf[r]), Math.max(hi, maskRowOf[r])];
+  const maskRows = hi - lo + 1; // only the mask rows this chunk reads
+  const maxesAt = paddedRows * stride;
+  const sumsAt = maxesAt + paddedRows;
+  const perRowAt = sumsAt + paddedRows;
+  const maskAt = perRowAt + roundUp(3 * rows, 4);
+  const offsetsAt = maskAt + maskRows * stride;
+  const outAt = offsetsAt + paddedRows;
+  const { memory, base } = scratch(outAt + rows * stride);
+  copyRows(memory, base, scores, rows, length, -Infinity);
+  memory.fill(0, base + rows * stride, base + paddedRows * stride);
+  copyRows(memory, base + maskAt, mask.subarray(lo * length, (hi + 1) * length) as TypedData, maskRows, length, -Infinity);
+  const offsets = new Int32Array(memory.buffer, 4 * (base + offsetsAt), rows);
+  for (let r = 0; r < rows; r++) offsets[r] = 4 * (base + maskAt + (maskRowOf[r] - lo) * stride);
+  const k = getKernels();
+  const fn = cap === null ? 'rowsScaleMask' : 'rowsScaleCapMask';
+  const args = (first: number, end: number) => [4 * (base + first * stride), 4 * (base + offsetsAt + first), end - first, stride / 4, scale, cap ?? 1];
+  type Args = Parameters<Kernels['rowsScaleCapMask']>;
+  parallel(rows, rows * stride >= THREADING_THRESHOLD, (first, end) => [{ fn, args: args(first, end) }], (first, end) => k[fn](...(args(first, end) as Args)));
+  const { max, logSum } = rowStatistics(memory, base, rows, stride, base + maxesAt, base + sumsAt);
+  memory.set(max, base + perRowAt);
+  memory.set(logSum, base + perRowAt + rows);
+  memory.fill(1, base + perRowAt + 2 * rows, base + perRowAt + 3 * rows);
+  runExpShift(base, base + perRowAt, base + perRowAt + rows, base + perRowAt + 2 * rows, base + outAt, rows, stride);
+  return readRows(memory, base + outAt, rows, length, stride);
 }
 
 /**
@@ -544,4 +634,28 @@ export function simdScaledExpShiftRows(data: TypedData, rows: number, length: nu
   return inRowChunks(rows, length, length, (first, end) =>
     scaledExpShiftChunk(data.subarray(first * length, end * length) as TypedData, end - first, length, shift.subarray(first, end) as TypedData, scale.subarray(first, end) as TypedData),
   );
+}
+
+/**
+ * Attention's probabilities from its scores [rows, length]: see
+ * attentionRowsChunk. mask is [maskRows, length]; row r reads mask row
+ * maskRowOf[r].
+ */
+export function simdAttentionRows(scores: TypedData, rows: number, length: number, mask: TypedData, maskRowOf: Int32Array, scale: number, cap: number | null): Float32Array {
+  // the chunk holds its rows, their output and the mask rows they read: room for about three arrays
+  return inRowChunks(rows, 3 * length, length, (first, end) =>
+    attentionRowsChunk(scores.subarray(first * length, end * length) as TypedData, end - first, length, mask, maskRowOf.subarray(first, end), scale, cap),
+  );
+}
+
+/**
+ * cap tanh(x / cap) in place on `count` floats of wasm memory at `at` (a
+ * multiple of 16: the caller owns the floats up to there): the softcap map
+ * kernel's bits, on a product's C before it is copied out (wasm/gemm.ts).
+ */
+export function simdSoftcapInPlace(at: number, count: number, cap: number): void {
+  const map = getKernels().maps.softcap;
+  const group = 4 * UNROLL;
+  const args = (first: number, end: number) => [4 * (at + group * first), 4 * (at + group * first), (end - first) * UNROLL, cap];
+  parallel(count / group, count >= THREADING_THRESHOLD, (first, end) => [{ fn: 'softcap', args: args(first, end) }], (first, end) => map(...args(first, end)));
 }

@@ -13,9 +13,14 @@
 // Grouped-query attention: each group of heads / kv_heads query heads shares
 // one key/value head; the group's queries are stacked as the rows of one
 // product with that head's keys (and its probabilities with its values).
+// Without hooks (outputAttentions is a hook too) the block from the scores to
+// p v is one op, `attention` (lib/ops/attention.ts: no [B, heads, T, S] tensor
+// in a forward without gradients, only p kept with one); a hook on
+// attn.scores, attn.capped_scores or attn.pattern needs the composed ops,
+// which give the same bits.
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { add, matmul, mul, rope, softcap, softmax } from '../ops/index.ts';
+import { add, attention, matmul, mul, rope, softcap, softmax } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import type { KeyValues, LayerCache } from './cache.ts';
 import { type InitOptions, Linear, type Module, type NamedParameters, withPrefix } from './module.ts';
@@ -66,23 +71,31 @@ export class Gemma2Attention implements Module {
       values: hooks.at('v', this.splitHeads(this.vProj, x, this.kvHeads).contiguous()), // [B, kv, T, hd]
     };
     const { keys, values } = cache ? cache.update(current) : current; // [B, kv, S, hd] each
-    const S = keys.shape[2];
     // Grouped-query attention without copying k or v per query head: the `groups` query heads of one
     // kv head are stacked as rows, [B, kv, groups * T, hd], one product per kv head.
     const stacked = q.reshape([B, this.kvHeads, groups * T, this.headDim]);
-    const perGroup = [B, this.kvHeads, groups, T, S];
+    const heads = hooks.active ? this.composedAttention(stacked, keys, values, mask, hooks) : attention(stacked, keys, values, mask, { scaling: this.scaling, softcap: this.softcap });
+    const z = heads // [B, kv, groups*T, hd]
+      .reshape([B, this.heads, T, this.headDim])
+      .permute([0, 2, 1, 3]); // [B, T, heads, hd]
+    const o = hooks.at('z', z).reshape([B, T, this.heads * this.headDim]);
+    return hooks.at('out', this.oProj.forward(o));
+  }
 
+  /** The attention op's block as separate ops, for the hook points on its way: [B, kv, groups*T, hd]. */
+  private composedAttention(stacked: Tensor, keys: Tensor, values: Tensor, mask: Tensor, hooks: HookScope): Tensor {
+    const [B, , rows] = stacked.shape;
+    const groups = this.heads / this.kvHeads;
+    const T = rows / groups;
+    const S = keys.shape[2];
+    const perGroup = [B, this.kvHeads, groups, T, S];
     let scores = this.atEachHead(hooks, 'scores', mul(matmul(stacked, keys.transpose(-1, -2)), this.scaling)); // [B, kv, groups*T, S]
     if (this.softcap !== null) scores = softcap(scores, this.softcap); // c tanh(s / c)
     scores = this.atEachHead(hooks, 'capped_scores', scores);
     // added, not filled: a fully masked row (a left pad) still passes the softmax gradient to s, as in Transformers
     const masked = add(scores.reshape(perGroup), mask.unsqueeze(1)); // mask [B|1, 1, 1, T, S]: every kv head and group
     const pattern = this.atEachHead(hooks, 'pattern', softmax(masked, -1).reshape([B, this.kvHeads, groups * T, S]));
-    const z = matmul(pattern, values) // [B, kv, groups*T, hd]
-      .reshape([B, this.heads, T, this.headDim])
-      .permute([0, 2, 1, 3]); // [B, T, heads, hd]
-    const o = hooks.at('z', z).reshape([B, T, this.heads * this.headDim]);
-    return hooks.at('out', this.oProj.forward(o));
+    return matmul(pattern, values);
   }
 
   /**

@@ -2,6 +2,7 @@
 // (GEMMA2.md, "Forward pass" step 4 and "Heads and loss"):
 //   logits = h E^T                   E the embedding (tied) or lm_head.weight
 //   logits = c tanh(logits / c)      if final_logit_softcapping = c (Gemma2's, huggingface/transformers#31659)
+//                                    (one op, linearSoftcap, when no hook needs the uncapped logits)
 //   loss   = cross-entropy of logits[:, :-1] against labels[:, 1:],
 //            labels equal to -100 ignored, mean over the counted tokens
 //            (Transformers' ForCausalLMLoss, huggingface/transformers#34191)
@@ -10,12 +11,13 @@ import { Tensor } from '../tensor/tensor.ts';
 import { withArena } from '../tensor/arena.ts';
 import { isGradEnabled } from '../autograd/tape.ts';
 import { ShapeError, formatShape, sameShape } from '../tensor/shape.ts';
-import { crossEntropy, expectInt, linear, softcap } from '../ops/index.ts';
+import { crossEntropy, expectInt, linear, linearSoftcap, softcap } from '../ops/index.ts';
 import type { Gemma2Config } from './config.ts';
 import { Gemma2Model, type ModelInput, type ModelOptions, initOptions } from './gemma2-model.ts';
 import { initWeight } from './module.ts';
 import { type ModelPart, PreTrainedModel } from './pretrained-model.ts';
 import { hookPointNames } from './hook-points.ts';
+import type { HookScope } from './hooks.ts';
 
 export interface CausalLMInput extends ModelInput {
   /** int32 [B, T]: the tokens to predict, usually inputIds, -100 where no loss is wanted. */
@@ -106,8 +108,8 @@ export class Gemma2ForCausalLM extends PreTrainedModel {
     }
     const head = () => {
       const cap = this.config.finalLogitSoftcapping;
-      const raw = hooks.at('logits_raw', linear(h, this.headWeight)); // [B, keep, V]
-      const logits = hooks.at('logits', cap === null ? raw : softcap(raw, cap));
+      // without hooks the softcap is the product's epilogue (linearSoftcap: no array of uncapped logits; the same bits)
+      const logits = cap !== null && !hooks.active ? linearSoftcap(h, this.headWeight, cap) : this.composedHead(h, hooks); // [B, keep, V]
       const loss = input.labels === undefined ? undefined : causalLMLoss(logits, input.labels);
       return { logits, loss };
     };
@@ -115,6 +117,13 @@ export class Gemma2ForCausalLM extends PreTrainedModel {
     const reuseArrays = !isGradEnabled() && !hooks.active;
     const { logits, loss } = reuseArrays ? withArena(head, (out) => (out.loss === undefined ? [out.logits] : [out.logits, out.loss])) : head();
     return { logits, loss, hiddenStates, attentions };
+  }
+
+  /** The head as separate ops, for the hook points logits_raw and logits. */
+  private composedHead(h: Tensor, hooks: HookScope): Tensor {
+    const cap = this.config.finalLogitSoftcapping;
+    const raw = hooks.at('logits_raw', linear(h, this.headWeight));
+    return hooks.at('logits', cap === null ? raw : softcap(raw, cap));
   }
 
   protected parts(): ModelPart[] {

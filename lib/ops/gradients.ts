@@ -23,6 +23,9 @@ import { runGeluTanhMulBackward } from '../../kernels/gated-gelu.ts';
 import { runRmsNormBackward } from '../../kernels/rms-norm.ts';
 import { runRope, type RopeDims } from '../../kernels/rope.ts';
 import { runSoftmaxBackwardRows } from '../../kernels/softmax.ts';
+import { runAttentionBackwardRows } from '../../kernels/attention.ts';
+import { runElementwiseFlat } from '../../kernels/elementwise.ts';
+import { runMatmul } from '../../kernels/matmul.ts';
 import { add, div, mul, mulScalar, neg, pow, powScalar, rsubScalar, sub } from './arithmetic.ts';
 import { exp, log } from './unary.ts';
 import { argmax, shiftedLogSumExp, sum, sumToShape } from './reduce.ts';
@@ -196,6 +199,46 @@ export const GRADIENTS = {
       return [
         x.requiresGrad ? batchedProduct('NN', g, weight, rows, outFeatures, inFeatures) : null,
         weight.requiresGrad ? batchedProduct('TN', g, x, outFeatures, rows, inFeatures) : null,
+      ];
+    },
+  }),
+
+  // y = c tanh(z / c), z = x W^T (linear-softcap.ts): dz = g (1 - (y / c)^2) from the output alone
+  // (softcapGrad, as softcap's rule), then linear's dx = dz W (NN), dW = dz^T x (TN)
+  linearSoftcap: rule<{ cap: number }>({
+    saves: [0, 1, 'output'],
+    backward: (g, { inputs: [x, weight], output, attrs: { cap } }) => {
+      const dz = elementwise('softcapGrad', [output, g], cap);
+      const rows = x.shape[0];
+      const [outFeatures, inFeatures] = weight.shape;
+      return [
+        x.requiresGrad ? batchedProduct('NN', dz, weight, rows, outFeatures, inFeatures) : null,
+        weight.requiresGrad ? batchedProduct('TN', dz, x, outFeatures, rows, inFeatures) : null,
+      ];
+    },
+  }),
+  // o = p v, p = softmax(m), m = c tanh(s / c) + M, s = q k^T scaling (attention.ts), per (batch, kv head):
+  //   dv = p^T g (TN);  dp = g v^T (NT);  dm = p (dp - sum(dp p)) (softmax's rule);  M takes none;
+  //   ds = dm (1 - (c tanh(s / c) / c)^2) scaling, the capped scores recomputed (q k^T, mulScalar,
+  //   softcap: the forward's bits) rather than kept;  dq = ds k (NN);  dk = ds^T q (TN).
+  // dm to ds is one row kernel (kernels/attention.ts) with the float32 steps of the composed rules, so their bits.
+  attention: rule<{ pattern: Float32Array; scaling: number; softcap: number | null }>({
+    saves: [0, 1, 2],
+    backward: (g, { inputs: [q, keys, values], attrs: { pattern, scaling, softcap } }) => {
+      const [B, kv, rows, hd] = q.shape;
+      const S = keys.shape[2];
+      const zeros = (t: Tensor) => (t.requiresGrad ? Tensor.fromData(new Float32Array(t.size), t.shape) : null);
+      if (B * kv * rows * hd === 0 || S === 0) return [zeros(q), zeros(keys), zeros(values), null];
+      const dims = (M: number, K: number, N: number) => ({ batch: B * kv, M, K, N, aBatched: 1 as const, bBatched: 1 as const });
+      const [gData, qData, kData, vData] = [g, q, keys, values].map((t) => t.contiguousData());
+      const dv = values.requiresGrad ? Tensor.fromData(runMatmul('TN', pattern, gData, dims(S, rows, hd)), values.shape) : null;
+      const capped = softcap === null ? null : runElementwiseFlat('softcap', [runElementwiseFlat('mulScalar', [runMatmul('NT', qData, kData, dims(rows, hd, S))], scaling)], softcap);
+      const ds = runAttentionBackwardRows(pattern, runMatmul('NT', gData, vData, dims(rows, hd, S)), capped, B * kv * rows, S, scaling, softcap);
+      return [
+        q.requiresGrad ? Tensor.fromData(runMatmul('NN', ds, kData, dims(rows, S, hd)), q.shape) : null,
+        keys.requiresGrad ? Tensor.fromData(runMatmul('TN', ds, qData, dims(S, rows, hd)), keys.shape) : null,
+        dv,
+        null,
       ];
     },
   }),

@@ -13,6 +13,8 @@ export { geluTanhMul } from './gated-gelu.ts';
 export { sum, mean, max, argmax, logSumExp, sumToShape } from './reduce.ts';
 export { softmax, logSoftmax } from './softmax.ts';
 export { matmul, linear } from './matmul.ts';
+export { linearSoftcap } from './linear-softcap.ts';
+export { attention, attentionLimits, type AttentionOptions } from './attention.ts';
 export { embedding } from './embedding.ts';
 export { concat } from './concat.ts';
 export { where, maskedFill } from './where.ts';

@@ -27,6 +27,8 @@ import { geluTanhMul } from './gated-gelu.ts';
 import { argmax, logSumExp, max, mean, sum, sumToShape } from './reduce.ts';
 import { logSoftmax, softmax } from './softmax.ts';
 import { linear, matmul } from './matmul.ts';
+import { linearSoftcap } from './linear-softcap.ts';
+import { attention } from './attention.ts';
 import { embedding } from './embedding.ts';
 import { concat } from './concat.ts';
 import { maskedFill, where } from './where.ts';
@@ -450,6 +452,41 @@ export const OP_REGISTRY: Readonly<Record<string, OpEntry>> = {
       forward: (f, [x, weight, bias]) => f(x, weight, bias),
       reference: (ref, [x, weight, bias]) => ref(x, weight, bias),
     }),
+  }),
+
+  linearSoftcap: op({
+    forward: linearSoftcap,
+    reference: R.linearSoftcap,
+    gradient: { rules: ['linearSoftcap'], composedOf: ['reshape', 'softcap', 'linear'] },
+    kernels: ['linearSoftcap.forward', 'matmul.NT', 'elementwise.softcap', 'elementwise.softcapGrad', 'matmul.NN', 'matmul.TN'],
+    tolerance: TOLERANCES.matmul,
+    sample: (seed) => ({
+      tensors: [values([2, 3, 4], seed), values([5, 4], seed + 1)],
+      differentiable: [0, 1],
+      forward: (f, [x, weight]) => f(x, weight, 1.5),
+      reference: (ref, [x, weight]) => ref(x, weight, 1.5),
+    }),
+  }),
+  attention: op({
+    forward: attention,
+    reference: R.attention,
+    gradient: { rules: ['attention'] },
+    // GPU.js runs attention.rows as mulScalar, softcap, add and softmax.rows (max, sub, log-sum-exp, expSub), and attention.backwardRows
+    // as softmax.backwardRows (mul, sum, sub, mul), softcapGrad and mulScalar
+    kernels: ['matmul.NT', 'matmul.NN', 'matmul.TN', 'attention.rows', 'attention.backwardRows', 'softmax.rows', 'softmax.backwardRows', 'elementwise.mulScalar', 'elementwise.softcap', 'elementwise.softcapGrad', 'elementwise.add', 'elementwise.sub', 'elementwise.expSub', 'elementwise.mul', 'reduce.max', 'reduce.logSumExp', 'reduce.sum'],
+    tolerance: TOLERANCES.fused,
+    sample: (seed) => {
+      // B 2, kv 1, two query heads of T 3 stacked, S 4 keys; a causal mask with one cached key, per sequence or shared
+      const maskBatch = seed % 2 === 0 ? 2 : 1;
+      const mask = Tensor.fromData(Float32Array.from({ length: maskBatch * 3 * 4 }, (_, i) => ((i % 4) > ((i >> 2) % 3) + 1 ? -1e30 : 0)), [maskBatch, 1, 3, 4]);
+      const cap = seed % 3 === 0 ? null : 2;
+      return {
+        tensors: [values([2, 1, 6, 5], seed), values([2, 1, 4, 5], seed + 1), values([2, 1, 4, 5], seed + 2), mask],
+        differentiable: [0, 1, 2],
+        forward: (f, [q, k, v, m]) => f(q, k, v, m, { scaling: 0.5, softcap: cap }),
+        reference: (ref, [q, k, v, m]) => ref(q, k, v, m, 0.5, cap),
+      };
+    },
   }),
 
   // ---- selection

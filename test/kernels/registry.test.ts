@@ -89,6 +89,25 @@ const SAMPLES: Record<string, () => unknown[][]> = {
         }),
     ]),
   ),
+  'linearSoftcap.forward': () =>
+    ([[1, 64, 36], [40, 64, 130], [37, 30, 21]] as const).map(([M, K, N]) => [data(M * K, M + K), data(K * N, N), { batch: 1, M, K, N, aBatched: 0, bBatched: 0 }, M === 1 ? 30 : 2.5]),
+  // scores [rows, S]; mask rows with 0, finfo.min, -inf, and one row all -inf (NaN, as softmax gives)
+  'attention.rows': () =>
+    ([[12, 37, 2.5], [6, 5, null], [4, 130, 50]] as const).map(([rows, S, cap], k) => {
+      const mask = data(3 * S, 60 + k, 0, 1).map((u) => (u < 0.6 ? 0 : u < 0.8 ? -3.4028234663852886e38 : -Infinity));
+      mask.fill(-Infinity, 2 * S, 3 * S);
+      return [data(rows * S, 63 + k, -20, 20), rows, S, mask, Int32Array.from({ length: rows }, (_, r) => r % 3), 0.125, cap];
+    }),
+  'attention.backwardRows': () =>
+    ([[9, 37, 2.5], [5, 130, null], [4, 20, 50]] as const).map(([rows, S, cap], k) => [
+      data(rows * S, 66 + k, 0, 1),
+      data(rows * S, 69 + k),
+      cap === null ? null : data(rows * S, 72 + k, -cap, cap),
+      rows,
+      S,
+      0.125,
+      cap,
+    ]),
   'embedding.gather': () => [[data(11 * 6, 51), 11, 6, Int32Array.of(3, 0, 10, 3, 7)]],
   // ids 4, 9, 4, 2, 9, 4 grouped by id: 2 -> [3]; 4 -> [0, 2, 5]; 9 -> [1, 4]
   'embedding.scatterRows': () => [[data(6 * 5, 52), 5, Float32Array.of(3, 0, 2, 5, 1, 4), Float32Array.of(0, 1, 4, 6), 3]],
@@ -178,9 +197,9 @@ describe('kernel registry', () => {
     });
   }
 
-  test('the kernels that read bfloat16 weights are the matrix products (B) and the embedding gather (the table)', () => {
+  test('the kernels that read bfloat16 weights are the matrix products (B, the softcapped head too) and the embedding gather (the table)', () => {
     const readers = registeredKernels().flatMap((k) => (k.readsBfloat16 === undefined ? [] : [`${k.name}:${k.readsBfloat16}`]));
-    expect(readers.sort()).toEqual(['embedding.gather:0', 'matmul.NN:1', 'matmul.NT:1', 'matmul.TN:1']);
+    expect(readers.sort()).toEqual(['embedding.gather:0', 'linearSoftcap.forward:1', 'matmul.NN:1', 'matmul.NT:1', 'matmul.TN:1']);
   });
 
   for (const kernel of registeredKernels().filter((k) => k.readsBfloat16 !== undefined)) {

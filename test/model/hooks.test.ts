@@ -98,7 +98,7 @@ describeEachBackend('hook points', () => {
     expect(bits(copied.logits)).toEqual(bits(plain.logits));
   });
 
-  test('a hook that only looks changes no bit of the loss or of any gradient (the MLP runs fused without hooks, in two steps with them)', () => {
+  test('a hook that only looks changes no bit of the loss or of any gradient (the MLP, the attention block and the softcapped head run fused without hooks, as separate ops with them)', () => {
     const parameters = model.namedParameters();
     const run = (hooks?: Parameters<typeof model.runWithHooks>[1]) => {
       for (const [, p] of parameters) p.requireGrad();

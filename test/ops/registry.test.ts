@@ -100,6 +100,7 @@ describe('the registry', () => {
 /** Where an op reads a bfloat16 tensor (sample positions): the weight operands, and the input of a view, which moves it unread. */
 const READS_BFLOAT16: Record<string, number[]> = {
   linear: [1],
+  linearSoftcap: [1],
   matmul: [1],
   embedding: [1],
   ...Object.fromEntries(['reshape', 'permute', 'transpose', 'slice', 'narrow', 'expand', 'squeeze', 'unsqueeze', 'contiguous'].map((view) => [view, [0]])),

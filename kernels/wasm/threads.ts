@@ -51,16 +51,24 @@ const MAX_ARGS = 12;
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { modules, memory, names, control, callBlock } = workerData;
-const exported = Object.assign({}, ...modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports));
-const functions = names.map((name) => exported[name]);
 const c = new Int32Array(control);
 const calls = new Float64Array(callBlock);
+// A worker whose modules fail to instantiate still answers every job (as failed): the main thread
+// waits for an answer in Atomics.wait, and would wait forever for a worker that died here.
+let functions = null;
+try {
+  const exported = Object.assign({}, ...modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports));
+  functions = names.map((name) => exported[name]);
+} catch (error) {
+  console.error('gemma2-ts kernel worker: cannot instantiate the kernels: ' + ((error && error.stack) || error));
+}
 let seen = 0;
 for (;;) {
   Atomics.wait(c, ${JOB}, seen);
   seen = Atomics.load(c, ${JOB});
   if (seen < 0) break;
   try {
+    if (functions === null) throw new Error('the kernels were not instantiated in this worker');
     for (let i = 0, at = 0; i < c[${CALLS}]; i++) {
       const f = functions[calls[at]];
       const x = at + 2; // arguments past a function's own are ignored
@@ -86,6 +94,11 @@ interface Helper {
 export class WorkerPool {
   private readonly helpers: Helper[];
   private readonly index: Map<string, number>;
+  /** Inside run(): a stop() then waits until the helpers have answered (see stop). */
+  private running = false;
+  private stopWhenIdle = false;
+  /** Its workers were told to finish: it takes no more jobs (workerPool makes a new one). */
+  stopped = false;
 
   /** `modules`: compiled WebAssembly modules importing env.memory; `names`: their exports that jobs may call. */
   constructor(modules: object[], names: string[], helperCount: number) {
@@ -102,13 +115,29 @@ export class WorkerPool {
     });
   }
 
+  /** Whether a run() is in progress: its helpers are busy, and a job nested in it runs on this thread alone. */
+  get busy(): boolean {
+    return this.running;
+  }
+
   /** Threads in all, the main one included. */
   get count(): number {
     return this.helpers.length + 1;
   }
 
-  /** Tells every worker to finish. */
+  /**
+   * Tells every worker to finish. Called during run() (the main thread's own
+   * share compiled a module for the first time, and registerModule replaces
+   * the pool), it waits until run() has collected the helpers' answers:
+   * stopping a worker in the middle of its job would leave the main thread
+   * waiting for an answer that never comes.
+   */
   stop(): void {
+    this.stopped = true;
+    if (this.running) {
+      this.stopWhenIdle = true;
+      return;
+    }
     for (const { control } of this.helpers) {
       Atomics.store(control, JOB, -1);
       Atomics.notify(control, JOB);
@@ -120,33 +149,47 @@ export class WorkerPool {
    * on this thread, then waits for the helpers.
    */
   run(perHelper: WasmCall[][], own: () => void): void {
-    const started: Helper[] = [];
-    perHelper.forEach((calls, i) => {
-      if (calls.length === 0) return;
-      const helper = this.helpers[i];
-      let at = 0;
-      for (const { fn, args } of calls) {
-        const f = this.index.get(fn);
-        if (args.length > MAX_ARGS) throw new RangeError(`WorkerPool: ${fn} called with ${args.length} arguments, at most ${MAX_ARGS}`);
-        if (f === undefined) throw new Error(`WorkerPool: no exported function "${fn}"`);
-        if (at + 2 + args.length > CALL_BLOCK_VALUES) throw new RangeError(`WorkerPool: more than ${CALL_BLOCK_VALUES} values of calls in one job`);
-        helper.calls[at] = f;
-        helper.calls[at + 1] = args.length;
-        helper.calls.set(args, at + 2);
-        at += 2 + args.length;
-      }
-      helper.control[CALLS] = calls.length;
-      Atomics.add(helper.control, JOB, 1);
-      Atomics.notify(helper.control, JOB);
-      started.push(helper);
-    });
-    own();
+    // each started helper with the job count it answers when done
+    const started: { control: Int32Array; job: number }[] = [];
+    if (this.stopped) throw new Error('WorkerPool: the pool was stopped; workerPool() gives the current one');
+    this.running = true;
+    let thrown: { error: unknown } | null = null;
+    try {
+      perHelper.forEach((calls, i) => {
+        if (calls.length === 0) return;
+        const helper = this.helpers[i];
+        let at = 0;
+        for (const { fn, args } of calls) {
+          const f = this.index.get(fn);
+          if (args.length > MAX_ARGS) throw new RangeError(`WorkerPool: ${fn} called with ${args.length} arguments, at most ${MAX_ARGS}`);
+          if (f === undefined) throw new Error(`WorkerPool: no exported function "${fn}"`);
+          if (at + 2 + args.length > CALL_BLOCK_VALUES) throw new RangeError(`WorkerPool: more than ${CALL_BLOCK_VALUES} values of calls in one job`);
+          helper.calls[at] = f;
+          helper.calls[at + 1] = args.length;
+          helper.calls.set(args, at + 2);
+          at += 2 + args.length;
+        }
+        helper.control[CALLS] = calls.length;
+        const job = Atomics.add(helper.control, JOB, 1) + 1;
+        Atomics.notify(helper.control, JOB);
+        started.push({ control: helper.control, job });
+      });
+      own();
+    } catch (error) {
+      thrown = { error };
+    }
+    // every started helper is waited for, even when this thread's share threw: its job still writes into memory
     let failed = false;
-    for (const { control } of started) {
-      const target = Atomics.load(control, JOB);
-      for (let done = Atomics.load(control, DONE); done !== target; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
+    for (const { control, job } of started) {
+      for (let done = Atomics.load(control, DONE); done !== job; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
       if (Atomics.exchange(control, FAILED, 0) !== 0) failed = true;
     }
+    this.running = false;
+    if (this.stopWhenIdle) {
+      this.stopWhenIdle = false;
+      this.stop();
+    }
+    if (thrown !== null) throw thrown.error;
     if (failed) {
       const names = [...new Set(perHelper.flat().map((call) => call.fn))].join(', ');
       throw new Error(`WorkerPool: a worker thread failed while running ${names} (its error is printed on stderr); the result is incomplete`);
@@ -189,7 +232,7 @@ export function registerModule(module: object, names: string[]): void {
 export function workerPool(): WorkerPool | null {
   const count = threads;
   if (count <= 1) return null;
-  if (pool === null || pool.count !== count) {
+  if (pool === null || pool.count !== count || pool.stopped) {
     pool?.stop();
     pool = new WorkerPool(registered.map((r) => r.module), registered.flatMap((r) => r.names), count - 1);
   }
@@ -202,7 +245,8 @@ export function workerPool(): WorkerPool | null {
  */
 export function parallel(total: number, worthIt: boolean, callsFor: (first: number, end: number) => WasmCall[], runHere: (first: number, end: number) => void): void {
   const pool = worthIt && total > 1 ? workerPool() : null;
-  if (pool === null) {
+  // nested in another job's share of this thread (a kernel calling a kernel), the helpers are busy with that job
+  if (pool === null || pool.busy) {
     runHere(0, total);
     return;
   }

@@ -167,6 +167,7 @@ function torchBaseline(files: string[], reps: number): Map<string, { ms: number;
   const result = spawnSync(python, [script, '--configs', ...files, '--threads', ...threads, '--reps', String(Math.max(5, reps)), '--json', out], { encoding: 'utf8' });
   if (result.status !== 0) return `torch baseline failed: ${result.stderr.trim().split('\n').pop()}`;
   const rows = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: string; what: string; threads: number; median_ms: number }[];
+  fs.rmSync(out, { force: true });
   const best = new Map<string, { ms: number; threads: number }>();
   for (const r of rows) {
     const key = `${r.config}|${measurementOf(r.what)}`;

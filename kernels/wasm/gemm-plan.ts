@@ -195,13 +195,15 @@ export function planMatmul(layout: MatmulLayout, dims: MatmulDims, context: Plan
 function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, threads, maxScratchFloats, bDtype = 'float32' }: PlanContext): ProductPlan {
   const { batch, M, K, N } = dims;
   const multiplyAdds = M * K * N; // per batch entry
-  const { kernel, bAccess } = chooseKernel(layout, M, K, N, bDtype);
+  const { kernel, bAccess } = chooseKernel(layout, M, K, N, bDtype, bResident);
   const bBytes = bDtype === 'bfloat16' ? 2 : 4;
   const panelWidth = kernel === 'gemv' ? GEMV_PANEL : kernel === 'wide' ? WIDE_PANEL : PANEL;
   const panels = Math.ceil(N / panelWidth);
   // B is copied into scratch unless it lies in wasm memory already, or the host packs it straight into scratch
   const copyB = !bResident && bAccess !== 'host-packed';
-  const region = scratchRegion(M, K, panels * panelWidth, copyB ? Math.ceil((K * N * bBytes) / 4) : 0, bAccess !== 'in-place');
+  // gemv reads B in whole blocks of four rows: a copied B gets room for the last block's missing rows
+  const copiedRows = kernel === 'gemv' ? roundUp(N, 4) : N;
+  const region = scratchRegion(M, K, panels * panelWidth, copyB ? Math.ceil((K * copiedRows * bBytes) / 4) : 0, bAccess !== 'in-place');
   // Small products of a batch (attention's, per head) run together, each entry in its own region, so the
   // threads can take whole entries; larger ones split their panels, one entry after another. gemv
   // always runs entry by entry, splitting each entry's weight rows (by entries is not measured for it).
@@ -226,11 +228,16 @@ function planProduct(layout: MatmulLayout, dims: MatmulDims, { bResident, thread
 }
 
 /** The microkernel, and how B reaches it. */
-function chooseKernel(layout: MatmulLayout, M: number, K: number, N: number, bDtype: BDType): { kernel: GemmKernel; bAccess: BAccess } {
+function chooseKernel(layout: MatmulLayout, M: number, K: number, N: number, bDtype: BDType, bResident: boolean): { kernel: GemmKernel; bAccess: BAccess } {
   // A few rows times a weight [N, K] (decoding): packing the weight would cost more than the product;
-  // gemv reads four weight rows at a time, in place (K and N multiples of 4: whole 4 x 4 blocks).
+  // gemv reads four weight rows at a time, in place (K a multiple of 4: whole 4 x 4 blocks).
   // (Over bfloat16 weights gemv takes eight k a turn: K a multiple of 8.)
-  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % (bDtype === 'bfloat16' ? 8 : 4) === 0 && N % 4 === 0) return { kernel: 'gemv', bAccess: 'in-place' };
+  // N need not be a multiple of 4 when B is copied into scratch first: the copy gets room for the last
+  // block's missing rows, whose columns of C come from whatever lies there and are never copied out (a
+  // decode step's scores against 1-3 keys past a multiple of 4 would otherwise be packed on the host,
+  // 4% of a bench-small decode step). A resident B is read where it lies, so there N must be whole blocks.
+  const wholeBlocks = N % 4 === 0 || !bResident;
+  if (layout === 'NT' && M <= GEMV_MAX_ROWS && K % (bDtype === 'bfloat16' ? 8 : 4) === 0 && wholeBlocks) return { kernel: 'gemv', bAccess: 'in-place' };
   // B [K, N] read as it is stored when few rows of A use it: packing would cost more than it saves.
   // For more rows the packed panel stays in L1 across row blocks, while in place its K rows lie a
   // whole row of B apart, which for wide B falls into a handful of cache sets (measured: 512x256x8192

@@ -73,6 +73,7 @@ gemma2 train --resume <out>/checkpoint-<step> [--steps N] [--out <dir>] [--eval-
   --lora-r <r>, --lora-alpha <a>, --lora-dropout <d>, --lora-targets <q_proj,v_proj>
                             train LoRA adapters only (any of these turns LoRA on; defaults r 8, alpha 8, dropout 0, q_proj,v_proj)
   --eval-every <n>          eval loss (and a classifier's accuracy, macro-F1 or MSE) every n steps (default: at the end only)
+  --eval-on-start           also evaluate the starting model, before the first step (logged at step 0)
   --save-every <n>          checkpoint every n steps (default: at the end only)
   --save-total-limit <n>    keep only the newest n checkpoints (and the best by eval loss); older ones are
                             deleted once a new one is complete (default: keep all)
@@ -130,6 +131,7 @@ const OPTIONS = {
   overwrite: { type: 'boolean' },
   seed: { type: 'string' },
   'gradient-checkpointing': { type: 'boolean' },
+  'eval-on-start': { type: 'boolean' },
   resume: { type: 'string' },
   backend: { type: 'string' },
 } as const;
@@ -365,6 +367,7 @@ function trainerOptionsFromArgs(values: Values): Partial<TrainerOptions> {
     saveEvery: parseInteger(values, 'save-every', nonNegativeInt, 'an integer >= 0'),
     seed: parseInteger(values, 'seed', Number.isInteger, 'an integer'),
     gradientCheckpointing: values['gradient-checkpointing'],
+    evalOnStart: values['eval-on-start'],
     saveTotalLimit: parseInteger(values, 'save-total-limit', positiveInt, 'a positive integer'),
     earlyStoppingPatience: parseInteger(values, 'early-stopping-patience', positiveInt, 'a positive integer'),
     earlyStoppingThreshold: parseNumber(values, 'early-stopping-threshold', (n) => n >= 0 && Number.isFinite(n), 'a number >= 0'),
@@ -495,8 +498,10 @@ export function runTrain(argv: string[]): number {
   } else {
     if (values.out === undefined) throw new UsageError('train: --out <dir> is required');
     inputs = inputsFromArgs(values);
-    if (values['eval-every'] !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) {
-      throw new UsageError('train: --eval-every needs eval data: --eval-data <file> or --eval-fraction <f>');
+    for (const flag of ['eval-every', 'eval-on-start'] as const) {
+      if (values[flag] !== undefined && inputs.data.evalFile === null && inputs.data.evalFraction === null) {
+        throw new UsageError(`train: --${flag} needs eval data: --eval-data <file> or --eval-fraction <f>`);
+      }
     }
     const options = resolveTrainerOptions(trainerOptionsFromArgs(values));
     refuseWarmupPastSteps(options.warmupSteps, options.steps);

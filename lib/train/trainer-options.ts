@@ -38,6 +38,8 @@ export interface TrainerOptions {
   seed: number;
   /** Recompute each decoder layer's activations in backward instead of keeping them (Gemma2Model.gradientCheckpointing): less memory, the same gradients. */
   gradientCheckpointing: boolean;
+  /** Evaluate once before the first step (Transformers' eval_on_start): the eval metrics of the starting model, logged at step 0. */
+  evalOnStart: boolean;
   /**
    * A step whose loss or gradient norm is not finite: false (default) stops the
    * run with an error naming the step; true skips it (no update, as AMP's
@@ -72,6 +74,7 @@ export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): Trai
     saveEvery: 0,
     seed: 0,
     gradientCheckpointing: false,
+    evalOnStart: false,
     skipNonFinite: false,
     saveTotalLimit: null,
     earlyStoppingPatience: null,
@@ -92,6 +95,7 @@ export function resolveTrainerOptions(given: Partial<TrainerOptions> = {}): Trai
   nonNegativeInt('evalEvery', o.evalEvery);
   nonNegativeInt('saveEvery', o.saveEvery);
   if (typeof o.gradientCheckpointing !== 'boolean') throw new TrainerError(`gradientCheckpointing must be true or false, got ${JSON.stringify(o.gradientCheckpointing)}`);
+  if (typeof o.evalOnStart !== 'boolean') throw new TrainerError(`evalOnStart must be true or false, got ${JSON.stringify(o.evalOnStart)}`);
   if (!Number.isInteger(o.seed)) throw new TrainerError(`seed must be an integer, got ${o.seed}`);
   if (!(o.lr >= 0) || !Number.isFinite(o.lr)) throw new TrainerError(`lr must be a finite number >= 0, got ${o.lr}`);
   if (!['constant', 'linear', 'cosine'].includes(o.schedule)) throw new TrainerError(`schedule must be constant, linear or cosine, got ${o.schedule}`);

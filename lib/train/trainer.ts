@@ -392,6 +392,10 @@ export class Trainer {
         // Rewritten from the history: a resumed run drops lines written after its checkpoint.
         fs.writeFileSync(this.logFile()!, this.history.map((e) => `${JSON.stringify(e)}\n`).join(''));
       }
+      // the starting model's metrics, once per run (a resumed run has them in its history already)
+      if (this.options.evalOnStart && this.evalData !== null && this.step === 0 && !this.history.some((e) => e.type === 'eval' && e.step === 0)) {
+        this.logEval({ trackBest: false });
+      }
       while (this.step < untilStep && this.stoppedEarlyAt === null) {
         this.trainStep();
         const last = this.step === steps;
@@ -423,13 +427,17 @@ export class Trainer {
     }
   }
 
-  /** Evaluates and logs the result. */
-  logEval(): EvalLogEntry {
+  /**
+   * Evaluates and logs the result. `trackBest` false: the eval before the first
+   * step, which has no checkpoint to be the best one and does not count
+   * towards early stopping.
+   */
+  logEval({ trackBest = true } = {}): EvalLogEntry {
     const { loss, tokens, metrics } = this.evaluate();
     const entry: EvalLogEntry = { type: 'eval', step: this.step, eval_loss: loss, eval_tokens: tokens, ...evalMetricFields(metrics), elapsed: this.elapsed };
     this.log(entry);
     this.progress?.note(`eval at step ${this.step}: loss ${loss.toFixed(4)} over ${tokens} ${taskOfDataset(this.evalData!) === 'seq-cls' ? 'items' : 'tokens'}${describeMetrics(metrics)}`);
-    this.trackBest(loss);
+    if (trackBest) this.trackBest(loss);
     return entry;
   }
 

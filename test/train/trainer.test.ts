@@ -196,6 +196,25 @@ describe('training', () => {
 
 const loraConfig: LoraConfig = { r: 2, alpha: 4, dropout: 0.25, targetModules: ['q_proj', 'v_proj', 'down_proj'] };
 
+test('evalOnStart: the starting model is evaluated once, at step 0, before any update; it is not the best checkpoint and a resumed run does not repeat it', () => {
+  const out = tmp('eval-on-start');
+  const train = blockData(2, 11);
+  const start = new Trainer({ model: freshModel(), train, eval: train, options: { steps: 1, batchSize: 2 } }).evaluate();
+  const logged: LogEntry[] = [];
+  const trainer = new Trainer({ model: freshModel(), train, eval: train, outDir: out, options: { steps: 4, batchSize: 2, lr: 3e-2, evalEvery: 2, saveEvery: 2, evalOnStart: true }, onLog: (e) => logged.push(e) });
+  trainer.train(2);
+  expect(evalLosses(logged)).toEqual([[0, start.loss], [2, expect.any(Number)]]);
+  expect(logged[0]).toMatchObject({ type: 'eval', step: 0, eval_loss: start.loss });
+  expect(trainer.bestMetricStep).toBe(2);
+  const resumed = Trainer.resume(path.join(out, 'checkpoint-2'), { train, eval: train, outDir: out, onLog: (e) => logged.push(e) });
+  resumed.train();
+  expect(evalLosses(logged).map(([step]) => step)).toEqual([0, 2, 4]);
+  // off (the default): no eval before the first step
+  const quiet: LogEntry[] = [];
+  new Trainer({ model: freshModel(), train, eval: train, options: { steps: 2, batchSize: 2, evalEvery: 2 }, onLog: (e) => quiet.push(e) }).train();
+  expect(evalLosses(quiet).map(([step]) => step)).toEqual([2]);
+});
+
 describe('LoRA and full fine-tuning', () => {
   test('LoRA trains only the adapters: base weights bit-identical; full fine-tuning changes every weight', () => {
     const model = freshModel();

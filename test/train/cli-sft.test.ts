@@ -6,8 +6,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.ts';
-import { repoRoot } from '../run-cli.ts';
+import { repoRoot, gemma2InProcess } from '../run-cli.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 import { tempDir } from '../temp-dir.ts';
 
@@ -15,16 +14,11 @@ const fixture = path.join(repoRoot, 'test/fixtures/sft-arithmetic');
 const dir = tempDir('cli-sft');
 afterEach(() => vi.restoreAllMocks());
 
-async function train(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void stdout.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void stderr.push(a.join(' ')));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
-  const code = await main(['train', ...args]);
-  vi.restoreAllMocks();
-  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-}
+/** gemma2 train ...args in this process (test/run-cli.ts). */
+const train = async (...args: string[]) => {
+  const { status, stdout, stderr } = await gemma2InProcess('train', ...args);
+  return { code: status, stdout, stderr };
+};
 
 const chat = ['--init', path.join(fixture, 'config.json'), '--tokenizer', FIXTURE_DIR, '--data', path.join(fixture, 'train.jsonl'), '--seq-len', '64', '--batch-size', '2'];
 

@@ -10,12 +10,12 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { parseGemma2Config } from '../../lib/model/config.ts';
 import { estimateTrainingMemory } from '../../lib/train/memory-estimate.ts';
 import { goldenPath } from '../golden-files.ts';
 import { tempDir } from '../temp-dir.ts';
+import { gemma2InProcess } from '../run-cli.ts';
 
 const root = tempDir('cli-train-guards');
 let folders = 0;
@@ -28,16 +28,11 @@ const tokensFile = path.join(root, 'tokens.txt');
 }
 const tiny = ['--model', goldenPath('models/tiny'), '--tokens', tokensFile, '--batch-size', '2', '--seq-len', '16'];
 
-async function gemma2(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void stdout.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void stderr.push(a.join(' ')));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
-  const code = await main(['train', ...args]);
-  vi.restoreAllMocks();
-  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-}
+/** gemma2 train ...args in this process (test/run-cli.ts). */
+const gemma2 = async (...args: string[]) => {
+  const { status, stdout, stderr } = await gemma2InProcess('train', ...args);
+  return { code: status, stdout, stderr };
+};
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -6,14 +6,13 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.ts';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
 import { LoraModel } from '../../lib/train/lora.ts';
 import { readTrainerState } from '../../lib/train/checkpoint.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { goldenPath } from '../golden-files.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
-import { gemma2 } from '../run-cli.ts';
+import { gemma2, gemma2InProcess } from '../run-cli.ts';
 import { tempDir } from '../temp-dir.ts';
 
 const tmp = (label: string) => tempDir(`cli-train-${label}`);
@@ -135,16 +134,11 @@ describe('gemma2 train with JSONL texts and a tokenizer', () => {
 describe('gemma2 train in process', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  async function gemma2InProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a) => void stdout.push(a.join(' ')));
-    vi.spyOn(console, 'error').mockImplementation((...a) => void stderr.push(a.join(' ')));
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
-    const code = await main(['train', ...args]);
-    vi.restoreAllMocks();
-    return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-  }
+  /** gemma2 train ...args in this process (test/run-cli.ts). */
+  const trainInProcess = async (...args: string[]) => {
+    const { status, stdout, stderr } = await gemma2InProcess('train', ...args);
+    return { code: status, stdout, stderr };
+  };
 
   test('--init trains from random weights seeded by --seed', async () => {
     const dir = tmp('init');
@@ -155,7 +149,7 @@ describe('gemma2 train in process', () => {
     );
     const outs = [path.join(dir, 'a'), path.join(dir, 'b')];
     for (const out of outs) {
-      const r = await gemma2InProcess('--init', config, '--tokens', tokensFile, '--out', out, '--steps', '2', '--batch-size', '2', '--seq-len', '8', '--seed', '5', '--optimizer', 'sgd', '--momentum', '0.9', '--max-grad-norm', '0');
+      const r = await trainInProcess('--init', config, '--tokens', tokensFile, '--out', out, '--steps', '2', '--batch-size', '2', '--seq-len', '8', '--seed', '5', '--optimizer', 'sgd', '--momentum', '0.9', '--max-grad-norm', '0');
       expect(r.stderr).not.toMatch(/gemma2:/);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`model: random weights from ${config} (seed 5); full fine-tuning of`);
@@ -190,7 +184,7 @@ describe('gemma2 train in process', () => {
       [['--model', tiny, '--tokens', tokensFile, '--out', out, '--bogus'], "Unknown option '--bogus'"],
     ];
     for (const [args, message] of cases) {
-      const r = await gemma2InProcess(...args);
+      const r = await trainInProcess(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain(message);
     }
@@ -199,12 +193,12 @@ describe('gemma2 train in process', () => {
 
   test('an --out that holds a run already, or a resume with nothing left to do, is refused', async () => {
     const out = path.join(tmp('again'), 'out');
-    const first = await gemma2InProcess('--init', path.join(goldenPath('models/tiny'), 'config.json'), '--tokens', tokensFile, '--out', out, '--steps', '1', '--batch-size', '1', '--seq-len', '4');
+    const first = await trainInProcess('--init', path.join(goldenPath('models/tiny'), 'config.json'), '--tokens', tokensFile, '--out', out, '--steps', '1', '--batch-size', '1', '--seq-len', '4');
     expect(first.code).toBe(0);
-    const again = await gemma2InProcess('--init', path.join(goldenPath('models/tiny'), 'config.json'), '--tokens', tokensFile, '--out', out, '--steps', '1');
+    const again = await trainInProcess('--init', path.join(goldenPath('models/tiny'), 'config.json'), '--tokens', tokensFile, '--out', out, '--steps', '1');
     expect(again.code).toBe(2);
     expect(again.stderr).toContain(`train: ${out} already holds a training run (train_log.jsonl); continue it with --resume`);
-    const done = await gemma2InProcess('--resume', path.join(out, 'checkpoint-1'));
+    const done = await trainInProcess('--resume', path.join(out, 'checkpoint-1'));
     expect(done.code).toBe(2);
     expect(done.stderr).toContain(`is at step 1 and the run has 1 steps; give --steps with more to train further`);
   });

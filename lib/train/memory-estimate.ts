@@ -13,10 +13,14 @@
 //                    B*T*(8H + (3 nh + 4 kv) hd + 3I)   8 [B,T,H]: the four norms, o_proj, down_proj,
 //                                                         the two residual sums; q, k, v, RoPE'd q and k,
 //                                                         v made contiguous, z; gate, up, gelu(gate)*up
-//                  + B*nh*T*T * (4, or 5 with attn softcap) scores, scaled, capped, masked, softmax
+//                  + B*nh*T*T                          the attention pattern (the fused attention op
+//                                                         keeps only it; backward recomputes the scores)
 //                  and once: B*T*H * 3 (embedding, its scaling, the final norm)
-//                  + B*T*V * (3, or 6 with final softcap) logits (softcap's three steps),
-//                                                         the loss's softmax, the logits' gradient
+//                  + B*nh*T*T * 2                       one layer's recomputed scores and their
+//                                                         gradient, while backward runs through it
+//                  + B*T*V * 3                          the (softcapped) logits, the loss's softmax,
+//                                                         the logits' gradient (the head's softcap is the
+//                                                         product's epilogue: no uncapped copy is kept)
 // Measured against the forward's allocations on a small model in
 // test/train/memory-estimate.test.ts (within a factor of two).
 //
@@ -89,8 +93,8 @@ export function estimateTrainingMemory(c: Gemma2Config, shape: TrainingShape): M
   const optimizerState = trainedElements * F32 * (shape.optimizer === 'adamw' ? 2 : shape.momentum > 0 ? 1 : 0);
 
   const { hiddenSize: H, intermediateSize: I, numAttentionHeads: nh, numKeyValueHeads: kv, headDim: hd, vocabSize: V } = c;
-  const perLayer = B * T * (8 * H + (3 * nh + 4 * kv) * hd + 3 * I) + B * nh * T * T * (c.attnLogitSoftcapping === null ? 4 : 5);
-  const once = B * T * H * 3 + B * T * V * (c.finalLogitSoftcapping === null ? 3 : 6);
+  const perLayer = B * T * (8 * H + (3 * nh + 4 * kv) * hd + 3 * I) + B * nh * T * T;
+  const once = B * T * H * 3 + B * nh * T * T * 2 + B * T * V * 3;
   const activations = (c.numHiddenLayers * perLayer + once) * F32;
 
   const candidates: [string, number][] = [

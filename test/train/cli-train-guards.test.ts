@@ -80,7 +80,7 @@ describe('sizes refused before anything is allocated', () => {
   });
 
   const gemma2b = estimateTrainingMemory(parseGemma2Config({}), { batchSize: 4, seqLen: 128, optimizer: 'adamw', momentum: 0, lora: null }).total;
-  test.runIf(os.freemem() < gemma2b)('the issue\'s --init {} at the default batch is refused on this machine (it has less free memory than the 48 GB it needs)', async () => {
+  test.runIf(os.freemem() < gemma2b)('the issue\'s --init {} at the default batch is refused on this machine (it has less free memory than the 46 GB it needs)', async () => {
     const r = await gemma2('--init', writeConfig({}), '--tokens', tokensFile, '--out', tmp('2b'));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('activations at 4 x 128 tokens');

@@ -11,7 +11,8 @@ import { numberOption, parseCommandLine } from './args.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import { DataError } from '../train/data-error.ts';
-import { readJsonlRecords } from '../train/jsonl-examples.ts';
+import { type ExampleFormat, readJsonlRecords, tokenizeJsonl } from '../train/jsonl-examples.ts';
+import { jsonlDataset } from '../train/data.ts';
 import { type ClassifierModel, TASKS, type TaskKind, classifierFromPretrained, folderTask, headSeed } from '../train/task.ts';
 import { evaluateModel, stridedPerplexity } from '../train/evaluate.ts';
 import { describeMetrics } from '../train/train-log.ts';
@@ -23,17 +24,21 @@ export const EVAL_USAGE = `
 gemma2 eval --model <dir> [--adapter <dir>] --data <file.jsonl> [options]
   --model <dir>             a model folder: a causal LM or a classifier (or the base of --adapter)
   --adapter <dir>           a LoRA adapter (from gemma2 train --lora-*, or PEFT) to apply to --model
-  --data <file.jsonl>       causal LM: {"text"} lines, each scored on its own (<bos> first);
+  --data <file.jsonl>       causal LM: {"text"} lines, each scored on its own (<bos> first), or the
+                            {"prompt", "completion"} / {"messages"} examples gemma2 train reads, scored one per
+                            row on the completions and assistant turns (the loss a training run's eval reports);
                             classifier: the lines gemma2 train --task seq-cls / token-cls reads
   --task <t>                causal-lm, seq-cls or token-cls: check that the model is for this task. On a
                             causal-LM folder, seq-cls or token-cls scores the untrained classifier that
                             gemma2 train --task ... --seed S starts from (labels from --data): a baseline
   --seed <s>                with that: the seed of the run whose start to score (default 0)
-  --seq-len <t>             causal LM: the window (default max_position_embeddings);
+  --seq-len <t>             {"text"}: the window (default max_position_embeddings); prompt-completion and chat:
+                            tokens per row, longer examples cut (default: the longest example);
                             classifier: tokens per row, longer texts cut (default 128)
-  --stride <s>              causal LM: tokens between windows (default: the window, no overlap);
+  --stride <s>              {"text"}: tokens between windows (default: the window, no overlap);
                             each token is scored once, with up to seq-len - 1 tokens of context
-  --batch-size <b>          classifier rows per forward pass (default 8)
+  --loss-on-all-tokens      prompt-completion and chat: count every token, prompts included
+  --batch-size <b>          rows per forward pass for classifiers, prompt-completion and chat (default 8)
   --tokenizer <dir>         the tokenizer (default: the --model folder, or the --adapter folder when only it has one)
   --backend <name>          kernel backend: webasm, cpu, ...`;
 
@@ -47,10 +52,16 @@ const OPTIONS = {
   'batch-size': { type: 'string' },
   tokenizer: { type: 'string' },
   seed: { type: 'string' },
+  'loss-on-all-tokens': { type: 'boolean' },
   backend: { type: 'string' },
 } as const;
 
 const positiveInt = (n: number) => n >= 1;
+
+/** The format of a JSONL file's examples (its first line's, which every line must share). */
+function jsonlFormat(file: string): ExampleFormat {
+  return readJsonlRecords(file, fs.readFileSync(file, 'utf8'))[0].format;
+}
 
 /** The texts of a JSONL file of {"text"} lines, tokenized: what perplexity scores. */
 function readTexts(file: string, tokenizer: HfTokenizer): number[][] {
@@ -86,7 +97,7 @@ export function runEval(argv: string[]): number {
     console.log(EVAL_USAGE.trimStart());
     return 0;
   }
-  const values = parsed as { [K in keyof typeof OPTIONS]?: string };
+  const values = parsed as { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
   if (values.model === undefined) throw new UsageError('eval: --model <dir> is required');
   if (values.data === undefined) throw new UsageError('eval: --data <file.jsonl> is required');
   if (values.task !== undefined && !(TASKS as readonly string[]).includes(values.task)) throw new UsageError(`eval: --task ${values.task} is not one of ${TASKS.join(', ')}`);
@@ -111,8 +122,21 @@ export function runEval(argv: string[]): number {
   let result: Record<string, unknown>;
   let human: string;
 
-  if (model instanceof Gemma2ForCausalLM) {
-    if (values['batch-size'] !== undefined) throw new UsageError('eval: --batch-size is for classifiers; a causal LM is scored one window at a time');
+  if (model instanceof Gemma2ForCausalLM && jsonlFormat(file) !== 'text') {
+    // prompt-completion or chat examples: the loss gemma2 train's eval reports on them, one example per row
+    if (values.stride !== undefined) throw new UsageError('eval: --stride is for the perplexity of {"text"} lines; prompt-completion and chat examples are scored one per row');
+    const completionOnlyLoss = values['loss-on-all-tokens'] !== true;
+    const { examples } = tokenizeJsonl(file, fs.readFileSync(file, 'utf8'), tokenizer, { completionOnlyLoss, vocabSize: model.config.vocabSize });
+    const longest = Math.max(...examples.map((e) => e.ids.length));
+    const rowLength = seqLen ?? Math.max(2, Math.min(longest, model.config.maxPositionEmbeddings));
+    const data = jsonlDataset(file, tokenizer, { seqLen: rowLength, vocabSize: model.config.vocabSize, layout: 'pad', completionOnlyLoss });
+    const { loss, items } = evaluateModel(model, data, batchSize);
+    const counted = completionOnlyLoss ? 'completion and assistant tokens' : 'tokens';
+    result = { task, data: file, format: jsonlFormat(file), loss, perplexity: Math.exp(loss), tokens: items, rows: data.rows, seq_len: rowLength, completion_only_loss: completionOnlyLoss };
+    human = `${what}: loss ${loss.toFixed(4)} (perplexity ${Math.exp(loss).toFixed(4)}) over ${items} ${counted} of ${data.rows} examples${data.notes.length > 0 ? ` (${data.notes.join('; ')})` : ''}`;
+  } else if (model instanceof Gemma2ForCausalLM) {
+    if (values['batch-size'] !== undefined) throw new UsageError('eval: --batch-size is for classifiers and chat or prompt-completion examples; {"text"} lines are scored one window at a time');
+    if (values['loss-on-all-tokens'] !== undefined) throw new UsageError('eval: --loss-on-all-tokens is for chat or prompt-completion examples; the perplexity of {"text"} lines counts every token');
     const maxLength = seqLen ?? model.config.maxPositionEmbeddings;
     const texts = readTexts(file, tokenizer);
     const ppl = stridedPerplexity(model, texts, { maxLength, stride });

@@ -401,7 +401,7 @@ function describeSource(source: ModelSource): string {
 function checkMemoryBeforeAllocating(configFile: string, options: TrainerOptions, seqLen: number, lora: LoraConfig | null, ignore: boolean): string {
   const config = parseGemma2Config(readConfigFile(configFile));
   // a LoRA base stays as the checkpoint stores it: bf16 weights take two bytes
-  const shape = { batchSize: options.batchSize, seqLen, optimizer: options.optimizer, momentum: options.momentum, lora, baseWeightBytes: lora !== null && config.torchDtype === 'bfloat16' ? (2 as const) : (4 as const) };
+  const shape = { batchSize: options.batchSize, seqLen, optimizer: options.optimizer, momentum: options.momentum, lora, baseWeightBytes: lora !== null && config.torchDtype === 'bfloat16' ? (2 as const) : (4 as const), gradientCheckpointing: options.gradientCheckpointing };
   const estimate = estimateTrainingMemory(config, shape);
   try {
     checkTrainingMemory(estimate, shape, { compare: !ignore, override: '--ignore-memory-check' });

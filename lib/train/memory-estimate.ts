@@ -15,6 +15,8 @@
 //                                                         v made contiguous, z; gate, up, gelu(gate)*up
 //                  + B*nh*T*T                          the attention pattern (the fused attention op
 //                                                         keeps only it; backward recomputes the scores)
+//                  (with gradient checkpointing: B*T*H per layer, its input, and the above
+//                  once, for the layer backward is running again)
 //                  and once: B*T*H * 3 (embedding, its scaling, the final norm)
 //                  + B*nh*T*T * 2                       one layer's recomputed scores and their
 //                                                         gradient, while backward runs through it
@@ -50,6 +52,8 @@ export interface TrainingShape {
   lora: { r: number; targetModules: readonly string[] } | null;
   /** Bytes per frozen base weight: 2 for a bf16 base kept in bf16 (LoRA), else 4. */
   baseWeightBytes?: 2 | 4;
+  /** Gradient checkpointing: the forward keeps each layer's input, not its activations (lib/autograd/checkpoint.ts). */
+  gradientCheckpointing?: boolean;
 }
 
 export interface MemoryEstimate {
@@ -95,7 +99,9 @@ export function estimateTrainingMemory(c: Gemma2Config, shape: TrainingShape): M
   const { hiddenSize: H, intermediateSize: I, numAttentionHeads: nh, numKeyValueHeads: kv, headDim: hd, vocabSize: V } = c;
   const perLayer = B * T * (8 * H + (3 * nh + 4 * kv) * hd + 3 * I) + B * nh * T * T;
   const once = B * T * H * 3 + B * nh * T * T * 2 + B * T * V * 3;
-  const activations = (c.numHiddenLayers * perLayer + once) * F32;
+  // gradient checkpointing keeps each layer's input only, and one layer's activations while backward reruns it
+  const layers = shape.gradientCheckpointing ? c.numHiddenLayers * B * T * H + perLayer : c.numHiddenLayers * perLayer;
+  const activations = (layers + once) * F32;
 
   const candidates: [string, number][] = [
     ...shapes.map(([name, s]): [string, number] => [name, elements(s)]),

@@ -228,6 +228,7 @@ export class Trainer {
       momentum: o.momentum,
       lora: this.lora === null ? null : { r: this.lora.config.r, targetModules: this.lora.config.targetModules },
       baseWeightBytes: bf16Base ? (2 as const) : (4 as const),
+      gradientCheckpointing: o.gradientCheckpointing,
     };
     const estimate = estimateTrainingMemory(this.model.config, shape);
     checkTrainingMemory(estimate, shape, { allocated: estimate.weights, compare, override: "the trainer's memoryCheck: false" });

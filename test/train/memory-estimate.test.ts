@@ -126,6 +126,21 @@ describe('the refusals', () => {
     expect(() => checkTrainingMemory(tiny, full, { limit: { bytes: tiny.total - 1, source: 's' }, allocated: tiny.weights, override: 'x' })).not.toThrow();
   });
 
+  test('gradient checkpointing counts each layer\'s input and one layer\'s activations: a run refused without it fits with it', () => {
+    const config = parseGemma2Config({}); // gemma-2-2b: 26 layers, hidden 2304
+    const lora = { r: 8, targetModules: ['q_proj', 'v_proj'] };
+    const shape = { ...full, batchSize: 2, seqLen: 1024, lora, baseWeightBytes: 2 as const };
+    const kept = estimateTrainingMemory(config, shape);
+    const recomputed = estimateTrainingMemory(config, { ...shape, gradientCheckpointing: true });
+    const perLayer = (kept.activations - estimateTrainingMemory({ ...config, numHiddenLayers: 25 }, shape).activations) / 4;
+    const layerInputs = config.numHiddenLayers * 2 * 1024 * config.hiddenSize;
+    expect(recomputed.activations).toBe(kept.activations - 4 * (25 * perLayer - layerInputs));
+    expect(recomputed.weights + recomputed.gradients + recomputed.optimizerState).toBe(kept.weights + kept.gradients + kept.optimizerState);
+    const between = { bytes: (kept.total + recomputed.total) / 2, source: 'a test limit' };
+    expect(() => checkTrainingMemory(kept, shape, { limit: between, override: 'x' })).toThrow(MemoryEstimateError);
+    expect(() => checkTrainingMemory(recomputed, { ...shape, gradientCheckpointing: true }, { limit: between, override: 'x' })).not.toThrow();
+  });
+
   test('a tensor larger than one typed array is named, override or not', () => {
     const config = parseGemma2Config({}); // vocabulary 256000
     const shape = { ...full, batchSize: 4, seqLen: 8192 }; // logits 4 * 8192 * 256000 = 8.4e9 elements

@@ -7,6 +7,7 @@ import { generate } from '../../lib/generation/generate.ts';
 import { activationAt, idsTensor, residualNorms, runForward } from '../../lib/explorer/views/forward-run.ts';
 import { lensLogits, logitLens, topTokens } from '../../lib/explorer/views/logit-lens.ts';
 import { StepwiseGeneration } from '../../lib/explorer/views/stepwise-generation.ts';
+import { layerAttention } from '../../lib/explorer/views/attention-maps.ts';
 import { loadTinyModel, PROMPT } from './tiny-model.ts';
 
 const model = loadTinyModel();
@@ -90,5 +91,30 @@ describe('generation token by token', () => {
 
     const expected = generate(model, idsTensor(PROMPT), { maxNewTokens: newTokens, doSample: false });
     expect(stepwise.sequence).toEqual(expected.sequences[0]);
+  });
+});
+
+describe('attention maps', () => {
+  test('per head the tensors runWithCache kept; the pattern is zero exactly where the mask blocks', () => {
+    const T = PROMPT.length;
+    for (let layer = 0; layer < L; layer++) {
+      const maps = layerAttention(model.config, run, layer);
+      expect(maps.sliding).toBe(layer % 2 === 0);
+      expect(maps.heads).toHaveLength(model.config.numAttentionHeads);
+      const pattern = activationAt(run, `layers.${layer}.attn.pattern`).floatData();
+      const head = 3;
+      expect(Array.from(maps.heads[head].pattern.values)).toEqual(Array.from(pattern.subarray(head * T * T, (head + 1) * T * T)));
+      for (let t = 0; t < T; t++) {
+        for (let s = 0; s < T; s++) {
+          const inWindow = s <= t && (maps.window === null || s > t - maps.window);
+          expect(maps.allowed[t][s], `layer ${layer} query ${t} key ${s}`).toBe(inWindow);
+          if (!inWindow) expect(maps.heads[head].pattern.values[t * T + s]).toBe(0);
+        }
+      }
+      // the softcap c tanh(s / c) of the raw scores
+      const c = model.config.attnLogitSoftcapping!;
+      expect(maps.heads[0].capped.values[5]).toBeCloseTo(c * Math.tanh(maps.heads[0].scores.values[5] / c), 5);
+    }
+    expect(() => layerAttention(model.config, run, L)).toThrow(/layer 4 does not exist/);
   });
 });

@@ -28,12 +28,13 @@ function targetOf(text: string, model: Gemma2ForCausalLM, tokenizer: HfTokenizer
  */
 export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[], lastLogits: ArrayLike<number>, tokenizer: HfTokenizer | null, onWeightsKept: () => void): HTMLElement {
   const target = el('input', { type: 'text', value: String(argmax(lastLogits)), size: '10', 'data-control': 'target' });
-  const rate = el('input', { type: 'number', value: '0.01', step: '0.001', min: '0', 'data-control': 'learning-rate' });
+  const rate = el('input', { type: 'number', value: '0.001', step: '0.001', min: '0', 'data-control': 'learning-rate' });
   const keep = el('input', { type: 'checkbox', 'data-control': 'keep-weights' });
-  const result = el('div', { class: 'backward-body' });
+  const gradients = el('div', { class: 'backward-body' });
+  const stepResult = el('div', { class: 'training-step-body' });
 
   const backward = () =>
-    renderInto(result, () => {
+    renderInto(gradients, () => {
       const id = targetOf(target.value, model, tokenizer);
       const r = backwardPass(model, prompt, id);
       return [
@@ -45,7 +46,7 @@ export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[]
       ];
     });
   const step = () =>
-    renderInto(result, () => {
+    renderInto(stepResult, () => {
       const id = targetOf(target.value, model, tokenizer);
       const r = trainingStep(model, prompt, id, { lr: Number(rate.value) }, keep.checked);
       if (keep.checked) onWeightsKept();
@@ -67,6 +68,7 @@ export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[]
       el('label', {}, ' keep the new weights ', keep),
       button('one AdamW step', step, { 'data-action': 'adamw-step' }),
     ),
-    result,
+    stepResult,
+    gradients,
   );
 }

@@ -16,6 +16,7 @@ import { logitLensView } from './logit-lens-view.ts';
 import { promptIds, tokenLabel } from './prompt.ts';
 import { residualNormView } from './residual-norm-view.ts';
 import { stepsView } from './steps-view.ts';
+import './explorer.css';
 
 export interface ExplorerContext {
   model: Gemma2ForCausalLM;

@@ -38,7 +38,7 @@ export function stepsView(run: ForwardRun, layers: number): HTMLElement {
       { class: 'step-controls' },
       button('◀ previous', () => show(current - 1), { 'data-action': 'previous-step' }),
       button('next ▶', () => show(current + 1), { 'data-action': 'next-step' }),
-      button('next layer ⏭', nextLayer, { 'data-action': 'next-layer' }),
+      button('next layer ▶▶', nextLayer, { 'data-action': 'next-layer' }),
       picker,
       counter,
     ),

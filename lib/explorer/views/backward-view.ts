@@ -21,12 +21,8 @@ function targetOf(text: string, model: Gemma2ForCausalLM, tokenizer: HfTokenizer
   return id;
 }
 
-/**
- * `lastLogits`: the model's logits at the last prompt position (the default
- * target is its top token). `onWeightsKept` runs after a step whose weights
- * were kept, so the other views can be recomputed.
- */
-export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[], lastLogits: ArrayLike<number>, tokenizer: HfTokenizer | null, onWeightsKept: () => void): HTMLElement {
+/** `lastLogits`: the model's logits at the last prompt position (the default target is its top token). */
+export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[], lastLogits: ArrayLike<number>, tokenizer: HfTokenizer | null): HTMLElement {
   const target = el('input', { type: 'text', value: String(argmax(lastLogits)), size: '10', 'data-control': 'target' });
   const rate = el('input', { type: 'number', value: '0.001', step: '0.001', min: '0', 'data-control': 'learning-rate' });
   const keep = el('input', { type: 'checkbox', 'data-control': 'keep-weights' });
@@ -49,10 +45,9 @@ export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[]
     renderInto(stepResult, () => {
       const id = targetOf(target.value, model, tokenizer);
       const r = trainingStep(model, prompt, id, { lr: Number(rate.value) }, keep.checked);
-      if (keep.checked) onWeightsKept();
       return [
         el('p', { class: 'loss-change' }, `one AdamW step (lr ${rate.value}): loss ${formatNumber(r.lossBefore)} → ${formatNumber(r.lossAfter)} (${formatNumber(r.lossAfter - r.lossBefore)})`),
-        el('p', {}, keep.checked ? 'The stepped weights were kept: the page\'s model has changed (reload the model to undo).' : 'The weights were restored after the step: the page\'s model is unchanged.'),
+        el('p', {}, keep.checked ? 'The stepped weights were kept: the page\'s model has changed (reload the model to undo). The views above still show the old weights: press "run" to recompute them.' : 'The weights were restored after the step: the page\'s model is unchanged.'),
         el('figure', {}, el('figcaption', {}, 'how far each weight moved: ||w_after - w_before||'), bars(r.updates.map((u) => ({ label: u.name, value: u.norm })), 'weight updates')),
       ];
     });

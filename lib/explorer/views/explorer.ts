@@ -57,7 +57,7 @@ export function mountExplorer(root: HTMLElement, ctx: ExplorerContext): void {
         logitLensView(model, forward, tokenizer),
         distributionView(lastLogits, tokenizer),
         cacheView(model, ids, tokenizer),
-        backwardView(model, ids, lastLogits, tokenizer, run),
+        backwardView(model, ids, lastLogits, tokenizer),
       ]);
       return [
         el('ol', { class: 'token-list', start: '0' }, ...ids.map((id) => el('li', { title: `id ${id}` }, el('code', {}, tokenLabel(id, tokenizer)), el('small', {}, ` ${id}`)))),

@@ -31,6 +31,10 @@ describe('forward run', () => {
     expect(norms[L - 1][t]).toBeCloseTo(expected, 4);
   });
 
+  test('an empty prompt is an error before the model runs', () => {
+    expect(() => runForward(model, [])).toThrow(/the prompt has no tokens/);
+  });
+
   test('asking for a point the run did not keep is an error naming it', () => {
     expect(() => activationAt(run, 'layers.9.resid_post')).toThrow(/no activation at "layers.9.resid_post"/);
   });

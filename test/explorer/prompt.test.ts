@@ -28,6 +28,11 @@ describe('the prompt box', () => {
     expect(tokenLabel(7, null)).toBe('#7');
   });
 
+  test('text that encodes to no tokens is an error', () => {
+    const silent = { encode: () => [] } as unknown as HfTokenizer; // a tokenizer that adds no BOS, given only whitespace
+    expect(() => promptIds(' ', silent, 256, false)).toThrow(/the text encodes to no tokens/);
+  });
+
   test('stepwise generation refuses an empty prompt and a count that is not a positive integer', () => {
     const model = loadTinyModel();
     expect(() => new StepwiseGeneration(model, [], 3)).toThrow(/the prompt has no tokens/);

@@ -59,8 +59,7 @@ export function formulaOf(point: string): { formula: string; section: string } {
 /** Every step of a causal LM with `layers` decoder layers, in forward order. */
 export function forwardSteps(layers: number): ForwardStep[] {
   return hookPointNames(layers, true).map((point) => {
-    const spec = hookPointSpec(point);
-    if (spec === undefined) throw new Error(`explorer: hook point "${point}" has no spec in hook-points.ts`);
+    const spec = hookPointSpec(point)!; // hookPointNames and hookPointSpec read the same table
     const layer = /^layers\.(\d+)\./.exec(point);
     return { point, layer: layer === null ? null : Number(layer[1]), spec, ...formulaOf(point) };
   });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { HfTokenizer } from '../../lib/tokenizer/tokenizer.ts';
-import { parseIds, promptIds, tokenLabel } from '../../lib/explorer/views/prompt.ts';
+import { defaultPrompt, parseIds, promptIds, tokenLabel } from '../../lib/explorer/views/prompt.ts';
 import { StepwiseGeneration } from '../../lib/explorer/views/stepwise-generation.ts';
 import { FIXTURE_DIR } from '../tokenizer/files.ts';
 import { loadTinyModel } from './tiny-model.ts';
@@ -26,6 +26,20 @@ describe('the prompt box', () => {
     const id = tokenizer.encode('hello', { addSpecialTokens: false })[0];
     expect(tokenLabel(id, tokenizer)).toBe(tokenizer.idToToken(id));
     expect(tokenLabel(7, null)).toBe('#7');
+  });
+
+  test('the first prompt is one the tokenizer can encode, else ids in the vocabulary', () => {
+    expect(defaultPrompt(tokenizer, tokenizer.vocabSize)).toEqual({ text: 'The capital of France is', asIds: false });
+    const digitsOnly = {
+      encode: (text: string) => {
+        if (/[^0-9+=]/.test(text)) throw new Error('no id for the piece');
+        return [...text].map(() => 3);
+      },
+    } as unknown as HfTokenizer;
+    expect(defaultPrompt(digitsOnly, 15)).toEqual({ text: '47+85=', asIds: false });
+    const prompt = defaultPrompt(null, 15);
+    expect(prompt.asIds).toBe(true);
+    expect(parseIds(prompt.text, 15).every((id) => id < 15)).toBe(true);
   });
 
   test('text that encodes to no tokens is an error', () => {

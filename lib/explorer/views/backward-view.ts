@@ -24,7 +24,7 @@ function targetOf(text: string, model: Gemma2ForCausalLM, tokenizer: HfTokenizer
 /** `lastLogits`: the model's logits at the last prompt position (the default target is its top token). */
 export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[], lastLogits: ArrayLike<number>, tokenizer: HfTokenizer | null): HTMLElement {
   const target = el('input', { type: 'text', value: String(argmax(lastLogits)), size: '10', 'data-control': 'target' });
-  const rate = el('input', { type: 'number', value: '0.001', step: '0.001', min: '0', 'data-control': 'learning-rate' });
+  const rate = el('input', { type: 'number', value: '0.0001', step: '0.0001', min: '0', 'data-control': 'learning-rate' });
   const keep = el('input', { type: 'checkbox', 'data-control': 'keep-weights' });
   const gradients = el('div', { class: 'backward-body' });
   const stepResult = el('div', { class: 'training-step-body' });
@@ -47,6 +47,8 @@ export function backwardView(model: Gemma2ForCausalLM, prompt: readonly number[]
       const r = trainingStep(model, prompt, id, { lr: Number(rate.value) }, keep.checked);
       return [
         el('p', { class: 'loss-change' }, `one AdamW step (lr ${rate.value}): loss ${formatNumber(r.lossBefore)} → ${formatNumber(r.lossAfter)} (${formatNumber(r.lossAfter - r.lossBefore)})`),
+        // AdamW's first step: m_hat = g and v_hat = g^2, so each weight moves by lr * g / (|g| + eps), about lr
+        el('p', {}, 'A first AdamW step moves every weight with a gradient by about lr (m_hat / sqrt(v_hat) = g / |g|), however small its gradient: a large lr overshoots and the loss can rise.'),
         el('p', {}, keep.checked ? 'The stepped weights were kept: the page\'s model has changed (reload the model to undo). The views above still show the old weights: press "run" to recompute them.' : 'The weights were restored after the step: the page\'s model is unchanged.'),
         el('figure', {}, el('figcaption', {}, 'how far each weight moved: ||w_after - w_before||'), bars(r.updates.map((u) => ({ label: u.name, value: u.norm })), 'weight updates')),
       ];

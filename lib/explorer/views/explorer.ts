@@ -13,7 +13,7 @@ import { distributionView } from './distribution-view.ts';
 import { button, el, renderInto } from './dom.ts';
 import { runForward } from './forward-run.ts';
 import { logitLensView } from './logit-lens-view.ts';
-import { promptIds, tokenLabel } from './prompt.ts';
+import { defaultPrompt, promptIds, tokenLabel } from './prompt.ts';
 import { residualNormView } from './residual-norm-view.ts';
 import { stepsView } from './steps-view.ts';
 import './explorer.css';
@@ -24,19 +24,13 @@ export interface ExplorerContext {
   backendName: string;
 }
 
-/** A default prompt: text with a tokenizer, else a few ids below the vocabulary size. */
-function defaultPrompt(ctx: ExplorerContext): string {
-  if (ctx.tokenizer !== null) return 'The capital of France is';
-  const V = ctx.model.config.vocabSize;
-  return [2, 17, 40, 5, 99, 3, 201, 64, 12, 7].map((id) => id % V).join(' ');
-}
-
 export function mountExplorer(root: HTMLElement, ctx: ExplorerContext): void {
   const { model, tokenizer } = ctx;
+  const start = defaultPrompt(tokenizer, model.config.vocabSize);
   const promptBox = el('textarea', { rows: '2', cols: '60', 'data-control': 'prompt' });
-  promptBox.value = defaultPrompt(ctx);
+  promptBox.value = start.text;
   const asIds = el('input', { type: 'checkbox', 'data-control': 'prompt-as-ids' });
-  asIds.checked = tokenizer === null;
+  asIds.checked = start.asIds;
   if (tokenizer === null) asIds.disabled = true;
   const tokens = el('div', { class: 'tokens' });
   const views = el('div', { class: 'explorer-views' });

@@ -25,6 +25,23 @@ export function promptIds(text: string, tokenizer: HfTokenizer | null, vocabSize
   return ids;
 }
 
+/**
+ * The prompt the page starts with: a sentence for a language model, a sum for
+ * the addition model (`npm start` trains it on "47+85=" and the reversed sum),
+ * whichever the tokenizer can encode; without one (or when it encodes
+ * neither), a few ids below the vocabulary size.
+ */
+export function defaultPrompt(tokenizer: HfTokenizer | null, vocabSize: number): { text: string; asIds: boolean } {
+  for (const text of ['The capital of France is', '47+85=']) {
+    try {
+      if (tokenizer !== null && tokenizer.encode(text).length > 0) return { text, asIds: false };
+    } catch {
+      // this vocabulary cannot spell it: try the next
+    }
+  }
+  return { text: [2, 17, 40, 5, 99, 3, 201, 64, 12, 7].map((id) => id % vocabSize).join(' '), asIds: true };
+}
+
 /** A token's label: its vocabulary string (spaces shown as "▁", as SentencePiece stores them), or "#id" without a tokenizer. */
 export function tokenLabel(id: number, tokenizer: HfTokenizer | null): string {
   return tokenizer?.idToToken(id) ?? `#${id}`;

@@ -42,6 +42,14 @@ export function heatMap(slice: Slice2D, scale: ColourScale, label: string, overl
   context.putImageData(image, 0, 0);
   overlay?.(context, cell);
   c.title = `${label}: ${slice.rows} x ${slice.cols}`;
+  // the value under the pointer, as the canvas's tooltip
+  c.addEventListener('mousemove', (event) => {
+    const rect = c.getBoundingClientRect();
+    const col = Math.floor(((event.clientX - rect.left) / rect.width) * slice.cols);
+    const row = Math.floor(((event.clientY - rect.top) / rect.height) * slice.rows);
+    if (row < 0 || row >= slice.rows || col < 0 || col >= slice.cols) return;
+    c.title = `${label}\nrow ${row}, column ${col}: ${slice.values[row * slice.cols + col]}`;
+  });
   return c;
 }
 

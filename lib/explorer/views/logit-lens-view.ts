@@ -30,7 +30,7 @@ export function logitLensView(model: Gemma2ForCausalLM, run: ForwardRun, tokeniz
     'section',
     { class: 'logit-lens-view' },
     el('h3', {}, 'Logit lens'),
-    el('p', {}, 'Each residual stream read through the final norm, the tied head and the final softcap: softcap(RMSNorm_final(h) E^T). The last row is the model\'s own prediction.'),
+    el('p', {}, 'Each residual stream read through the final norm, the head E (the embedding when tied) and the final softcap: softcap(RMSNorm_final(h) E^T). The last row is the model\'s own prediction.'),
     select('position', positions, String(last), (value) => draw(Number(value)), { 'data-control': 'lens-position' }),
     body,
   );

@@ -1,6 +1,6 @@
 // The logit lens (nostalgebraist, 2020): read each layer's residual stream as
 // if it were the last, through the model's own head: the final RMSNorm, the
-// tied head h E^T and the final softcap c tanh(logits / c) (GEMMA2.md,
+// head h E^T (E the embedding when tied, else lm_head.weight: model.headWeight) and the final softcap c tanh(logits / c) (GEMMA2.md,
 // "Forward pass" steps 3-4). The model's modules and ops do it, so at the last
 // layer the lens gives the model's own logits.
 

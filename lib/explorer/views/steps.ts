@@ -44,7 +44,7 @@ const FORMULAS: Readonly<Record<string, { formula: string; section: string }>> =
   post_ff_norm: { formula: 'RMSNorm_post_ff(MLP(m))', section: FORWARD },
   resid_post: { formula: 'h = h + RMSNorm_post_ff(MLP(RMSNorm_pre_ff(h)))', section: FORWARD },
   final_norm: { formula: 'h = RMSNorm_final(h)', section: FORWARD },
-  logits_raw: { formula: 'logits = h E^T   (E the embedding, tied)', section: FORWARD },
+  logits_raw: { formula: 'logits = h E^T   (E the embedding when tied, else lm_head.weight)', section: FORWARD },
   logits: { formula: 'logits = c tanh(logits / c),  c = final_logit_softcapping', section: 'Forward pass; Heads and loss' },
 };
 

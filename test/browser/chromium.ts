@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium } from 'playwright-core';
-import { type ViteDevServer, createServer } from 'vite';
+import { build, createServer, preview } from 'vite';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -42,20 +42,28 @@ export interface ExplorerSession {
   close(): Promise<void>;
 }
 
-/** The explorer's Vite dev server on a free port, and Chromium with a fresh profile (removed by close()). */
-export async function startExplorer(): Promise<ExplorerSession> {
+/**
+ * The explorer served on a free port, and Chromium with a fresh profile; close() stops both and removes the profile.
+ * 'dev': Vite's dev server (`npm run explore`). 'static': the static build (`npm run explore:build`), made into
+ * `buildDir`, served by Vite's preview server (`npm run explore:preview`).
+ */
+export async function startExplorer(mode: { serve: 'dev' } | { serve: 'static'; buildDir: string } = { serve: 'dev' }): Promise<ExplorerSession> {
   requireChromium();
-  const server: ViteDevServer = await createServer({
-    configFile: path.join(repositoryRoot, 'lib/explorer/vite.config.ts'),
-    server: { port: 0, host: '127.0.0.1', strictPort: false },
-    logLevel: 'warn',
-    clearScreen: false,
-  });
+  const configFile = path.join(repositoryRoot, 'lib/explorer/vite.config.ts');
+  const listen = { port: 0, host: '127.0.0.1', strictPort: false };
+  let server: { resolvedUrls: { local: string[] } | null; close(): Promise<void> };
+  if (mode.serve === 'dev') {
+    const dev = await createServer({ configFile, server: listen, logLevel: 'warn', clearScreen: false });
+    await dev.listen();
+    server = dev;
+  } else {
+    await build({ configFile, logLevel: 'error', build: { outDir: mode.buildDir } });
+    server = await preview({ configFile, preview: listen, logLevel: 'warn', build: { outDir: mode.buildDir } });
+  }
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-chromium-'));
   try {
-    await server.listen();
     const url = server.resolvedUrls?.local[0];
-    if (url === undefined) throw new Error('the Vite dev server reports no local URL');
+    if (url === undefined) throw new Error('the Vite server reports no local URL');
     const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 } });
     return {
       url,

@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { GoldenCase } from '../../lib/golden/case.ts';
 import { compareTensor } from '../../lib/golden/compare.ts';
 import { goldenPath } from '../golden-files.ts';
+import { tempDir } from '../temp-dir.ts';
 import { type ExplorerSession, type ExplorerWindow, repositoryRoot, startExplorer } from './chromium.ts';
 
 const screenshots = path.join(repositoryRoot, 'out', 'explorer');
@@ -112,4 +113,38 @@ test('files without config.json are refused with a message naming what is missin
   await page.setInputFiles('#model-files-flat', goldenPath('models/tiny/model.safetensors'));
   await expect.poll(() => page.textContent('#model-status')).toMatch(/has no config\.json; it has model\.safetensors/);
   expect(await page.locator('#model-status.error').count()).toBe(1);
+});
+
+describe('the static build (explore:build), served by explore:preview', () => {
+  let built: ExplorerSession;
+  const buildDir = tempDir('explorer-build');
+
+  beforeAll(async () => {
+    built = await startExplorer({ serve: 'static', buildDir });
+  }, 60_000);
+
+  afterAll(async () => {
+    await built?.close();
+  });
+
+  test('holds the page, the golden files and the addition model, and runs a golden case on the CPU path', async () => {
+    expect(fs.existsSync(path.join(buildDir, 'index.html'))).toBe(true);
+    expect(fs.readdirSync(path.join(buildDir, 'models', 'addition')).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    const staticPage = await built.context.newPage();
+    const errors: string[] = [];
+    staticPage.on('pageerror', (error) => errors.push(error.message));
+    await staticPage.goto(built.url);
+    await staticPage.evaluate(() => (globalThis as unknown as ExplorerWindow).gemma2ExplorerReady);
+    const rows = await staticPage.evaluate(async () => {
+      const explorer = (globalThis as unknown as ExplorerWindow).gemma2Explorer;
+      if (!crossOriginIsolated) throw new Error('the preview server did not make the page cross-origin isolated');
+      explorer.selectBackend('cpu-path');
+      return explorer.runParity(['tiny-causal-lm', 'tiny-bf16-causal-lm']);
+    });
+    expect(rows.map((r) => [r.name, r.pass])).toEqual([
+      ['tiny-causal-lm', true],
+      ['tiny-bf16-causal-lm', true],
+    ]);
+    expect(errors).toEqual([]);
+  });
 });

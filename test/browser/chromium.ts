@@ -97,4 +97,7 @@ export interface ExplorerApi {
 export interface ExplorerWindow {
   gemma2Explorer: ExplorerApi;
   gemma2ExplorerReady: Promise<void>;
+  crossOriginIsolated: boolean;
+  /** The loaded model's name is on <body data-model>. */
+  document: { body: { dataset: Record<string, string | undefined> } };
 }

@@ -52,7 +52,7 @@ async function pageLogitsAgainstGolden(caseFile: string) {
 test('the page loads cross-origin isolated, offers the three backends and starts on WebGL2 with the addition model', async () => {
   const state = await page.evaluate(() => {
     const explorer = (globalThis as unknown as ExplorerWindow).gemma2Explorer;
-    return { isolated: crossOriginIsolated, backends: explorer.backends(), backend: explorer.backend(), models: explorer.models() };
+    return { isolated: (globalThis as unknown as ExplorerWindow).crossOriginIsolated, backends: explorer.backends(), backend: explorer.backend(), models: explorer.models() };
   });
   expect(state.isolated).toBe(true);
   expect(state.backends).toEqual([
@@ -104,7 +104,7 @@ test('every golden case passes on the CPU path, run from the page\'s button', as
 test('a sharded Hugging Face folder given to the folder input loads, and its logits match its golden case', async () => {
   await page.setInputFiles('#model-files', goldenPath('models/tiny-bf16'));
   await expect.poll(() => page.textContent('#model-status')).toContain('tiny-bf16: 4 layers, hidden 64');
-  expect(await page.evaluate(() => document.body.dataset.model)).toBe('tiny-bf16');
+  expect(await page.evaluate(() => (globalThis as unknown as ExplorerWindow).document.body.dataset.model)).toBe('tiny-bf16');
   const comparison = await pageLogitsAgainstGolden('cases/tiny-bf16-causal-lm.safetensors');
   expect(comparison.maxError, `max error ${comparison.maxError} > bound ${comparison.bound}`).toBeLessThanOrEqual(comparison.bound);
 });
@@ -137,7 +137,7 @@ describe('the static build (explore:build), served by explore:preview', () => {
     await staticPage.evaluate(() => (globalThis as unknown as ExplorerWindow).gemma2ExplorerReady);
     const rows = await staticPage.evaluate(async () => {
       const explorer = (globalThis as unknown as ExplorerWindow).gemma2Explorer;
-      if (!crossOriginIsolated) throw new Error('the preview server did not make the page cross-origin isolated');
+      if (!(globalThis as unknown as ExplorerWindow).crossOriginIsolated) throw new Error('the preview server did not make the page cross-origin isolated');
       explorer.selectBackend('cpu-path');
       return explorer.runParity(['tiny-causal-lm', 'tiny-bf16-causal-lm']);
     });

@@ -8,6 +8,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { parseGemma2Config } from '../model/config.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { MemoryModelFolder } from '../io/memory-folder.ts';
+import { kernelStats, resetKernelStats } from '../../kernels/launch.ts';
 import { PAGE_BACKENDS, PAGE_BACKEND_LABELS, type PageBackend, automaticBackend, backendSummary, isPageBackend, unavailableReason, useBackend } from './backend.ts';
 import { type BuiltInModel, type LoadedModel, builtInModels, fetchModelFolder, filesFromDrop, loadModel } from './models.ts';
 import { type CaseRow, runGoldenCases } from './parity.ts';
@@ -144,6 +145,9 @@ const api = {
   runParity: (names?: string[]) => runParity(names === undefined ? undefined : (c) => names.includes(c.name)),
   forwardLogits,
   benchForward,
+  /** Each kernel launched since resetKernelStats, and where it actually ran (GPU.js may degrade a kernel to cpu). */
+  kernelsRun: () => [...kernelStats()].map(([name, stat]) => ({ name, launches: stat.launches, ranOn: [...stat.ranOn] })),
+  resetKernelStats,
 };
 declare global {
   interface Window {

@@ -14,8 +14,10 @@ import { GoldenCase } from '../../lib/golden/case.ts';
 import { compareTensor } from '../../lib/golden/compare.ts';
 import { goldenPath } from '../golden-files.ts';
 import { tempDir } from '../temp-dir.ts';
-import { type ExplorerSession, type ExplorerWindow, repositoryRoot, startExplorer } from './chromium.ts';
+import { type ExplorerSession, type ExplorerWindow, repositoryRoot, startExplorer } from '../../lib/explorer/chromium.ts';
 
+/** Where the CPU path's kernels run (kernels/registry.ts): its SIMD kernels, host loops and copies, or a GPU.js webasm kernel. */
+const CPU_PATH_PLACES = ['wasm-simd', 'host-loop', 'host-copy', 'webasm'];
 const screenshots = path.join(repositoryRoot, 'out', 'explorer');
 let session: ExplorerSession;
 let page: Page;
@@ -76,7 +78,14 @@ describe.each(['webgl2', 'cpu-path'])('on %s', (backend) => {
       await explorer.loadBuiltIn('tiny');
     }, backend);
     expect(await page.textContent('#backend-status')).toContain(backend === 'webgl2' ? 'webgl2' : 'CPU path (SIMD kernels and host loops)');
+    await page.evaluate(() => (globalThis as unknown as ExplorerWindow).gemma2Explorer.resetKernelStats());
     const comparison = await pageLogitsAgainstGolden('cases/tiny-causal-lm.safetensors');
+    // where each kernel actually ran: on webgl2 GPU.js's WebGL kernels, whose class calls its mode 'gpu' (none
+    // degraded to GPU.js's 'cpu'); on the CPU path its own kernels
+    const kernels = await page.evaluate(() => (globalThis as unknown as ExplorerWindow).gemma2Explorer.kernelsRun());
+    expect(kernels.length).toBeGreaterThan(5);
+    const elsewhere = kernels.filter((k) => k.ranOn.some((place) => (backend === 'webgl2' ? place !== 'gpu' : !CPU_PATH_PLACES.includes(place))));
+    expect(elsewhere, `${backend}: kernels that ran elsewhere`).toEqual([]);
     expect(comparison.note).toBeUndefined();
     expect(comparison.maxError).toBeGreaterThan(0); // computed here, not copied from the golden
     expect(comparison.maxError, `${backend}: max error ${comparison.maxError} > bound ${comparison.bound}`).toBeLessThanOrEqual(comparison.bound);

@@ -1,5 +1,6 @@
-// Starting the explorer page and Debian's Chromium for the browser tests (and
-// the page benchmark, lib/bench/explorer-forward.ts).
+// Starting the explorer page and Debian's Chromium, on Node: for the browser
+// tests (test/browser/) and the page benchmark (lib/bench/explorer-forward.ts).
+// The page itself never imports this file.
 //
 // Chromium runs headless with a fresh user-data dir. WebGL2 comes from
 // SwiftShader, Chromium's CPU implementation of the GPU: --use-angle=swiftshader
@@ -91,6 +92,8 @@ export interface ExplorerApi {
   runParity(names?: string[]): Promise<{ name: string; pass: boolean; maxError: number; bound: number; error?: string }[]>;
   forwardLogits(ids: number[][], attentionMask?: number[][]): { shape: number[]; data: number[] };
   benchForward(configJson: unknown, batch: number, seq: number, reps: number): { warmupMs: number; forwardMs: number[] };
+  kernelsRun(): { name: string; launches: number; ranOn: string[] }[];
+  resetKernelStats(): void;
 }
 
 /** The page's globals, for casts inside page.evaluate callbacks (they run in the page: only types may come from here). */

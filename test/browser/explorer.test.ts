@@ -118,6 +118,28 @@ test('a sharded Hugging Face folder given to the folder input loads, and its log
   expect(comparison.maxError, `max error ${comparison.maxError} > bound ${comparison.bound}`).toBeLessThanOrEqual(comparison.bound);
 });
 
+/** The page's DOM, as much of it as the drop test builds a DataTransfer with (this file has no DOM types). */
+interface DropGlobals {
+  DataTransfer: new () => { items: { add(file: unknown): void } };
+  File: new (parts: unknown[], name: string) => unknown;
+  fetch(url: string): Promise<{ arrayBuffer(): Promise<unknown> }>;
+}
+
+test('a folder\'s files dropped on the page load (read in the page, as a drop hands them over)', async () => {
+  // a drop of Files the page fetched itself: the addition model's folder
+  const transfer = await page.evaluateHandle(async () => {
+    const dom = globalThis as unknown as DropGlobals;
+    const transfer = new dom.DataTransfer();
+    for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+      transfer.items.add(new dom.File([await (await dom.fetch(`models/addition/${name}`)).arrayBuffer()], name));
+    }
+    return transfer;
+  });
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: transfer });
+  await expect.poll(() => page.textContent('#model-status')).toContain('dropped folder: 2 layers, hidden 32');
+  expect(await page.textContent('#model-status')).toContain('tokenizer.json loaded');
+});
+
 test('files without config.json are refused with a message naming what is missing', async () => {
   await page.setInputFiles('#model-files-flat', goldenPath('models/tiny/model.safetensors'));
   await expect.poll(() => page.textContent('#model-status')).toMatch(/has no config\.json; it has model\.safetensors/);

@@ -116,9 +116,8 @@ async function runParity(select?: (c: { name: string }) => boolean): Promise<Cas
 function forwardLogits(ids: number[][], attentionMask?: number[][]): { shape: number[]; data: number[] } {
   if (loaded === null) throw new Error('no model is loaded');
   const { model } = loaded;
-  const logits = noGrad(() =>
-    model.forward({ inputIds: Tensor.fromData(Int32Array.from(ids.flat()), [ids.length, ids[0].length]), attentionMask: attentionMask && Tensor.fromData(Int32Array.from(attentionMask.flat()), [attentionMask.length, attentionMask[0].length]) }).logits,
-  );
+  const asTensor = (rows: number[][]) => Tensor.fromData(Int32Array.from(rows.flat()), [rows.length, rows[0].length]);
+  const logits = noGrad(() => model.forward({ inputIds: asTensor(ids), attentionMask: attentionMask && asTensor(attentionMask) }).logits);
   return { shape: [...logits.shape], data: Array.from(logits.contiguousData()) };
 }
 

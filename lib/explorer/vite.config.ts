@@ -68,6 +68,8 @@ export default defineConfig({
   publicDir: path.join(here, 'assets'),
   base: './',
   plugins: [goldenFiles()],
+  // the pre-bundled gpu.js goes under out/ (gitignored), not into node_modules (which may be shared between checkouts)
+  cacheDir: path.join(root, 'out', 'vite-cache'),
   server: { headers: ISOLATION_HEADERS, fs: { allow: [root] } },
   preview: { headers: ISOLATION_HEADERS },
   optimizeDeps: { include: ['gpu.js'] },

@@ -9,7 +9,7 @@
 // The automatic choice follows the issue: WebGL2 where the browser has it, the
 // CPU path where the page is isolated, GPU.js cpu otherwise.
 
-import { BackendError, availableBackends, cpuPathUnavailableReason, describeBackend, setBackend, setComputePath } from '../../kernels/backend.ts';
+import { BackendError, availableBackends, cpuPathUnavailableReason, setBackend, setComputePath } from '../../kernels/backend.ts';
 
 export const PAGE_BACKENDS = ['webgl2', 'cpu-path', 'gpujs-cpu'] as const;
 export type PageBackend = (typeof PAGE_BACKENDS)[number];
@@ -58,9 +58,4 @@ export function useBackend(name: PageBackend): void {
       setBackend('cpu');
       break;
   }
-}
-
-/** One line for the page: the backend and what chose each setting (kernels/backend.ts describeBackend). */
-export function backendSummary(): string {
-  return describeBackend();
 }

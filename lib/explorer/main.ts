@@ -9,7 +9,8 @@ import { parseGemma2Config } from '../model/config.ts';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { MemoryModelFolder } from '../io/memory-folder.ts';
 import { kernelStats, resetKernelStats } from '../../kernels/launch.ts';
-import { PAGE_BACKENDS, PAGE_BACKEND_LABELS, type PageBackend, automaticBackend, backendSummary, isPageBackend, unavailableReason, useBackend } from './backend.ts';
+import { describeBackend } from '../../kernels/backend.ts';
+import { PAGE_BACKENDS, PAGE_BACKEND_LABELS, type PageBackend, automaticBackend, isPageBackend, unavailableReason, useBackend } from './backend.ts';
 import { type BuiltInModel, type LoadedModel, builtInModels, fetchModelFolder, filesFromDrop, loadModel } from './models.ts';
 import { type CaseRow, runGoldenCases } from './parity.ts';
 import { formatError, mountViews } from './mount.ts';
@@ -44,7 +45,7 @@ function showError(target: HTMLElement, error: unknown): void {
 
 function showBackend(): void {
   backendSelect.value = backendName;
-  backendStatus.textContent = `${PAGE_BACKEND_LABELS[backendName]}: ${backendSummary()}${crossOriginIsolated ? '; cross-origin isolated' : '; not cross-origin isolated'}`;
+  backendStatus.textContent = `${PAGE_BACKEND_LABELS[backendName]}: ${describeBackend()}${crossOriginIsolated ? '; cross-origin isolated' : '; not cross-origin isolated'}`;
   backendStatus.classList.remove('error');
   document.body.dataset.backend = backendName;
 }
@@ -137,7 +138,7 @@ function benchForward(configJson: unknown, batch: number, seq: number, reps: num
 
 const api = {
   backends: () => PAGE_BACKENDS.map((name) => ({ name, reason: unavailableReason(name) })),
-  backend: () => ({ name: backendName, summary: backendSummary() }),
+  backend: () => ({ name: backendName, summary: describeBackend() }),
   selectBackend,
   models: () => models.map((m) => m.name),
   loadBuiltIn: async (name: string) => (await loadBuiltIn(name)).name,

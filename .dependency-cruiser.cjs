@@ -27,6 +27,7 @@ const LAYERS = [
   { folder: 'lib/golden', mayImport: ['lib/platform', 'lib/tensor', 'lib/autograd', 'kernels', 'lib/ops', 'lib/io', 'lib/model', 'lib/generation', 'lib/train'], why: 'parity runs the model, generation and optimizer steps against the outputs of Transformers' },
   { folder: 'lib/tasks', mayImport: ['lib/platform', 'lib/tensor', 'lib/autograd', 'lib/ops', 'lib/model', 'lib/generation', 'lib/train'], why: 'synthetic tasks train and sample a model' },
   { folder: 'lib/cli', below: true, why: 'the gemma2 command: a tool over the whole library' },
+  { folder: 'lib/explorer', below: true, why: 'the explorer page (and its views): a tool in the browser over the whole library' },
   { folder: 'lib/bench', below: true, why: 'benchmarks: tools over the whole library' },
   { folder: 'lib/*.ts', path: '^lib/[^/]+$', below: true, why: 'entry files (index.ts, core.ts, start.ts, demo.ts): nothing imports them' },
 ];

@@ -13,6 +13,8 @@ import type { Page } from 'playwright-core';
 import { GoldenCase } from '../../lib/golden/case.ts';
 import { compareTensor } from '../../lib/golden/compare.ts';
 import { goldenPath } from '../golden-files.ts';
+import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
+import { Tensor } from '../../lib/tensor/tensor.ts';
 import { tempDir } from '../temp-dir.ts';
 import { type ExplorerSession, type ExplorerWindow, repositoryRoot, startExplorer } from '../../lib/explorer/chromium.ts';
 
@@ -97,6 +99,38 @@ describe.each(['webgl2', 'cpu-path'])('on %s', (backend) => {
     expect(rows[0].pass, JSON.stringify(rows[0])).toBe(true);
     expect(await page.textContent('#parity-table tr[data-case="tiny-causal-lm"] td:last-child')).toBe('pass');
   });
+});
+
+test('stepping to a layer\'s attention view shows the pattern runWithCache computes, cell by cell', async () => {
+  await page.evaluate(async () => {
+    const explorer = (globalThis as unknown as ExplorerWindow).gemma2Explorer;
+    explorer.selectBackend('cpu-path');
+    await explorer.loadBuiltIn('tiny');
+  });
+  const ids = [2, 17, 99, 5, 31, 8];
+  await page.check('[data-control="prompt-as-ids"]');
+  await page.fill('[data-control="prompt"]', ids.join(' '));
+  await page.click('[data-action="run-prompt"]');
+  await page.selectOption('[data-control="attention-layer"]', '1');
+  // the same forward in Node: the tensor the page's attention view must show
+  const model = Gemma2ForCausalLM.fromPretrained(goldenPath('models/tiny'));
+  const { activations } = model.runWithCache({ inputIds: Tensor.fromData(Int32Array.from(ids), [1, ids.length]) }, ['layers.1.attn.pattern']);
+  const pattern = activations.get('layers.1.attn.pattern')!; // [1, heads, T, T]
+  const T = ids.length;
+  for (const head of [0, pattern.shape[1] - 1]) {
+    const canvas = page.locator(`canvas[title^="layer 1 head ${head} pattern"]`);
+    const box = (await canvas.boundingBox())!;
+    for (const [row, col] of [[0, 0], [3, 1], [T - 1, T - 2], [T - 1, T - 1]]) {
+      // the canvas's tooltip names the value under the pointer
+      await canvas.hover({ position: { x: ((col + 0.5) * box.width) / T, y: ((row + 0.5) * box.height) / T } });
+      const title = (await canvas.getAttribute('title'))!;
+      const shown = Number(/row (\d+), column (\d+): (\S+)$/.exec(title)![3]);
+      expect(title).toContain(`row ${row}, column ${col}:`);
+      const expected = (pattern.contiguousData() as Float32Array)[((head * T) + row) * T + col];
+      expect(Math.abs(shown - expected), `head ${head} [${row}, ${col}]: page ${shown}, runWithCache ${expected}`).toBeLessThanOrEqual(1e-6);
+    }
+  }
+  await page.locator('.attention-view').screenshot({ path: path.join(screenshots, 'attention-tiny-layer1.png') });
 });
 
 test('every golden case passes on the CPU path, run from the page\'s button', async () => {

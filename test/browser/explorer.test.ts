@@ -133,16 +133,16 @@ test('stepping to a layer\'s attention view shows the pattern runWithCache compu
   await page.locator('.attention-view').screenshot({ path: path.join(screenshots, 'attention-tiny-layer1.png') });
 });
 
-test('every golden case passes on the CPU path, run from the page\'s button', async () => {
-  await page.evaluate(() => (globalThis as unknown as ExplorerWindow).gemma2Explorer.selectBackend('cpu-path'));
+test.each([['cpu-path', 'CPU path (WebAssembly SIMD)', 30_000], ['webgl2', 'GPU.js on WebGL2', 240_000]] as const)('every golden case passes on %s, run from the page\'s button', async (backend, label, timeout) => {
+  await page.evaluate((backend) => (globalThis as unknown as ExplorerWindow).gemma2Explorer.selectBackend(backend), backend);
   await page.click('#run-parity');
-  await expect.poll(() => page.textContent('#parity-status'), { timeout: 30_000 }).toMatch(/cases on .*: (every case passes|\d+ FAIL)/);
+  await expect.poll(() => page.textContent('#parity-status'), { timeout }).toMatch(/cases on .*: (every case passes|\d+ FAIL)/);
   const manifests = ['MANIFEST.json', 'project/MANIFEST.json'].map((file) => JSON.parse(fs.readFileSync(goldenPath(file), 'utf8')) as { cases: unknown[] });
   const caseCount = manifests.reduce((n, m) => n + m.cases.length, 0);
-  expect(await page.textContent('#parity-status')).toContain(`${caseCount} cases on CPU path (WebAssembly SIMD): every case passes`);
+  expect(await page.textContent('#parity-status')).toContain(`${caseCount} cases on ${label}: every case passes`);
   expect(await page.locator('#parity-table tbody tr.pass').count()).toBe(caseCount);
-  await page.screenshot({ path: path.join(screenshots, 'parity-cpu-path.png'), fullPage: true });
-});
+  await page.screenshot({ path: path.join(screenshots, `parity-${backend}.png`), fullPage: true });
+}, 300_000);
 
 test('a sharded Hugging Face folder given to the folder input loads, and its logits match its golden case', async () => {
   await page.setInputFiles('#model-files', goldenPath('models/tiny-bf16'));

@@ -50,22 +50,7 @@ for (const entry of caseOrder(manifest.cases)) {
 console.log(`   ${parityFailures === 0 ? 'every case passes' : `${parityFailures} cases FAIL`} (${elapsed()}); details: npx gemma2 parity golden/cases/*.safetensors golden/project/cases/*.safetensors --models golden/models\n`);
 
 // 2. Training ----------------------------------------------------------------
-const config = parseGemma2Config({
-  model_type: 'gemma2',
-  vocab_size: addition.VOCAB_SIZE,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  head_dim: 8,
-  query_pre_attn_scalar: 8,
-  sliding_window: 16,
-  max_position_embeddings: 64,
-  pad_token_id: addition.PAD,
-  eos_token_id: addition.EOS,
-  bos_token_id: addition.BOS,
-});
+const config = parseGemma2Config(addition.MODEL_CONFIG);
 const model = new Gemma2ForCausalLM(config, { seed: 0 });
 const { train, test } = addition.splitProblems(200, 1);
 const parameters = model.namedParameters().reduce((n, [, p]) => n + p.size, 0);

@@ -21,22 +21,7 @@ import * as addition from '../tasks/addition.ts';
 const outDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets', 'models', 'addition');
 
 // lib/start.ts's model and run
-const config = parseGemma2Config({
-  model_type: 'gemma2',
-  vocab_size: addition.VOCAB_SIZE,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  head_dim: 8,
-  query_pre_attn_scalar: 8,
-  sliding_window: 16,
-  max_position_embeddings: 64,
-  pad_token_id: addition.PAD,
-  eos_token_id: addition.EOS,
-  bos_token_id: addition.BOS,
-});
+const config = parseGemma2Config(addition.MODEL_CONFIG);
 const steps = 1200;
 const model = new Gemma2ForCausalLM(config, { seed: 0 });
 const { train, test } = addition.splitProblems(200, 1);

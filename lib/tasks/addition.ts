@@ -87,3 +87,21 @@ export function accuracy(model: Gemma2ForCausalLM, problems: AdditionProblem[]):
   const answers = solve(model, problems);
   return answers.filter((answer, i) => answer === answerText(problems[i])).length / problems.length;
 }
+
+/** The small Gemma2 `npm start` trains on this task (and the explorer ships), as a config.json's fields. */
+export const MODEL_CONFIG = {
+  model_type: 'gemma2',
+  vocab_size: VOCAB_SIZE,
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 8,
+  query_pre_attn_scalar: 8,
+  sliding_window: 16,
+  max_position_embeddings: 64,
+  pad_token_id: PAD,
+  eos_token_id: EOS,
+  bos_token_id: BOS,
+} as const;

@@ -119,7 +119,9 @@ export interface LoadedModel {
 /** Loads a causal LM (and its tokenizer, when the folder has tokenizer.json) from an in-memory folder. */
 export function loadModel(folder: MemoryModelFolder): LoadedModel {
   checkModelFiles(folder);
-  const model = Gemma2ForCausalLM.fromPretrained(folder);
+  // float32 in the page whatever the checkpoint stores: the backward view trains the model (weights kept in
+  // bf16 are read-only), and widening bf16 is exact, so every forward gives the bits of a bf16 load
+  const model = Gemma2ForCausalLM.fromPretrained(folder, { weightDtype: 'float32' });
   const hasTokenizer = folder.has('tokenizer.json');
   return {
     name: folder.name,

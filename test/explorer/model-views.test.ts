@@ -2,6 +2,9 @@
 // residual norms, and the cache slots while generating token by token.
 
 import { describe, expect, test } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
+import { BOS, EOS, encode } from '../../lib/tasks/addition.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
 import { generate } from '../../lib/generation/generate.ts';
 import { activationAt, idsTensor, residualNorms, runForward } from '../../lib/explorer/views/forward-run.ts';
@@ -120,5 +123,21 @@ describe('attention maps', () => {
       expect(maps.heads[0].capped.values[5]).toBeCloseTo(c * Math.tanh(maps.heads[0].scores.values[5] / c), 5);
     }
     expect(() => layerAttention(model.config, run, L)).toThrow(/layer 4 does not exist/);
+  });
+});
+
+describe('generation token by token stops at an end token', () => {
+  test('the addition model answers and ends with <eos>: the steps stop there, with generate()\'s tokens', () => {
+    const dir = fileURLToPath(new URL('../../lib/explorer/assets/models/addition', import.meta.url));
+    const addition = Gemma2ForCausalLM.fromPretrained(dir);
+    const prompt = [BOS, ...encode('47+85=')];
+    const stepwise = new StepwiseGeneration(addition, prompt, 8);
+    while (stepwise.canStep) stepwise.step();
+    expect(stepwise.finished).toBe(true);
+    expect(stepwise.sequence.at(-1)).toBe(EOS);
+    expect(stepwise.generated).toBeLessThan(8);
+    expect(() => stepwise.step()).toThrow(/was an end token \(eos_token_id\), where generation stops/);
+    const expected = generate(addition, idsTensor(prompt), { maxNewTokens: 8, doSample: false });
+    expect(stepwise.sequence).toEqual(expected.sequences[0]);
   });
 });

@@ -40,7 +40,7 @@ export function cacheView(model: Gemma2ForCausalLM, prompt: readonly number[], t
     const text = g.sequence.map((id, p) => el('span', { class: p < g.promptLength ? 'prompt-token' : 'new-token' }, tokenLabel(id, tokenizer)));
     return [
       el('p', { class: 'sequence' }, ...text),
-      el('p', {}, `${g.cache.length} of ${g.cache.maxCacheLen} positions cached; ${g.generated} tokens generated.`),
+      el('p', {}, `${g.cache.length} of ${g.cache.maxCacheLen} positions cached; ${g.generated} tokens generated${g.finished ? '; the last is an end token (eos_token_id), where generation stops' : ''}.`),
       slots.sliding.length > 0 ? slotRow(`sliding layers: a ring of ${slots.sliding.length} slots (position p in slot p mod ${slots.sliding.length}); next write at slot ${slots.nextRingSlot}`, slots.sliding, g.sequence, newest, tokenizer, slots.nextRingSlot) : null,
       slotRow(`global layers: ${slots.global.length} slots, position p in slot p`, slots.global, g.sequence, newest, tokenizer),
     ];

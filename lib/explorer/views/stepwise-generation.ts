@@ -52,9 +52,16 @@ export class StepwiseGeneration {
     return this.sequence.length - this.promptLength;
   }
 
-  /** Whether another token fits the cache. */
+  /** Whether the last token generated is an end token (config.eos_token_id): generation stops there, as generate() does. */
+  get finished(): boolean {
+    const eos = this.model.config.eosTokenId;
+    const ends = eos === null ? [] : Array.isArray(eos) ? eos : [eos];
+    return this.generated > 0 && ends.includes(this.sequence[this.sequence.length - 1]);
+  }
+
+  /** Whether another token may be generated: the cache has room and no end token came yet. */
   get canStep(): boolean {
-    return this.cache.length < this.cache.maxCacheLen;
+    return this.cache.length < this.cache.maxCacheLen && !this.finished;
   }
 
   /**
@@ -63,6 +70,7 @@ export class StepwiseGeneration {
    * token. Returns that token.
    */
   step(): number {
+    if (this.finished) throw new Error(`StepwiseGeneration: token ${this.generated} was an end token (eos_token_id), where generation stops; start again`);
     if (!this.canStep) throw new Error(`StepwiseGeneration: the cache is full (${this.cache.maxCacheLen} positions); start again to generate more`);
     const input = this.cache.length === 0 ? this.sequence : this.sequence.slice(this.cache.length);
     const logits = noGrad(() => this.model.forward({ inputIds: idsTensor(input), cache: this.cache, numLogitsToKeep: 1 }).logits);

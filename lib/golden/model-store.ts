@@ -12,7 +12,6 @@
 // are different models to the store: `<folder>|<class>` and
 // `<folder>|<class>|float32`.
 
-import path from 'node:path';
 import { Gemma2ForCausalLM } from '../model/causal-lm.ts';
 import { Gemma2Model } from '../model/gemma2-model.ts';
 import { Gemma2ForSequenceClassification, Gemma2ForTokenClassification } from '../model/classification.ts';
@@ -116,7 +115,7 @@ export class ModelStore {
     this.release();
     this.loads++;
     this.unreclaimed = true;
-    return LOADERS[modelClass](typeof this.models === 'string' ? path.join(this.models, model) : this.models(model), weights) as ModelClasses[C];
+    return LOADERS[modelClass](typeof this.models === 'string' ? `${this.models}/${model}` : this.models(model), weights) as ModelClasses[C];
   }
 
   /** Drops the held model; the garbage collector reclaims it once nothing else refers to it. */

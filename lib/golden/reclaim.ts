@@ -6,18 +6,22 @@
 // model and loads the next would otherwise hold both the dead model's
 // resident blocks and the new model's weights.
 //
-// Node only (node:v8, node:vm): its one user is the golden runner's model
-// store (model-store.ts), which drops one model before loading the next.
+// On Node (node:v8, node:vm, through lib/platform/host.ts; a page's bundle has
+// neither): its one user is the golden runner's model store (model-store.ts),
+// which drops one model before loading the next.
 //
 // Node exposes gc() only under --expose-gc; setting the flag at run time and
 // taking gc from a fresh context is what jest's leak detector does.
 
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { nodeBuiltin } from '../platform/host.ts';
+
+type NodeV8 = { setFlagsFromString(flags: string): void };
+type NodeVm = { runInNewContext(code: string): unknown };
 
 let collect: (() => void) | null = null;
 
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+// (a browser has no setImmediate; a zero timeout is its next turn)
+const nextTurn = () => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /**
  * One event-loop turn, a full garbage collection, one more turn for the
@@ -27,11 +31,14 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
  * a suspended async frame keeps only its live values.
  */
 export async function reclaimMemory(): Promise<void> {
-  if (collect === null) {
+  const v8 = nodeBuiltin<NodeV8>('node:v8');
+  const vm = nodeBuiltin<NodeVm>('node:vm');
+  if (collect === null && v8 !== undefined && vm !== undefined) {
     v8.setFlagsFromString('--expose-gc');
     collect = vm.runInNewContext('gc') as () => void;
   }
+  // (in a browser there is no collection to ask for: the turns let finalizers run)
   await nextTurn();
-  collect();
+  collect?.();
   await nextTurn();
 }

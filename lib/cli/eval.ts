@@ -11,8 +11,8 @@ import { numberOption, parseCommandLine } from './args.ts';
 import { setBackend, describeBackend } from '../../kernels/backend.ts';
 import { HfTokenizer, TOKENIZER_FILE } from '../tokenizer/tokenizer.ts';
 import { DataError } from '../train/data-error.ts';
-import { type ExampleFormat, readJsonlRecords, tokenizeJsonl } from '../train/jsonl-examples.ts';
-import { jsonlDataset } from '../train/data.ts';
+import { readJsonlRecords, tokenizeJsonl } from '../train/jsonl-examples.ts';
+import { examplesDataset } from '../train/data.ts';
 import { type ClassifierModel, TASKS, type TaskKind, classifierFromPretrained, folderTask, headSeed } from '../train/task.ts';
 import { evaluateModel, stridedPerplexity } from '../train/evaluate.ts';
 import { describeMetrics } from '../train/train-log.ts';
@@ -58,15 +58,8 @@ const OPTIONS = {
 
 const positiveInt = (n: number) => n >= 1;
 
-/** The format of a JSONL file's examples (its first line's, which every line must share). */
-function jsonlFormat(file: string): ExampleFormat {
-  return readJsonlRecords(file, fs.readFileSync(file, 'utf8'))[0].format;
-}
-
-/** The texts of a JSONL file of {"text"} lines, tokenized: what perplexity scores. */
-function readTexts(file: string, tokenizer: HfTokenizer): number[][] {
-  const records = readJsonlRecords(file, fs.readFileSync(file, 'utf8'));
-  if (records[0].format !== 'text') throw new DataError(`${file}: perplexity scores {"text"} lines; this file holds ${records[0].format} examples`);
+/** The texts of {"text"} records, tokenized: what perplexity scores. */
+function tokenizedTexts(records: ReturnType<typeof readJsonlRecords>, file: string, tokenizer: HfTokenizer): number[][] {
   return records.map(({ line, fields }) => {
     const text = fields.text;
     if (typeof text !== 'string') throw new DataError(`${file}:${line}: "text" is ${text === null ? 'null' : typeof text}, expected a string`);
@@ -122,23 +115,26 @@ export function runEval(argv: string[]): number {
   let result: Record<string, unknown>;
   let human: string;
 
-  if (model instanceof Gemma2ForCausalLM && jsonlFormat(file) !== 'text') {
+  // a causal LM's file is read once: {"text"} lines are scored by strided perplexity, the other formats per example
+  const contents = model instanceof Gemma2ForCausalLM ? fs.readFileSync(file, 'utf8') : null;
+  const records = contents === null ? null : readJsonlRecords(file, contents);
+  if (model instanceof Gemma2ForCausalLM && records![0].format !== 'text') {
     // prompt-completion or chat examples: the loss gemma2 train's eval reports on them, one example per row
     if (values.stride !== undefined) throw new UsageError('eval: --stride is for the perplexity of {"text"} lines; prompt-completion and chat examples are scored one per row');
     const completionOnlyLoss = values['loss-on-all-tokens'] !== true;
-    const { examples } = tokenizeJsonl(file, fs.readFileSync(file, 'utf8'), tokenizer, { completionOnlyLoss, vocabSize: model.config.vocabSize });
-    const longest = Math.max(...examples.map((e) => e.ids.length));
+    const tokenized = tokenizeJsonl(file, contents!, tokenizer, { completionOnlyLoss, vocabSize: model.config.vocabSize });
+    const longest = Math.max(...tokenized.examples.map((e) => e.ids.length));
     const rowLength = seqLen ?? Math.max(2, Math.min(longest, model.config.maxPositionEmbeddings));
-    const data = jsonlDataset(file, tokenizer, { seqLen: rowLength, vocabSize: model.config.vocabSize, layout: 'pad', completionOnlyLoss });
+    const data = examplesDataset(file, tokenized, tokenizer.padTokenId, { seqLen: rowLength, layout: 'pad' });
     const { loss, items } = evaluateModel(model, data, batchSize);
     const counted = completionOnlyLoss ? 'completion and assistant tokens' : 'tokens';
-    result = { task, data: file, format: jsonlFormat(file), loss, perplexity: Math.exp(loss), tokens: items, rows: data.rows, seq_len: rowLength, completion_only_loss: completionOnlyLoss };
+    result = { task, data: file, format: tokenized.format, loss, perplexity: Math.exp(loss), tokens: items, rows: data.rows, seq_len: rowLength, completion_only_loss: completionOnlyLoss };
     human = `${what}: loss ${loss.toFixed(4)} (perplexity ${Math.exp(loss).toFixed(4)}) over ${items} ${counted} of ${data.rows} examples${data.notes.length > 0 ? ` (${data.notes.join('; ')})` : ''}`;
   } else if (model instanceof Gemma2ForCausalLM) {
     if (values['batch-size'] !== undefined) throw new UsageError('eval: --batch-size is for classifiers and chat or prompt-completion examples; {"text"} lines are scored one window at a time');
     if (values['loss-on-all-tokens'] !== undefined) throw new UsageError('eval: --loss-on-all-tokens is for chat or prompt-completion examples; the perplexity of {"text"} lines counts every token');
     const maxLength = seqLen ?? model.config.maxPositionEmbeddings;
-    const texts = readTexts(file, tokenizer);
+    const texts = tokenizedTexts(records!, file, tokenizer);
     const ppl = stridedPerplexity(model, texts, { maxLength, stride });
     result = { task, data: file, perplexity: ppl.perplexity, nll: ppl.nll, tokens: ppl.tokens, windows: ppl.windows, max_length: maxLength, stride: stride ?? maxLength };
     human = `${what}: perplexity ${ppl.perplexity.toFixed(4)} (mean NLL ${ppl.nll.toFixed(4)}) over ${ppl.tokens} tokens of ${texts.length} texts, windows of ${maxLength} every ${stride ?? maxLength}`;

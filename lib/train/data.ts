@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import { Tensor } from '../tensor/tensor.ts';
 import { Generator } from '../tensor/random.ts';
 import { DataError, IGNORE_INDEX } from './data-error.ts';
-import { type ExampleFormat, type TextTokenizer, type ChatTokenizer, tokenizeJsonl } from './jsonl-examples.ts';
+import { type ExampleFormat, type Examples, type TextTokenizer, type ChatTokenizer, tokenizeJsonl } from './jsonl-examples.ts';
 import { type RowLayout, packExamples, padExamples } from './packing.ts';
 
 export { DataError, IGNORE_INDEX, type TextTokenizer, type ChatTokenizer, type ExampleFormat };
@@ -198,16 +198,22 @@ export interface JsonlOptions {
 
 /** A JSONL file of examples in one of TRL's formats, tokenized, labelled and laid out in rows of seqLen. */
 export function jsonlDataset(file: string, tokenizer: TextTokenizer | ChatTokenizer, options: JsonlOptions): Dataset {
-  const { seqLen, vocabSize } = options;
+  checkSeqLen(options.seqLen);
+  const tokenized = tokenizeJsonl(file, readText(file), tokenizer, { vocabSize: options.vocabSize, completionOnlyLoss: options.completionOnlyLoss });
+  return examplesDataset(file, tokenized, tokenizer.padTokenId, options);
+}
+
+/** Examples already tokenized from `file` (tokenizeJsonl), laid out in rows of seqLen as jsonlDataset lays them out. */
+export function examplesDataset(file: string, { format, examples, notes }: Examples, padTokenId: number | null, options: Pick<JsonlOptions, 'seqLen' | 'layout'>): Dataset {
+  const { seqLen } = options;
   checkSeqLen(seqLen);
-  const { format, examples, notes } = tokenizeJsonl(file, readText(file), tokenizer, { vocabSize, completionOnlyLoss: options.completionOnlyLoss });
   const layout = options.layout ?? (format === 'text' ? 'concatenate' : 'pack');
   if (layout === 'concatenate') {
     if (format !== 'text') throw new DataError(`${file}: ${format} examples are packed or padded, not concatenated (that would let an example attend to the one before it)`);
     const blocks = cutIntoBlocks(Int32Array.from(examples.flatMap((e) => e.ids)), seqLen, file);
     return blocks.slice(0, blocks.rows, [...notes, ...blocks.notes]);
   }
-  const rows = (layout === 'pack' ? packExamples : padExamples)(examples, seqLen, tokenizer.padTokenId);
+  const rows = (layout === 'pack' ? packExamples : padExamples)(examples, seqLen, padTokenId);
   return new Dataset(rows.inputIds, rows.labels, rows.attentionMask, seqLen, file, [...notes, ...rows.notes], rows.positionIds);
 }
 

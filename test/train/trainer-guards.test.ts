@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
-import { parseGemma2Config } from '../../lib/model/config.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import type { Tensor } from '../../lib/tensor/tensor.ts';
 import { Dataset } from '../../lib/train/data.ts';
@@ -26,24 +25,14 @@ import { clearRunFiles, listCheckpoints, rotateCheckpoints } from '../../lib/tra
 import { commitFolderDurably, writeFileDurably } from '../../lib/train/atomic-write.ts';
 import { MemoryEstimateError } from '../../lib/train/memory-estimate.ts';
 import { tempDir } from '../temp-dir.ts';
+import { tinyTrainConfig } from './tiny-train-config.ts';
 
 const root = tempDir('trainer-guards');
 let folders = 0;
 const tmp = (label: string) => fs.mkdtempSync(path.join(root, `${label}-${folders++}-`));
 
 const T = 8;
-const config = parseGemma2Config({
-  model_type: 'gemma2',
-  vocab_size: 32,
-  hidden_size: 16,
-  intermediate_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  num_key_value_heads: 1,
-  head_dim: 8,
-  query_pre_attn_scalar: 8,
-  sliding_window: 4,
-});
+const config = tinyTrainConfig;
 
 function blockData(rows: number, seed: number): Dataset {
   const g = new Generator(seed);

@@ -9,7 +9,6 @@ import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Gemma2ForCausalLM } from '../../lib/model/causal-lm.ts';
-import { parseGemma2Config } from '../../lib/model/config.ts';
 import { Generator } from '../../lib/tensor/random.ts';
 import { Tensor } from '../../lib/tensor/tensor.ts';
 import { noGrad } from '../../lib/autograd/tape.ts';
@@ -24,23 +23,13 @@ import { randomModel } from '../model/arbitraries.ts';
 import { SafetensorsFile } from '../../lib/io/safetensors.ts';
 import { MemoryModelFolder } from '../../lib/io/memory-folder.ts';
 import { tempDir } from '../temp-dir.ts';
+import { TINY_TRAIN_VOCAB, tinyTrainConfig } from './tiny-train-config.ts';
 
 const tmp = (label: string) => tempDir(`train-${label}`);
 
-const VOCAB = 32;
+const VOCAB = TINY_TRAIN_VOCAB;
 const T = 8;
-const config = parseGemma2Config({
-  model_type: 'gemma2',
-  vocab_size: VOCAB,
-  hidden_size: 16,
-  intermediate_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  num_key_value_heads: 1,
-  head_dim: 8,
-  query_pre_attn_scalar: 8,
-  sliding_window: 4,
-});
+const config = tinyTrainConfig;
 
 /** Transformers' init from a seed (normal(0, 0.02)): the loss starts near ln(vocab). */
 const freshModel = (seed = 1) => new Gemma2ForCausalLM(config, { seed });

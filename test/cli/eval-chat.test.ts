@@ -56,7 +56,8 @@ describe('gemma2 eval on chat examples', () => {
       const result = JSON.parse(run.stdout.split('\n')[0]);
       const expected = lossOneByOne(model, !allTokens);
       expect(result).toMatchObject({ format: 'messages', tokens: expected.tokens, rows: 40, completion_only_loss: !allTokens });
-      expect(Math.abs(result.loss - expected.loss)).toBeLessThan(1e-5 * expected.loss);
+      // measured: 0 (assistant turns) and 1.8e-9 (every token) relative; the batched sums run in another order
+      expect(Math.abs(result.loss - expected.loss)).toBeLessThan(1e-7 * expected.loss);
       expect(result.perplexity).toBeCloseTo(Math.exp(result.loss), 10);
       expect(run.stdout).toContain(allTokens ? `over ${expected.tokens} tokens of 40 examples` : `over ${expected.tokens} completion and assistant tokens of 40 examples`);
     }
